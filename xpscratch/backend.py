@@ -1,0 +1,388 @@
+"""The backend switch: which array library and device new arrays are created on.
+
+This is the only library module that imports NumPy or CuPy.  Everything else gets
+its namespace from its input arrays (:func:`namespace`); the active backend is
+consulted only where no array exists yet: creating parameters, drawing random
+numbers, moving host data onto the device.
+
+Backends: ``numpy`` (default), ``cupy`` (CUDA GPU), ``torch`` (CPU or CUDA) and
+``array_api_strict`` (a minimal, strict implementation used to prove portability;
+its fake devices ``device1`` and ``no_float64`` refuse host copies and float64).
+
+Selecting one: :func:`set_backend` (process-wide), ``with use_backend(...)``
+(this thread or task only), or the environment variable ``XPSCRATCH_BACKEND``
+(``name`` or ``name:device``, e.g. ``torch:cuda``) read when nothing was set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import importlib
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+BACKENDS = ("numpy", "cupy", "torch", "array_api_strict")
+FLOAT_DTYPES = ("float32", "float64")
+
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "BackendError",
+    "BackendMismatchError",
+    "asarray",
+    "device_of",
+    "available_backends",
+    "float_dtype",
+    "get_backend",
+    "get_default_dtype",
+    "host_namespace",
+    "namespace",
+    "set_backend",
+    "set_default_dtype",
+    "to_numpy",
+    "use_backend",
+    "use_default_dtype",
+]
+
+
+class BackendError(RuntimeError):
+    """A backend cannot be used (unknown name, library missing, no GPU, bad device)."""
+
+
+class BackendMismatchError(TypeError):
+    """Arrays from two backends or two devices were combined."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    """An array namespace (array-API compatible) and the device new arrays go to."""
+
+    name: str
+    xp: ModuleType
+    device: Any
+
+    def __repr__(self) -> str:
+        return f"Backend({self.name!r}, device={self.device!r})"
+
+
+# ---------------------------------------------------------------------------
+# Resolving a name to a Backend
+# ---------------------------------------------------------------------------
+
+
+def _import(module: str, fix: str) -> ModuleType:
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise BackendError(f"backend needs {module!r}, which is not installed: {fix}") from exc
+
+
+def _make_numpy(device: Any) -> Backend:
+    if device not in (None, "cpu"):
+        raise BackendError(f"numpy runs on the CPU only; got device={device!r}")
+    return Backend("numpy", array_api_compat.array_namespace(np.empty(0)), "cpu")
+
+
+def _make_cupy(device: Any) -> Backend:
+    cupy = _import(
+        "cupy",
+        "install CuPy for your CUDA version, e.g. pip install 'xpscratch[cuda12]' "
+        "or 'xpscratch[cuda13]', or use set_backend('numpy') on a machine without a GPU",
+    )
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:  # CUDARuntimeError, or a missing driver library
+        raise BackendError(
+            f"CuPy is installed but no usable CUDA GPU was found ({exc}); check the NVIDIA "
+            "driver (nvidia-smi) and that the CuPy package matches your CUDA version, "
+            "or use set_backend('numpy')"
+        ) from exc
+    if count == 0:
+        raise BackendError("CuPy is installed but this machine has no CUDA GPU; use 'numpy'")
+    index = 0 if device is None else int(str(device).removeprefix("cuda:"))
+    if not 0 <= index < count:
+        raise BackendError(f"CUDA device {index} does not exist; this machine has {count}")
+    xp = _import("array_api_compat.cupy", "pip install array-api-compat")
+    return Backend("cupy", xp, cupy.cuda.Device(index))
+
+
+def _make_torch(device: Any) -> Backend:
+    torch = _import("torch", "pip install torch (the CPU build is enough)")
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise BackendError(f"torch does not know the device {device!r}: {exc}") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise BackendError(
+            "torch has no usable CUDA GPU here (torch.cuda.is_available() is False); "
+            "use device='cpu' or install a CUDA build of torch"
+        )
+    xp = _import("array_api_compat.torch", "pip install array-api-compat")
+    return Backend("torch", xp, dev)
+
+
+def _make_strict(device: Any) -> Backend:
+    xp = _import("array_api_strict", "pip install array-api-strict (it comes with [test])")
+    devices = {d._device: d for d in xp.__array_namespace_info__().devices()}
+    name = "CPU_DEVICE" if device in (None, "cpu") else getattr(device, "_device", device)
+    if name not in devices:
+        raise BackendError(
+            f"array_api_strict has no device {device!r}; choose one of {sorted(devices)}"
+        )
+    return Backend("array_api_strict", xp, devices[name])
+
+
+_FACTORIES = {
+    "numpy": _make_numpy,
+    "cupy": _make_cupy,
+    "torch": _make_torch,
+    "array_api_strict": _make_strict,
+}
+
+
+def _resolve(name: str, device: Any = None) -> Backend:
+    if not isinstance(name, str) or name not in _FACTORIES:
+        raise BackendError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    return _FACTORIES[name](device)
+
+
+def _parse_spec(spec: str) -> tuple[str, str | None]:
+    name, _, device = spec.strip().partition(":")
+    return name, (device or None)
+
+
+# ---------------------------------------------------------------------------
+# The active backend and default dtype
+# ---------------------------------------------------------------------------
+
+_lock = threading.Lock()
+_global_backend: Backend | None = None
+_global_dtype = "float32"
+_local_backend: contextvars.ContextVar[Backend | None] = contextvars.ContextVar(
+    "xpscratch_backend", default=None
+)
+_local_dtype: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "xpscratch_dtype", default=None
+)
+
+
+def set_backend(name: str, device: Any = None) -> Backend:
+    """Select the backend for this process (threads inside ``use_backend`` keep theirs)."""
+    global _global_backend
+    backend = _resolve(name, device)
+    with _lock:
+        _global_backend = backend
+    return backend
+
+
+@contextlib.contextmanager
+def use_backend(name: str, device: Any = None) -> Iterator[Backend]:
+    """Use a backend inside a ``with`` block, for this thread (or asyncio task) only."""
+    token = _local_backend.set(_resolve(name, device))
+    try:
+        yield _local_backend.get()
+    finally:
+        _local_backend.reset(token)
+
+
+def get_backend() -> Backend:
+    """The active backend: ``use_backend`` > ``set_backend`` > ``$XPSCRATCH_BACKEND`` > numpy."""
+    global _global_backend
+    local = _local_backend.get()
+    if local is not None:
+        return local
+    with _lock:
+        if _global_backend is None:
+            spec = os.environ.get("XPSCRATCH_BACKEND", "").strip()
+            try:
+                _global_backend = _resolve(*_parse_spec(spec)) if spec else _make_numpy(None)
+            except BackendError as exc:
+                raise BackendError(f"XPSCRATCH_BACKEND={spec!r}: {exc}") from exc
+        return _global_backend
+
+
+def available_backends() -> list[str]:
+    """The backends that can be used on this machine (CuPy only with a working GPU)."""
+    usable = []
+    for name in BACKENDS:
+        try:
+            _resolve(name)
+        except BackendError:
+            continue
+        usable.append(name)
+    return usable
+
+
+def set_default_dtype(dtype: str) -> None:
+    """Set the float dtype used where none is given: 'float32' (default) or 'float64'."""
+    global _global_dtype
+    _global_dtype = _check_dtype_name(dtype)
+
+
+@contextlib.contextmanager
+def use_default_dtype(dtype: str) -> Iterator[str]:
+    """Use a default float dtype inside a ``with`` block, for this thread only."""
+    token = _local_dtype.set(_check_dtype_name(dtype))
+    try:
+        yield _local_dtype.get()
+    finally:
+        _local_dtype.reset(token)
+
+
+def get_default_dtype() -> str:
+    """The default float dtype name, 'float32' unless changed."""
+    return _local_dtype.get() or _global_dtype
+
+
+def _check_dtype_name(dtype: Any) -> str:
+    name = getattr(dtype, "__name__", None) or str(dtype).rsplit(".", 1)[-1]
+    if name not in FLOAT_DTYPES:
+        raise ValueError(f"unsupported float dtype {dtype!r}; use 'float32' or 'float64'")
+    return name
+
+
+def float_dtype(xp: ModuleType, dtype: Any = None, device: Any = None) -> Any:
+    """The namespace's dtype object for ``dtype`` (a name, a dtype, or None for the default).
+
+    Checks that the device supports it, so that float64 on a device without it fails
+    here with a message rather than deep inside a computation.
+    """
+    if dtype is not None and not isinstance(dtype, str) and dtype in (xp.float32, xp.float64):
+        name = "float64" if dtype == xp.float64 else "float32"
+    else:
+        name = _check_dtype_name(dtype if dtype is not None else get_default_dtype())
+    if name == "float64" and device is not None:
+        info = getattr(xp, "__array_namespace_info__", None)
+        if info is not None and "float64" not in info().dtypes(device=device):
+            raise BackendError(
+                f"device {device!r} does not support float64; use dtype='float32' "
+                "(or set_default_dtype('float32'))"
+            )
+    return getattr(xp, name)
+
+
+# ---------------------------------------------------------------------------
+# Following arrays, and moving them
+# ---------------------------------------------------------------------------
+
+
+def _library(x: Any) -> str:
+    for name, check in (
+        ("numpy", array_api_compat.is_numpy_array),
+        ("cupy", array_api_compat.is_cupy_array),
+        ("torch", array_api_compat.is_torch_array),
+    ):
+        if check(x):
+            return name
+    return type(x).__module__.split(".")[0]
+
+
+def namespace(*arrays: Any) -> ModuleType:
+    """The array-API namespace shared by ``arrays`` (Python scalars and None are ignored).
+
+    Raises :class:`BackendMismatchError` when the arrays come from two backends or
+    sit on two devices, naming both and the fix, instead of a copy or a cryptic error.
+    """
+    try:
+        xp = array_api_compat.array_namespace(*arrays)
+    except TypeError as exc:
+        libs = sorted({_library(a) for a in arrays if a is not None and not _is_scalar(a)})
+        raise BackendMismatchError(
+            f"arrays from different backends ({', '.join(libs)}) were combined: {exc}. "
+            "Create every array on one backend (xpscratch.asarray moves host data onto "
+            "the active backend; xpscratch.to_numpy brings an array back to the host)"
+        ) from None
+    if len(arrays) > 1:
+        devices = [array_api_compat.device(a) for a in arrays if not _is_scalar(a)]
+        if any(d != devices[0] for d in devices[1:]):
+            raise BackendMismatchError(
+                f"arrays on different devices ({', '.join(map(str, dict.fromkeys(devices)))}) "
+                "were combined; create them on one device (xpscratch.asarray(x) uses the "
+                "active backend's device)"
+            )
+    return xp
+
+
+def _is_scalar(x: Any) -> bool:
+    return x is None or isinstance(x, (bool, int, float, complex))
+
+
+def device_of(x: Any) -> Any:
+    """The device an array lives on."""
+    return array_api_compat.device(x)
+
+
+def host_namespace() -> ModuleType:
+    """NumPy's array-API namespace, for work that is done on the host by design."""
+    return _make_numpy(None).xp
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    """Copy an array of any backend to a NumPy array on the host.
+
+    The one way back to the host (plots, logs, checkpoints).  On a GPU this is a
+    device-to-host transfer and a synchronisation: call it where a number is needed.
+    """
+    if isinstance(x, np.ndarray | np.generic):
+        return np.asarray(x)
+    lib = _library(x)
+    if lib == "cupy":
+        return x.get()
+    if lib == "torch":
+        return x.detach().cpu().numpy()
+    if lib == "array_api_strict":
+        import array_api_strict as strict  # a dependency only of the strict backend
+
+        return np.asarray(x.to_device(strict.Device("CPU_DEVICE")))
+    if _is_scalar(x) or isinstance(x, list | tuple):
+        return np.asarray(x)
+    raise TypeError(f"to_numpy: not an array of a known backend: {type(x).__name__}")
+
+
+def asarray(x: Any, dtype: Any = None, *, like: Any = None) -> Any:
+    """Move host data (NumPy arrays, lists, scalars) onto the active backend and device.
+
+    With ``like=array``, onto that array's backend and device instead.  Float data is
+    cast to ``dtype`` (the default float dtype unless given); integer data becomes
+    int64 and booleans stay boolean.  An array already on the target backend and
+    device is returned as is (cast if needed).  An array of another backend raises
+    :class:`BackendMismatchError`: moving it is a copy the caller must ask for with
+    :func:`to_numpy`, never a silent one.
+    """
+    if like is None:
+        b = get_backend()
+    else:
+        b = Backend(_library(like), namespace(like), array_api_compat.device(like))
+    xp = b.xp
+    if isinstance(x, np.ndarray | np.generic | list | tuple) or _is_scalar(x):
+        host = np.asarray(x)
+        if host.dtype.kind in "iu":
+            # int64 everywhere: torch and strict lack arithmetic on some unsigned types
+            host = host.astype(np.int64, copy=False)
+        elif host.dtype.kind not in "fb":
+            raise TypeError(f"asarray: cannot move {host.dtype} data to {b.name}")
+        target = float_dtype(xp, dtype, b.device) if host.dtype.kind == "f" or dtype else None
+        return xp.asarray(host, dtype=target, device=b.device, copy=True)
+    lib = _library(x)
+    if lib != b.name:
+        raise BackendMismatchError(
+            f"asarray: got a {lib} array but the target backend is {b.name}; "
+            "call xpscratch.to_numpy(x) first to copy it through the host explicitly"
+        )
+    if array_api_compat.device(x) != b.device:
+        raise BackendMismatchError(
+            f"asarray: the array is on {array_api_compat.device(x)} but the target is {b.device}"
+        )
+    floating = xp.isdtype(x.dtype, "real floating")
+    target = float_dtype(xp, dtype, b.device) if floating or dtype is not None else None
+    return x if target is None or x.dtype == target else xp.astype(x, target)

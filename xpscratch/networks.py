@@ -1,0 +1,292 @@
+"""The book's fully connected networks (``common/multi_layer_net*.py``).
+
+``MultiLayerNetExtend`` is the one implementation; ``MultiLayerNet`` is it with batch
+normalization and dropout off, under the book's shorter signature.  Parameters are
+``W1, b1, ..., W{n}, b{n}`` plus ``gamma{i}, beta{i}`` for each normalised hidden layer;
+layers are named ``Affine{i}``, ``BatchNorm{i}``, ``Activation_function{i}``,
+``Dropout{i}`` as in the book.
+
+Weights are drawn from the stream ``(seed, "init/W{i}")`` and dropout masks from
+``(seed, "dropout/{i}")``: the same seed gives the same network and the same training
+run on every backend.  Arrays are created on the active backend; after that,
+everything follows the parameters.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+from .backend import asarray, float_dtype, get_backend, namespace
+from .gradient import numerical_gradient
+from .initializers import init_weight, zeros
+from .layers import (
+    Affine,
+    BatchNormalization,
+    Dropout,
+    LayerNormalization,
+    Relu,
+    Sigmoid,
+    SoftmaxWithLoss,
+    Tanh,
+)
+
+__all__ = ["ACTIVATIONS", "MultiLayerNet", "MultiLayerNetExtend"]
+
+ACTIVATIONS = {"sigmoid": Sigmoid, "relu": Relu, "tanh": Tanh}
+
+
+class MultiLayerNetExtend:
+    """A fully connected net with optional batch/layer normalization, dropout and weight decay.
+
+    Parameters follow the book; the keyword-only ones are xpscratch's additions:
+    ``use_layernorm`` (LayerNormalization instead of BatchNormalization),
+    ``weight_decay_kind`` ('l2', the book's 0.5*lambda*||W||^2, or 'l1', lambda*|W|),
+    ``inverted_dropout``, ``seed`` and ``dtype`` (default: the backend's default float).
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size_list: list[int],
+        output_size: int,
+        activation: str = "relu",
+        weight_init_std: float | str = "relu",
+        weight_decay_lambda: float = 0.0,
+        use_dropout: bool = False,
+        dropout_ratio: float = 0.5,
+        use_batchnorm: bool = False,
+        *,
+        use_layernorm: bool = False,
+        weight_decay_kind: str = "l2",
+        inverted_dropout: bool = False,
+        seed: int = 0,
+        dtype: Any = None,
+    ) -> None:
+        if activation not in ACTIVATIONS:
+            raise ValueError(
+                f"unknown activation {activation!r}; choose one of {list(ACTIVATIONS)}"
+            )
+        if weight_decay_kind not in ("l2", "l1"):
+            raise ValueError(f"weight_decay_kind must be 'l2' or 'l1', got {weight_decay_kind!r}")
+        if use_batchnorm and use_layernorm:
+            raise ValueError("choose one of use_batchnorm and use_layernorm")
+        self.input_size, self.output_size = int(input_size), int(output_size)
+        self.hidden_size_list = [int(n) for n in hidden_size_list]
+        self.hidden_layer_num = len(self.hidden_size_list)
+        self.weight_decay_lambda = float(weight_decay_lambda)
+        self.weight_decay_kind = weight_decay_kind
+        self.use_dropout, self.use_batchnorm = use_dropout, use_batchnorm
+        self.use_layernorm = use_layernorm
+        self.config = {
+            "input_size": self.input_size,
+            "hidden_size_list": self.hidden_size_list,
+            "output_size": self.output_size,
+            "activation": activation,
+            "weight_init_std": weight_init_std,
+            "weight_decay_lambda": self.weight_decay_lambda,
+            "use_dropout": use_dropout,
+            "dropout_ratio": float(dropout_ratio),
+            "use_batchnorm": use_batchnorm,
+            "use_layernorm": use_layernorm,
+            "weight_decay_kind": weight_decay_kind,
+            "inverted_dropout": inverted_dropout,
+            "seed": seed,
+        }
+
+        b = get_backend()
+        self.xp = b.xp
+        self.dtype = float_dtype(b.xp, dtype, b.device)
+        sizes = [self.input_size, *self.hidden_size_list, self.output_size]
+        self.params: dict[str, Any] = {}
+        for idx in range(1, len(sizes)):
+            shape = (sizes[idx - 1], sizes[idx])
+            self.params[f"W{idx}"] = init_weight(
+                shape, weight_init_std, seed=seed, purpose=f"init/W{idx}", dtype=self.dtype
+            )
+            self.params[f"b{idx}"] = zeros(sizes[idx], dtype=self.dtype)
+
+        self.layers: OrderedDict[str, Any] = OrderedDict()
+        for idx in range(1, self.hidden_layer_num + 1):
+            self.layers[f"Affine{idx}"] = Affine(self.params[f"W{idx}"], self.params[f"b{idx}"])
+            if use_batchnorm or use_layernorm:
+                gamma = self.params[f"gamma{idx}"] = b.xp.ones_like(self.params[f"b{idx}"])
+                beta = self.params[f"beta{idx}"] = zeros(sizes[idx], dtype=self.dtype)
+                if use_batchnorm:
+                    self.layers[f"BatchNorm{idx}"] = BatchNormalization(gamma, beta)
+                else:
+                    self.layers[f"LayerNorm{idx}"] = LayerNormalization(gamma, beta)
+            self.layers[f"Activation_function{idx}"] = ACTIVATIONS[activation]()
+            if use_dropout:
+                self.layers[f"Dropout{idx}"] = Dropout(
+                    dropout_ratio, seed=seed, purpose=f"dropout/{idx}", inverted=inverted_dropout
+                )
+        idx = self.hidden_layer_num + 1
+        self.layers[f"Affine{idx}"] = Affine(self.params[f"W{idx}"], self.params[f"b{idx}"])
+        self.last_layer = SoftmaxWithLoss()
+
+    # -- forward ----------------------------------------------------------------
+
+    def predict(self, x: Any, train_flg: bool = False) -> Any:
+        """Scores before the softmax, shape (N, output_size)."""
+        namespace(x, self.params["W1"])  # a clear error for data on another backend or device
+        if x.dtype != self.dtype:
+            raise TypeError(
+                f"input dtype {x.dtype} does not match the network's {self.dtype}; "
+                f"convert it with xpscratch.asarray(x, dtype=...)"
+            )
+        for layer in self.layers.values():
+            x = layer.forward(x, train_flg)
+        return x
+
+    def _weight_decay(self) -> Any:
+        xp, lam = self.xp, self.weight_decay_lambda
+        total = 0.0
+        for idx in range(1, self.hidden_layer_num + 2):
+            W = self.params[f"W{idx}"]
+            if self.weight_decay_kind == "l2":
+                total = total + 0.5 * lam * xp.sum(W * W)
+            else:
+                total = total + lam * xp.sum(xp.abs(W))
+        return total
+
+    def loss(self, x: Any, t: Any, train_flg: bool = False) -> Any:
+        """Cross-entropy plus the weight-decay term, as a 0-d array (no device sync)."""
+        y = self.predict(x, train_flg)
+        loss = self.last_layer.forward(y, t)
+        return loss + self._weight_decay() if self.weight_decay_lambda else loss
+
+    def accuracy(self, x: Any, t: Any, batch_size: int | None = None) -> float:
+        """Fraction of correct predictions (a Python float: this syncs with the device).
+
+        ``batch_size`` evaluates in chunks to bound memory on large sets.
+        """
+        xp = namespace(x)
+        n = x.shape[0]
+        if t.ndim != 1:
+            t = xp.argmax(t, axis=1)
+        step = n if batch_size is None else int(batch_size)
+        correct = 0
+        for i in range(0, n, step):
+            y = xp.argmax(self.predict(x[i : i + step, ...], train_flg=False), axis=1)
+            correct = correct + xp.sum(xp.astype(y == t[i : i + step], xp.int64))
+        return float(correct) / n
+
+    # -- backward ---------------------------------------------------------------
+
+    def gradient(self, x: Any, t: Any) -> dict[str, Any]:
+        """Gradients of the training loss by backpropagation, keyed like ``params``."""
+        self.loss(x, t, train_flg=True)
+        dout = self.last_layer.backward(1)
+        for layer in reversed(self.layers.values()):
+            dout = layer.backward(dout)
+
+        xp, lam = self.xp, self.weight_decay_lambda
+        grads = {}
+        for idx in range(1, self.hidden_layer_num + 2):
+            affine = self.layers[f"Affine{idx}"]
+            grads[f"W{idx}"] = affine.dW
+            if lam:
+                W = self.params[f"W{idx}"]
+                decay = lam * W if self.weight_decay_kind == "l2" else lam * xp.sign(W)
+                grads[f"W{idx}"] = affine.dW + decay
+            grads[f"b{idx}"] = affine.db
+            if idx <= self.hidden_layer_num and f"gamma{idx}" in self.params:
+                norm = self.layers.get(f"BatchNorm{idx}") or self.layers[f"LayerNorm{idx}"]
+                grads[f"gamma{idx}"], grads[f"beta{idx}"] = norm.dgamma, norm.dbeta
+        return grads
+
+    def numerical_gradient(self, x: Any, t: Any) -> dict[str, Any]:
+        """Gradients of the training loss by central differences (for checking; slow).
+
+        Every evaluation sees the same dropout masks that :meth:`gradient` would use
+        next, and the network's running statistics and dropout streams are left as
+        they were, so the two can be compared on one network.
+        """
+        saved = self.state_dict()
+        buffers = {k: self.xp.asarray(v, copy=True) for k, v in saved["buffers"].items()}
+
+        def loss_w(_: Any) -> Any:
+            self._load_rng(saved["rng"])
+            return self.loss(x, t, train_flg=True)
+
+        grads = {key: numerical_gradient(loss_w, p) for key, p in self.params.items()}
+        self.load_state_dict({"params": {}, "buffers": buffers, "rng": saved["rng"]}, strict=False)
+        return grads
+
+    # -- state ------------------------------------------------------------------
+
+    def _buffers(self) -> dict[str, Any]:
+        out = {}
+        for name, layer in self.layers.items():
+            if isinstance(layer, BatchNormalization):
+                out[f"{name}.running_mean"] = layer.running_mean
+                out[f"{name}.running_var"] = layer.running_var
+        return out
+
+    def _load_rng(self, rng: dict[str, dict[str, Any]]) -> None:
+        for name, stream_state in rng.items():
+            self.layers[name].stream.load_state_dict(stream_state)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Parameters, BN running statistics and dropout stream positions (backend arrays)."""
+        rng = {
+            name: layer.stream.state_dict()
+            for name, layer in self.layers.items()
+            if isinstance(layer, Dropout)
+        }
+        return {"params": dict(self.params), "buffers": self._buffers(), "rng": rng}
+
+    def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> None:
+        """Copy a saved state into this network's arrays, in place (layers keep their refs).
+
+        Host arrays are moved onto the parameters' device.  A state from a network of
+        another shape is refused with the names and shapes that differ.
+        """
+        targets = {**self.params, **self._buffers()}
+        saved = {**state.get("params", {}), **state.get("buffers", {})}
+        if strict and set(saved) != set(targets):
+            missing, extra = sorted(set(targets) - set(saved)), sorted(set(saved) - set(targets))
+            raise ValueError(
+                f"state does not fit this network: missing {missing}, unexpected {extra}"
+            )
+        for key, value in saved.items():
+            if key not in targets:
+                raise ValueError(f"state has {key!r}, which this network does not have")
+            target = targets[key]
+            if tuple(value.shape) != tuple(target.shape):
+                raise ValueError(
+                    f"state {key!r} has shape {tuple(value.shape)}, this network's is "
+                    f"{tuple(target.shape)}"
+                )
+            target[...] = asarray(value, target.dtype, like=target)
+        self._load_rng(state.get("rng", {}))
+
+
+class MultiLayerNet(MultiLayerNetExtend):
+    """The book's plain fully connected net: no batch normalization, no dropout."""
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size_list: list[int],
+        output_size: int,
+        activation: str = "relu",
+        weight_init_std: float | str = "relu",
+        weight_decay_lambda: float = 0.0,
+        *,
+        weight_decay_kind: str = "l2",
+        seed: int = 0,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(
+            input_size,
+            hidden_size_list,
+            output_size,
+            activation,
+            weight_init_std,
+            weight_decay_lambda,
+            weight_decay_kind=weight_decay_kind,
+            seed=seed,
+            dtype=dtype,
+        )

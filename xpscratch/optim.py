@@ -1,0 +1,287 @@
+"""Parameter updates (the book's ``common/optimizer.py``), simplest first.
+
+``optimizer.update(params, grads)`` changes the arrays in ``params`` in place, so
+layers that hold them see the new values.  An optimizer's state is plain data: a
+step count and one dict of arrays per slot (``v``, ``h``, ``m``), created in
+:meth:`Optimizer.init` with ``zeros_like`` on the parameters' own backend and device.
+``state_dict()`` / ``load_state_dict()`` save and restore it.
+
+Hyperparameters are Python floats.  ``lr`` may also be a schedule (any callable
+``step -> float``, see :mod:`xpscratch.schedules`), evaluated on the host once per update.
+
+The defaults reproduce the book's numbers: epsilon 1e-7 added after the square root,
+Adam's bias correction folded into its step size, Nesterov in its corrected form.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .backend import asarray, namespace
+from .schedules import CosineDecay, LinearDecay, Schedule, StepDecay
+
+__all__ = [
+    "SGD",
+    "AdaGrad",
+    "Adam",
+    "AdamW",
+    "CosineDecay",
+    "LinearDecay",
+    "Momentum",
+    "Nesterov",
+    "OPTIMIZERS",
+    "Optimizer",
+    "RMSprop",
+    "Schedule",
+    "StepDecay",
+    "make_optimizer",
+]
+
+EPS = 1e-7  # the book's epsilon, added after the square root
+
+
+class Optimizer:
+    """Base class: step counting, learning-rate schedules, state creation and saving."""
+
+    slots: tuple[str, ...] = ()
+
+    def __init__(self, lr: float | Callable[[int], float]) -> None:
+        self.lr = lr if callable(lr) else float(lr)
+        self.step = 0  # updates done so far
+        self.state: dict[str, dict[str, Any]] | None = None
+
+    def init(self, params: Mapping[str, Any]) -> None:
+        """Create the state: one zero array per slot and parameter, like the parameter."""
+        self.state = {
+            slot: {k: namespace(p).zeros_like(p) for k, p in params.items()} for slot in self.slots
+        }
+
+    def current_lr(self) -> float:
+        """The learning rate the next update uses."""
+        return float(self.lr(self.step)) if callable(self.lr) else self.lr
+
+    def update(self, params: dict[str, Any], grads: Mapping[str, Any]) -> None:
+        """Update every parameter in ``params`` in place from ``grads``."""
+        if self.state is None:
+            self.init(params)
+        lr = self.current_lr()
+        self.step += 1
+        for key, p in params.items():
+            if key not in grads:
+                raise KeyError(f"no gradient for parameter {key!r}; grads has {sorted(grads)}")
+            g = grads[key]
+            namespace(p, g)  # refuse a gradient from another backend or device, clearly
+            if tuple(g.shape) != tuple(p.shape):
+                raise ValueError(
+                    f"gradient for {key!r} has shape {tuple(g.shape)}, parameter {tuple(p.shape)}"
+                )
+            self._apply(key, p, g, lr, *(self.state[s][key] for s in self.slots))
+
+    def _apply(self, key: str, p: Any, g: Any, lr: float, *slots: Any) -> None:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        """``{'step': int, slot: {param name: array}}``; arrays stay on their backend."""
+        state: dict[str, Any] = {"step": self.step}
+        for slot in self.slots:
+            state[slot] = dict(self.state[slot]) if self.state is not None else {}
+        return state
+
+    def load_state_dict(self, state: Mapping[str, Any], params: Mapping[str, Any]) -> None:
+        """Restore a saved state onto the backend and device of ``params``.
+
+        Host (NumPy) arrays from a checkpoint are copied onto the parameters' device;
+        a state for other parameter names or shapes is refused.
+        """
+        self.init(params)
+        for slot in self.slots:
+            saved = state.get(slot, {})
+            if set(saved) != set(params):
+                raise ValueError(
+                    f"{type(self).__name__} state slot {slot!r} holds {sorted(saved)}, "
+                    f"but the parameters are {sorted(params)}"
+                )
+            for key, p in params.items():
+                value = saved[key]
+                if tuple(value.shape) != tuple(p.shape):
+                    raise ValueError(
+                        f"saved {slot}[{key!r}] has shape {tuple(value.shape)}, "
+                        f"parameter {tuple(p.shape)}"
+                    )
+                self.state[slot][key] = asarray(value, p.dtype, like=p)
+        self.step = int(state["step"])
+
+    def __repr__(self) -> str:
+        hyper = {k: v for k, v in vars(self).items() if k not in ("state", "step")}
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in hyper.items())})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent: W <- W - lr * g."""
+
+    def __init__(self, lr: float | Callable[[int], float] = 0.01) -> None:
+        super().__init__(lr)
+
+    def _apply(self, key, p, g, lr):
+        p -= lr * g
+
+
+class Momentum(Optimizer):
+    """Momentum (Polyak 1964): v <- momentum*v - lr*g; W <- W + v."""
+
+    slots = ("v",)
+
+    def __init__(self, lr: float | Callable[[int], float] = 0.01, momentum: float = 0.9) -> None:
+        super().__init__(lr)
+        self.momentum = float(momentum)
+
+    def _apply(self, key, p, g, lr, v):
+        v *= self.momentum
+        v -= lr * g
+        p += v
+
+
+class Nesterov(Optimizer):
+    """Nesterov's accelerated gradient (Sutskever et al. 2013; Bengio et al. 2012's form).
+
+    W <- W + momentum^2 * v - (1 + momentum) * lr * g, then v <- momentum*v - lr*g.
+    The book's code updates v first and then uses the new v in the W step, which is
+    not Nesterov's method; this is the corrected order.
+    """
+
+    slots = ("v",)
+
+    def __init__(self, lr: float | Callable[[int], float] = 0.01, momentum: float = 0.9) -> None:
+        super().__init__(lr)
+        self.momentum = float(momentum)
+
+    def _apply(self, key, p, g, lr, v):
+        mu = self.momentum
+        p += (mu * mu) * v - ((1.0 + mu) * lr) * g
+        v *= mu
+        v -= lr * g
+
+
+class AdaGrad(Optimizer):
+    """AdaGrad (Duchi et al. 2011): h <- h + g*g; W <- W - lr * g / (sqrt(h) + eps)."""
+
+    slots = ("h",)
+
+    def __init__(self, lr: float | Callable[[int], float] = 0.01, eps: float = EPS) -> None:
+        super().__init__(lr)
+        self.eps = float(eps)
+
+    def _apply(self, key, p, g, lr, h):
+        xp = namespace(p)
+        h += g * g
+        p -= lr * g / (xp.sqrt(h) + self.eps)
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Tieleman & Hinton 2012).
+
+    h <- decay*h + (1 - decay)*g*g; W <- W - lr * g / (sqrt(h) + eps).
+    """
+
+    slots = ("h",)
+
+    def __init__(
+        self,
+        lr: float | Callable[[int], float] = 0.01,
+        decay_rate: float = 0.99,
+        eps: float = EPS,
+    ) -> None:
+        super().__init__(lr)
+        self.decay_rate, self.eps = float(decay_rate), float(eps)
+
+    def _apply(self, key, p, g, lr, h):
+        xp = namespace(p)
+        h *= self.decay_rate
+        h += (1.0 - self.decay_rate) * (g * g)
+        p -= lr * g / (xp.sqrt(h) + self.eps)
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015).
+
+    m <- m + (1-beta1)(g - m); v <- v + (1-beta2)(g*g - v);
+    W <- W - lr_t * m / (sqrt(v) + eps), lr_t = lr * sqrt(1 - beta2^t) / (1 - beta1^t).
+
+    That is the book's form: the bias correction folded into the step size, so eps
+    (1e-7) meets the uncorrected sqrt(v).  ``eps_after_bias_correction=True`` gives the
+    paper's algorithm exactly, lr * m_hat / (sqrt(v_hat) + eps), usually with eps=1e-8.
+    """
+
+    slots = ("m", "v")
+
+    def __init__(
+        self,
+        lr: float | Callable[[int], float] = 0.001,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = EPS,
+        eps_after_bias_correction: bool = False,
+    ) -> None:
+        super().__init__(lr)
+        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+        self.eps_after_bias_correction = eps_after_bias_correction
+
+    def _apply(self, key, p, g, lr, m, v):
+        xp = namespace(p)
+        t = self.step
+        m += (1.0 - self.beta1) * (g - m)
+        v += (1.0 - self.beta2) * (g * g - v)
+        c1, c2 = 1.0 - self.beta1**t, 1.0 - self.beta2**t
+        if self.eps_after_bias_correction:
+            p -= (lr / c1) * m / (xp.sqrt(v) / math.sqrt(c2) + self.eps)
+        else:
+            p -= (lr * math.sqrt(c2) / c1) * m / (xp.sqrt(v) + self.eps)
+
+
+class AdamW(Adam):
+    """AdamW (Loshchilov & Hutter 2019): Adam plus decoupled weight decay.
+
+    W <- W - lr * weight_decay * W before the Adam step, for the weight matrices only
+    (parameter names starting with 'W'; biases and BN's gamma and beta are not decayed).
+    Uses the paper's epsilon placement and eps=1e-8.
+    """
+
+    def __init__(
+        self,
+        lr: float | Callable[[int], float] = 0.001,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        weight_decay: float = 0.01,
+    ) -> None:
+        super().__init__(lr, beta1, beta2, eps, eps_after_bias_correction=True)
+        self.weight_decay = float(weight_decay)
+
+    def _apply(self, key, p, g, lr, m, v):
+        if key.startswith("W") and self.weight_decay:
+            p *= 1.0 - lr * self.weight_decay
+        super()._apply(key, p, g, lr, m, v)
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {
+    "sgd": SGD,
+    "momentum": Momentum,
+    "nesterov": Nesterov,
+    "adagrad": AdaGrad,
+    "rmsprop": RMSprop,
+    "adam": Adam,
+    "adamw": AdamW,
+}
+
+
+def make_optimizer(name: str, **hyperparameters: Any) -> Optimizer:
+    """An optimizer by (case-insensitive) name, as the book's Trainer chooses one."""
+    try:
+        cls = OPTIMIZERS[name.lower()]
+    except KeyError:
+        raise ValueError(
+            f"unknown optimizer {name!r}; choose one of {sorted(OPTIMIZERS)}"
+        ) from None
+    return cls(**hyperparameters)

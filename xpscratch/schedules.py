@@ -1,0 +1,75 @@
+"""Learning-rate schedules: callables ``step -> lr`` on Python floats.
+
+Pass one as any optimizer's ``lr``: ``SGD(lr=CosineDecay(0.1, total_steps=2000))``.
+``step`` counts the updates done before this one (0 for the first update).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+__all__ = ["CosineDecay", "LinearDecay", "Schedule", "StepDecay"]
+
+
+class Schedule:
+    """Base class of the schedules (any callable ``int -> float`` also works)."""
+
+    def __call__(self, step: int) -> float:
+        raise NotImplementedError
+
+
+def _warmup(lr: float, warmup_steps: int, step: int) -> float | None:
+    # linear warm-up from lr/warmup_steps to lr, so the first step is never zero
+    return lr * (step + 1) / warmup_steps if step < warmup_steps else None
+
+
+@dataclass(frozen=True)
+class StepDecay(Schedule):
+    """lr * gamma ** (step // step_size): multiply by gamma every step_size updates."""
+
+    lr: float
+    step_size: int
+    gamma: float = 0.1
+
+    def __call__(self, step: int) -> float:
+        return self.lr * self.gamma ** (step // self.step_size)
+
+
+@dataclass(frozen=True)
+class LinearDecay(Schedule):
+    """From lr down to end_lr in a straight line over total_steps, then constant."""
+
+    lr: float
+    total_steps: int
+    end_lr: float = 0.0
+    warmup_steps: int = 0
+
+    def __call__(self, step: int) -> float:
+        warm = _warmup(self.lr, self.warmup_steps, step)
+        if warm is not None:
+            return warm
+        span = max(1, self.total_steps - self.warmup_steps)
+        frac = min(1.0, (step - self.warmup_steps) / span)
+        return self.lr + (self.end_lr - self.lr) * frac
+
+
+@dataclass(frozen=True)
+class CosineDecay(Schedule):
+    """Loshchilov & Hutter (2017) without restarts: half a cosine from lr to end_lr.
+
+    With ``warmup_steps``, a linear warm-up comes first (Goyal et al. 2017).
+    """
+
+    lr: float
+    total_steps: int
+    end_lr: float = 0.0
+    warmup_steps: int = 0
+
+    def __call__(self, step: int) -> float:
+        warm = _warmup(self.lr, self.warmup_steps, step)
+        if warm is not None:
+            return warm
+        span = max(1, self.total_steps - self.warmup_steps)
+        frac = min(1.0, (step - self.warmup_steps) / span)
+        return self.end_lr + 0.5 * (self.lr - self.end_lr) * (1.0 + math.cos(math.pi * frac))
