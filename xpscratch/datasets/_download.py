@@ -1,0 +1,87 @@
+"""Checksum-verified, atomic file downloads (stdlib only; urllib is imported lazily)."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import BinaryIO
+
+__all__ = ["download_file", "DownloadFailed"]
+
+TIMEOUT_S = 30.0
+_CHUNK = 1 << 16
+
+
+class DownloadFailed(Exception):
+    """Every URL failed; ``reasons`` holds one ``"url: why"`` line per attempt."""
+
+    def __init__(self, dest: Path, reasons: list[str]) -> None:
+        self.dest = dest
+        self.reasons = reasons
+        super().__init__(f"could not download {dest.name}: " + "; ".join(reasons))
+
+
+def _urlopen(url: str, timeout: float) -> BinaryIO:
+    """Open ``url`` for reading. Tests replace this to avoid the network."""
+    import urllib.request
+
+    req = urllib.request.Request(url, headers={"User-Agent": "xpscratch"})
+    return urllib.request.urlopen(req, timeout=timeout)
+
+
+def _fsync_dir(directory: Path) -> None:
+    # Makes the rename durable on POSIX; not possible (nor needed) on Windows.
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _fetch_one(url: str, dest: Path, md5: str, timeout: float) -> None:
+    """Stream ``url`` into a temp file next to ``dest``; replace ``dest`` only if the MD5 matches.
+
+    On any failure the temp file is removed and ``dest`` (if it exists) is left untouched.
+    """
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    tmp = Path(tmp_name)
+    try:
+        digest = hashlib.md5(usedforsecurity=False)
+        with os.fdopen(fd, "wb") as out, _urlopen(url, timeout) as resp:
+            while chunk := resp.read(_CHUNK):
+                digest.update(chunk)
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        got = digest.hexdigest()
+        if got != md5:
+            raise ValueError(f"MD5 mismatch: expected {md5}, got {got}")
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    _fsync_dir(dest.parent)
+
+
+def download_file(urls: Sequence[str], dest: Path, md5: str, *, timeout: float = TIMEOUT_S) -> None:
+    """Download ``dest`` from the first of ``urls`` that serves bytes with the given MD5.
+
+    Writes atomically (temp file in the same directory, fsync, ``os.replace``): a failed,
+    partial or mismatching download never leaves a file behind nor replaces a good one.
+    Raises :class:`DownloadFailed` listing why each URL failed.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    reasons = []
+    for url in urls:
+        try:
+            _fetch_one(url, dest, md5, timeout)
+            return
+        except Exception as e:  # network errors, HTTP errors, timeouts, checksum mismatch
+            reasons.append(f"{url}: {type(e).__name__}: {e}")
+    raise DownloadFailed(dest, reasons)
