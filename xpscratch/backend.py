@@ -364,7 +364,8 @@ def asarray(x: Any, dtype: Any = None, *, like: Any = None) -> Any:
     else:
         b = Backend(_library(like), namespace(like), array_api_compat.device(like))
     xp = b.xp
-    if isinstance(x, np.ndarray | np.generic | list | tuple) or _is_scalar(x):
+    native = b.name == "numpy" and isinstance(x, np.ndarray) and x.dtype.kind in "fiub"
+    if not native and (isinstance(x, np.ndarray | np.generic | list | tuple) or _is_scalar(x)):
         host = np.asarray(x)
         if host.dtype.kind in "iu":
             # int64 everywhere: torch and strict lack arithmetic on some unsigned types
@@ -383,6 +384,10 @@ def asarray(x: Any, dtype: Any = None, *, like: Any = None) -> Any:
         raise BackendMismatchError(
             f"asarray: the array is on {array_api_compat.device(x)} but the target is {b.device}"
         )
-    floating = xp.isdtype(x.dtype, "real floating")
-    target = float_dtype(xp, dtype, b.device) if floating or dtype is not None else None
+    if xp.isdtype(x.dtype, "real floating") or dtype is not None:
+        target = float_dtype(xp, dtype, b.device)
+    elif xp.isdtype(x.dtype, "integral"):
+        target = xp.int64
+    else:
+        target = None
     return x if target is None or x.dtype == target else xp.astype(x, target)

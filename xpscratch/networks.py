@@ -168,8 +168,9 @@ class MultiLayerNetExtend:
         step = n if batch_size is None else int(batch_size)
         correct = 0
         for i in range(0, n, step):
-            y = xp.argmax(self.predict(x[i : i + step, ...], train_flg=False), axis=1)
-            correct = correct + xp.sum(xp.astype(y == t[i : i + step], xp.int64))
+            j = min(i + step, n)  # the standard leaves out-of-bounds slice stops unspecified
+            y = xp.argmax(self.predict(x[i:j, ...], train_flg=False), axis=1)
+            correct = correct + xp.sum(xp.astype(y == t[i:j], xp.int64))
         return float(correct) / n
 
     # -- backward ---------------------------------------------------------------
@@ -196,8 +197,10 @@ class MultiLayerNetExtend:
                 grads[f"gamma{idx}"], grads[f"beta{idx}"] = norm.dgamma, norm.dbeta
         return grads
 
-    def numerical_gradient(self, x: Any, t: Any) -> dict[str, Any]:
+    def numerical_gradient(self, x: Any, t: Any, h: float = 1e-4) -> dict[str, Any]:
         """Gradients of the training loss by central differences (for checking; slow).
+
+        ``h`` is the book's 1e-4, right for float64; float32 needs about 1e-2.
 
         Every evaluation sees the same dropout masks that :meth:`gradient` would use
         next, and the network's running statistics and dropout streams are left as
@@ -210,7 +213,7 @@ class MultiLayerNetExtend:
             self._load_rng(saved["rng"])
             return self.loss(x, t, train_flg=True)
 
-        grads = {key: numerical_gradient(loss_w, p) for key, p in self.params.items()}
+        grads = {key: numerical_gradient(loss_w, p, h) for key, p in self.params.items()}
         self.load_state_dict({"params": {}, "buffers": buffers, "rng": saved["rng"]}, strict=False)
         return grads
 

@@ -1,0 +1,276 @@
+"""The backend switch: selection, thread safety, host/device moves and clear errors."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import threading
+import types
+from pathlib import Path
+
+import array_api_compat
+import numpy as np
+import pytest
+
+import xpscratch
+from xpscratch import backend as B
+
+PACKAGE = Path(xpscratch.__file__).parent
+
+
+@pytest.fixture
+def fresh_global(monkeypatch):
+    """Forget the process-wide backend so that XPSCRATCH_BACKEND is read again."""
+    monkeypatch.setattr(B, "_global_backend", None)
+
+
+def test_default_is_numpy(fresh_global, monkeypatch):
+    monkeypatch.delenv("XPSCRATCH_BACKEND", raising=False)
+    b = xpscratch.get_backend()
+    assert b.name == "numpy" and b.device == "cpu"
+    assert array_api_compat.is_numpy_namespace(b.xp)
+
+
+def test_set_backend_and_nested_use_backend(fresh_global, monkeypatch):
+    monkeypatch.delenv("XPSCRATCH_BACKEND", raising=False)
+    xpscratch.set_backend("array_api_strict")
+    assert xpscratch.get_backend().name == "array_api_strict"
+    with xpscratch.use_backend("numpy"):
+        assert xpscratch.get_backend().name == "numpy"
+        with xpscratch.use_backend("array_api_strict", "device1") as inner:
+            assert xpscratch.get_backend() is inner
+            assert str(inner.device).find("device1") >= 0
+        assert xpscratch.get_backend().name == "numpy"
+    assert xpscratch.get_backend().name == "array_api_strict"
+
+
+def test_use_backend_restores_after_an_exception():
+    before = xpscratch.get_backend()
+    with pytest.raises(RuntimeError), xpscratch.use_backend("array_api_strict"):
+        raise RuntimeError("boom")
+    assert xpscratch.get_backend() == before
+
+
+def test_use_backend_is_thread_local():
+    seen: dict[str, str] = {}
+    inside = threading.Event()
+    release = threading.Event()
+
+    def worker():
+        with xpscratch.use_backend("array_api_strict"):
+            inside.set()
+            release.wait(5)
+            seen["worker"] = xpscratch.get_backend().name
+
+    with xpscratch.use_backend("numpy"):
+        t = threading.Thread(target=worker)
+        t.start()
+        assert inside.wait(5)
+        # the worker's context must not leak into this thread, nor this one into it
+        seen["main"] = xpscratch.get_backend().name
+        release.set()
+        t.join()
+    assert seen == {"worker": "array_api_strict", "main": "numpy"}
+
+
+@pytest.mark.parametrize(
+    ("spec", "name", "device"),
+    [
+        ("array_api_strict", "array_api_strict", "CPU_DEVICE"),
+        ("array_api_strict:device1", "array_api_strict", "device1"),
+        ("numpy", "numpy", "cpu"),
+    ],
+)
+def test_environment_variable(fresh_global, monkeypatch, spec, name, device):
+    monkeypatch.setenv("XPSCRATCH_BACKEND", spec)
+    b = xpscratch.get_backend()
+    assert b.name == name and str(b.device).find(device) >= 0
+
+
+def test_bad_environment_variable_names_it(fresh_global, monkeypatch):
+    monkeypatch.setenv("XPSCRATCH_BACKEND", "jax")
+    with pytest.raises(xpscratch.BackendError, match="XPSCRATCH_BACKEND='jax'.*numpy"):
+        xpscratch.get_backend()
+
+
+def test_unknown_backend_lists_the_valid_ones():
+    with pytest.raises(xpscratch.BackendError) as err:
+        xpscratch.set_backend("tensorflow")
+    for name in xpscratch.BACKENDS:
+        assert name in str(err.value)
+
+
+def test_unknown_strict_device_lists_devices():
+    with pytest.raises(xpscratch.BackendError, match="device1"):
+        xpscratch.use_backend("array_api_strict", "device7").__enter__()
+
+
+def test_numpy_has_no_gpu_device():
+    with pytest.raises(xpscratch.BackendError, match="CPU only"):
+        xpscratch.set_backend("numpy", device="cuda")
+
+
+def test_cupy_missing_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cupy", None)  # makes `import cupy` raise ImportError
+    with pytest.raises(xpscratch.BackendError, match=r"not installed.*xpscratch\[cuda12\]"):
+        xpscratch.set_backend("cupy")
+
+
+def test_cupy_without_gpu_says_so(monkeypatch):
+    def no_device():
+        raise RuntimeError("cudaErrorNoDevice: no CUDA-capable device is detected")
+
+    fake = types.ModuleType("cupy")
+    fake.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=no_device))
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    with pytest.raises(xpscratch.BackendError, match="no usable CUDA GPU.*nvidia-smi"):
+        xpscratch.set_backend("cupy")
+
+
+def test_available_backends():
+    names = xpscratch.available_backends()
+    assert names[0] == "numpy" and "array_api_strict" in names
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        assert "torch" not in names
+    else:
+        assert "torch" in names
+
+
+# -- moving data ---------------------------------------------------------------
+
+
+def test_asarray_and_to_numpy_round_trip(backend, float_dtype):
+    host = np.arange(12, dtype=np.float64).reshape(3, 4) / 7
+    x = xpscratch.asarray(host, float_dtype)
+    assert array_api_compat.array_namespace(x) is backend.xp
+    assert array_api_compat.device(x) == backend.device
+    back = xpscratch.to_numpy(x)
+    assert isinstance(back, np.ndarray) and back.dtype == np.dtype(float_dtype)
+    np.testing.assert_array_equal(back, host.astype(float_dtype))
+
+
+def test_asarray_defaults(backend):
+    x = xpscratch.asarray(np.ones(3))  # float64 host data -> the default float32
+    assert x.dtype == backend.xp.float32
+    labels = xpscratch.asarray(np.array([1, 2, 3], dtype=np.uint8))
+    assert labels.dtype == backend.xp.int64
+    with xpscratch.use_default_dtype("float32"):
+        assert xpscratch.asarray([0.5]).dtype == backend.xp.float32
+    assert xpscratch.asarray(x) is x  # already there: no copy
+
+
+def test_asarray_refuses_arrays_of_another_backend(backend):
+    strict = pytest.importorskip("array_api_strict")
+    if backend.name == "array_api_strict":
+        other = pytest.importorskip("torch").ones(2)
+    else:
+        other = strict.asarray([1.0])
+    with pytest.raises(xpscratch.BackendMismatchError, match="to_numpy"):
+        xpscratch.asarray(other)
+
+
+def test_asarray_like_follows_the_given_array(backend):
+    ref = xpscratch.asarray(np.zeros(2), "float32")
+    with xpscratch.use_backend("numpy"):  # the active backend is not consulted
+        y = xpscratch.asarray(np.ones(2), like=ref)
+    assert array_api_compat.array_namespace(y) is backend.xp
+    assert array_api_compat.device(y) == array_api_compat.device(ref)
+
+
+def test_float64_on_a_device_without_it_is_a_clear_error():
+    with xpscratch.use_backend("array_api_strict", "no_float64"):
+        with pytest.raises(xpscratch.BackendError, match="does not support float64.*float32"):
+            xpscratch.asarray(np.ones(2), "float64")
+
+
+def test_default_dtype_setting():
+    assert xpscratch.get_default_dtype() == "float32"
+    with xpscratch.use_default_dtype("float64"):
+        assert xpscratch.get_default_dtype() == "float64"
+        assert xpscratch.asarray(np.ones(1)).dtype == xpscratch.get_backend().xp.float64
+    assert xpscratch.get_default_dtype() == "float32"
+    with pytest.raises(ValueError, match="float32.*float64"):
+        xpscratch.set_default_dtype("float16")
+
+
+def test_device1_refuses_silent_host_copies():
+    """The fake device proves that only to_numpy copies to the host."""
+    with xpscratch.use_backend("array_api_strict", "device1"):
+        x = xpscratch.asarray(np.ones(3))
+        with pytest.raises(RuntimeError):
+            np.asarray(x)
+        np.testing.assert_array_equal(xpscratch.to_numpy(x), np.ones(3))
+
+
+# -- mixing --------------------------------------------------------------------
+
+
+def test_mixing_backends_is_a_clear_error():
+    strict = pytest.importorskip("array_api_strict")
+    with pytest.raises(xpscratch.BackendMismatchError, match="different backends.*asarray"):
+        B.namespace(np.ones(2), strict.asarray([1.0, 2.0]))
+
+
+def test_mixing_devices_is_a_clear_error():
+    strict = pytest.importorskip("array_api_strict")
+    a = strict.asarray([1.0], device=strict.Device("CPU_DEVICE"))
+    b = strict.asarray([1.0], device=strict.Device("device1"))
+    with pytest.raises(xpscratch.BackendMismatchError, match="different devices"):
+        B.namespace(a, b)
+
+
+def test_mixing_numpy_and_torch():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(xpscratch.BackendMismatchError, match="numpy.*torch|torch.*numpy"):
+        B.namespace(np.ones(2), torch.ones(2))
+
+
+# -- rules that keep the library portable ------------------------------------------
+
+HOST_MODULES = re.compile(r"(^backend\.py$|^datasets/|^plot\.py$|^cli\.py$|^experiments/)")
+
+
+def _library_sources():
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE).as_posix()
+        yield rel, path.read_text()
+
+
+def test_only_host_side_modules_import_numpy_or_cupy():
+    offenders = [
+        rel
+        for rel, src in _library_sources()
+        if not HOST_MODULES.search(rel)
+        and re.search(r"^\s*(import (numpy|cupy)|from (numpy|cupy)[ .])", src, re.M)
+    ]
+    assert offenders == []
+
+
+NAMESPACES = {"xp", "hp", "np", "math", "strict", "torch", "cupy", "backend", "b"}
+ARRAY_METHOD = re.compile(r"(\w*)([)\]]?)\.(sum|mean|max|min|reshape|astype|flatten|argmax|copy)\(")
+
+
+def test_no_array_methods_outside_the_standard():
+    """x.sum() and friends exist on NumPy arrays but not in the array API standard."""
+    offenders = [
+        f"{rel}: {m.group(0)}"
+        for rel, src in _library_sources()
+        if not HOST_MODULES.search(rel)
+        for m in ARRAY_METHOD.finditer(src)
+        if m.group(2) or m.group(1) not in NAMESPACES
+    ]
+    assert offenders == []
+
+
+def test_import_is_light():
+    """The core imports without torch, matplotlib, tqdm or array_api_strict."""
+    code = (
+        "import sys, xpscratch, xpscratch.networks, xpscratch.optim, xpscratch.layers;"
+        "heavy = [m for m in ('torch', 'matplotlib', 'tqdm', 'array_api_strict', 'cupy')"
+        " if m in sys.modules]; print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

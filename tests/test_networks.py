@@ -1,0 +1,218 @@
+"""The book's networks: structure, backpropagation against numerical gradients, state,
+and the same seeded training run giving the same numbers on every backend."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import xpscratch
+from xpscratch.networks import MultiLayerNet, MultiLayerNetExtend
+from xpscratch.optim import SGD, Adam, Momentum
+
+
+def _data(n=12, d=6, classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, d)), rng.integers(0, classes, n)
+
+
+def _assert_close(actual, expected, rtol, atol, name=""):
+    np.testing.assert_allclose(
+        xpscratch.to_numpy(actual), xpscratch.to_numpy(expected), rtol=rtol, atol=atol, err_msg=name
+    )
+
+
+def test_structure_follows_the_book():
+    net = MultiLayerNetExtend(784, [100, 50], 10, use_batchnorm=True, use_dropout=True)
+    assert list(net.params) == [
+        "W1", "b1", "W2", "b2", "W3", "b3", "gamma1", "beta1", "gamma2", "beta2"
+    ]  # fmt: skip
+    assert list(net.layers) == [
+        "Affine1", "BatchNorm1", "Activation_function1", "Dropout1",
+        "Affine2", "BatchNorm2", "Activation_function2", "Dropout2",
+        "Affine3",
+    ]  # fmt: skip
+    assert tuple(net.params["W2"].shape) == (100, 50)
+    plain = MultiLayerNet(784, [100], 10)
+    assert list(plain.layers) == ["Affine1", "Activation_function1", "Affine2"]
+    assert plain.params["W1"].dtype == plain.xp.float32  # training defaults to float32
+
+
+@pytest.mark.parametrize(
+    ("spec", "std"), [(0.01, 0.01), ("relu", (2 / 400) ** 0.5), ("xavier", (1 / 400) ** 0.5)]
+)
+def test_initial_weights_have_the_book_std(spec, std):
+    net = MultiLayerNet(400, [300], 10, weight_init_std=spec, dtype="float64")
+    w = xpscratch.to_numpy(net.params["W1"])
+    assert abs(w.std() / std - 1) < 0.02 and abs(w.mean()) < 0.05 * std
+    assert not np.any(xpscratch.to_numpy(net.params["b1"]))
+
+
+def test_initial_weights_are_identical_on_every_backend(backend, float_dtype):
+    net = MultiLayerNetExtend(20, [15, 10], 5, use_batchnorm=True, seed=42, dtype=float_dtype)
+    with xpscratch.use_backend("numpy"):
+        ref = MultiLayerNetExtend(20, [15, 10], 5, use_batchnorm=True, seed=42, dtype=float_dtype)
+    for key in ref.params:
+        np.testing.assert_array_equal(
+            xpscratch.to_numpy(net.params[key]), xpscratch.to_numpy(ref.params[key])
+        )
+
+
+NETS = {
+    "relu+l2": dict(activation="relu", weight_decay_lambda=0.1),
+    "sigmoid+l1": dict(
+        activation="sigmoid",
+        weight_init_std="xavier",
+        weight_decay_lambda=0.05,
+        weight_decay_kind="l1",
+    ),  # fmt: skip
+    "tanh": dict(activation="tanh", weight_init_std=0.5),
+    "batchnorm+dropout": dict(use_batchnorm=True, use_dropout=True, dropout_ratio=0.3),
+    "layernorm": dict(use_layernorm=True, activation="tanh"),
+}
+
+
+@pytest.mark.parametrize("kind", list(NETS))
+def test_backprop_matches_numerical_gradient(backend, float_dtype, kind):
+    X, T = _data()
+    net = MultiLayerNetExtend(6, [5, 4], 3, seed=7, dtype=float_dtype, **NETS[kind])
+    x, t = xpscratch.asarray(X, float_dtype), xpscratch.asarray(T)
+    # Non-zero biases keep every pre-activation off ReLU's kink at 0, where the derivative
+    # is undefined (with zero biases, a sample whose hidden units all die sits exactly on it).
+    rng = np.random.default_rng(3)
+    for key in [k for k in net.params if k.startswith("b")]:
+        p = net.params[key]
+        p[...] = xpscratch.asarray(rng.uniform(0.05, 0.3, p.shape), float_dtype)
+    if NETS[kind].get("activation", "relu") == "relu":
+        net.predict(x, train_flg=True)  # check the precondition on the layers' inputs
+        for name, layer in net.layers.items():
+            if name.startswith("Affine") and name != f"Affine{len(net.hidden_size_list) + 1}":
+                out = xpscratch.to_numpy(layer.x @ layer.W + layer.b)
+                assert np.min(np.abs(out)) > 1e-3, name
+    before = net.state_dict()["rng"]
+    smooth = (
+        NETS[kind].get("activation", "relu") != "relu" and "weight_decay_kind" not in NETS[kind]
+    )
+    if float_dtype == "float32" and not smooth:
+        pytest.skip(
+            "a kink (ReLU at 0, |W| at 0) lies within float32's finite-difference step; "
+            "float32 backprop is checked against NumPy in test_training_matches_numpy"
+        )
+    numeric = net.numerical_gradient(x, t, h=1e-4 if float_dtype == "float64" else 1e-2)
+    assert net.state_dict()["rng"] == before  # the check left the dropout streams alone
+    grads = net.gradient(x, t)  # uses the masks numerical_gradient used
+    assert set(grads) == set(net.params)
+    # atol covers gradients that are exactly zero in theory (a bias feeding BatchNorm)
+    rtol, atol = (1e-5, 1e-7) if float_dtype == "float64" else (5e-2, 2e-3)
+    for key in net.params:
+        _assert_close(grads[key], numeric[key], rtol, atol, key)
+
+
+def test_l1_l2_weight_decay_terms_are_the_books():
+    X, T = _data()
+    for kind, term in (
+        ("l2", lambda w: 0.5 * 0.3 * np.sum(w**2)),
+        ("l1", lambda w: 0.3 * np.sum(np.abs(w))),
+    ):
+        net = MultiLayerNet(
+            6, [5], 3, weight_decay_lambda=0.3, weight_decay_kind=kind, dtype="float64"
+        )
+        plain = MultiLayerNet(6, [5], 3, dtype="float64")
+        x, t = xpscratch.asarray(X, "float64"), xpscratch.asarray(T)
+        expected = float(plain.loss(x, t)) + sum(
+            term(xpscratch.to_numpy(net.params[k])) for k in ("W1", "W2")
+        )
+        assert float(net.loss(x, t)) == pytest.approx(expected, rel=1e-12)
+
+
+def test_loss_is_an_array_and_accuracy_a_float(backend, float_dtype):
+    X, T = _data(n=30)
+    net = MultiLayerNet(6, [8], 3, dtype=float_dtype)
+    x, t = xpscratch.asarray(X, float_dtype), xpscratch.asarray(T)
+    loss = net.loss(x, t)
+    assert type(loss) is not float and loss.shape == ()  # no forced sync to a Python float
+    acc = net.accuracy(x, t)
+    y = np.argmax(xpscratch.to_numpy(net.predict(x)), axis=1)
+    assert isinstance(acc, float) and acc == np.mean(y == T)
+    assert net.accuracy(x, t, batch_size=7) == acc
+    onehot = xpscratch.asarray(np.eye(3)[T], float_dtype)
+    assert net.accuracy(x, onehot) == acc
+
+
+def _train(optimizer, steps, dtype, **net_kwargs):
+    X, T = _data(n=40, d=10, classes=4, seed=1)
+    net = MultiLayerNetExtend(10, [8, 8], 4, seed=3, dtype=dtype, **net_kwargs)
+    x, t = xpscratch.asarray(X, dtype), xpscratch.asarray(T)
+    losses = []
+    for i in range(steps):
+        lo = (i * 10) % 40
+        xb, tb = x[lo : lo + 10, ...], t[lo : lo + 10]
+        losses.append(net.loss(xb, tb, train_flg=True))
+        optimizer.update(net.params, net.gradient(xb, tb))
+    return net, np.array([float(v) for v in losses])
+
+
+@pytest.mark.parametrize(
+    ("make_opt", "kwargs"),
+    [
+        (lambda: SGD(lr=0.1), dict(weight_decay_lambda=0.01)),
+        (lambda: Adam(lr=0.01), dict(use_batchnorm=True, use_dropout=True, dropout_ratio=0.2)),
+        (lambda: Momentum(lr=0.05), dict(use_layernorm=True, activation="tanh")),
+    ],
+)
+def test_training_matches_numpy_on_every_backend(backend, float_dtype, make_opt, kwargs):
+    """A few hundred seeded steps: float64 agrees to ~1e-9, float32 to ~1e-4 early on."""
+    steps = 300 if float_dtype == "float64" else 20
+    net, losses = _train(make_opt(), steps, float_dtype, **kwargs)
+    with xpscratch.use_backend("numpy"):
+        ref_net, ref_losses = _train(make_opt(), steps, float_dtype, **kwargs)
+    assert ref_losses[-1] < ref_losses[0]  # it learned something
+    tol = 1e-9 if float_dtype == "float64" else 1e-4
+    np.testing.assert_allclose(losses, ref_losses, rtol=tol)
+    for key in ref_net.params:
+        _assert_close(net.params[key], ref_net.params[key], tol, tol, key)
+
+
+def test_state_dict_round_trip_and_cross_backend_load(backend, float_dtype):
+    with xpscratch.use_backend("numpy"):
+        src, _ = _train(Adam(lr=0.01), 5, float_dtype, use_batchnorm=True, use_dropout=True)
+        host = {
+            "params": {k: xpscratch.to_numpy(v) for k, v in src.state_dict()["params"].items()},
+            "buffers": {k: xpscratch.to_numpy(v) for k, v in src.state_dict()["buffers"].items()},
+            "rng": src.state_dict()["rng"],
+        }
+    dst = MultiLayerNetExtend(10, [8, 8], 4, use_batchnorm=True, use_dropout=True, seed=99,
+                              dtype=float_dtype)  # fmt: skip
+    w1 = dst.params["W1"]
+    dst.load_state_dict(host)
+    assert dst.params["W1"] is w1  # copied in place: the layers still see the parameters
+    for key, value in host["params"].items():
+        np.testing.assert_array_equal(xpscratch.to_numpy(dst.params[key]), value)
+    np.testing.assert_array_equal(
+        xpscratch.to_numpy(dst.layers["BatchNorm1"].running_mean),
+        host["buffers"]["BatchNorm1.running_mean"],
+    )
+    assert dst.state_dict()["rng"] == host["rng"]
+
+
+def test_loading_a_mismatched_state_fails_clearly():
+    small = MultiLayerNet(10, [8], 4)
+    with pytest.raises(ValueError, match="W1.*shape"):
+        MultiLayerNet(10, [9], 4).load_state_dict(small.state_dict())
+    with pytest.raises(ValueError, match="missing.*W3"):
+        MultiLayerNet(10, [8, 8], 4).load_state_dict(small.state_dict())
+
+
+def test_bad_inputs_are_clear_errors(backend):
+    net = MultiLayerNet(6, [5], 3)
+    with pytest.raises(TypeError, match="dtype"):
+        net.predict(xpscratch.asarray(np.ones((2, 6), dtype=np.int64)))
+    with pytest.raises(ValueError, match="input size must be 6"):
+        net.predict(xpscratch.asarray(np.ones((2, 7))))
+    if backend.name != "numpy":
+        with pytest.raises(xpscratch.BackendMismatchError):
+            net.predict(np.ones((2, 6), dtype=np.float32))
+    with pytest.raises(ValueError, match="activation"):
+        MultiLayerNet(6, [5], 3, activation="swish")
+    with pytest.raises(ValueError, match="weight_init_std"):
+        MultiLayerNet(6, [5], 3, weight_init_std="glorot-ish")
