@@ -328,24 +328,26 @@ def host_namespace() -> ModuleType:
 
 
 def to_numpy(x: Any) -> np.ndarray:
-    """Copy an array of any backend to a NumPy array on the host.
+    """Copy an array of any backend to a new NumPy array on the host.
 
-    The one way back to the host (plots, logs, checkpoints).  On a GPU this is a
-    device-to-host transfer and a synchronisation: call it where a number is needed.
+    The one way back to the host (plots, logs, checkpoints).  Always a copy that the
+    caller owns, also on CPU backends whose memory NumPy could share: a saved value
+    must not change when training goes on.  On a GPU this is a device-to-host transfer
+    and a synchronisation: call it where a number is needed.
     """
     if isinstance(x, np.ndarray | np.generic):
-        return np.asarray(x)
+        return np.array(x, copy=True)
     lib = _library(x)
     if lib == "cupy":
         return x.get()
     if lib == "torch":
-        return x.detach().cpu().numpy()
+        return x.detach().cpu().numpy().copy()
     if lib == "array_api_strict":
         import array_api_strict as strict  # a dependency only of the strict backend
 
-        return np.asarray(x.to_device(strict.Device("CPU_DEVICE")))
+        return np.array(x.to_device(strict.Device("CPU_DEVICE")), copy=True)
     if _is_scalar(x) or isinstance(x, list | tuple):
-        return np.asarray(x)
+        return np.array(x)
     raise TypeError(f"to_numpy: not an array of a known backend: {type(x).__name__}")
 
 

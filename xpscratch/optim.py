@@ -66,8 +66,8 @@ class Optimizer:
         """Update every parameter in ``params`` in place from ``grads``."""
         if self.state is None:
             self.init(params)
-        lr = self.current_lr()
-        self.step += 1
+        # check every gradient before changing anything: a bad one must not leave the
+        # parameters half updated and the step count (Adam's t, the schedule) advanced
         for key, p in params.items():
             if key not in grads:
                 raise KeyError(f"no gradient for parameter {key!r}; grads has {sorted(grads)}")
@@ -77,25 +77,34 @@ class Optimizer:
                 raise ValueError(
                     f"gradient for {key!r} has shape {tuple(g.shape)}, parameter {tuple(p.shape)}"
                 )
-            self._apply(key, p, g, lr, *(self.state[s][key] for s in self.slots))
+        lr = self.current_lr()
+        self.step += 1
+        for key, p in params.items():
+            self._apply(key, p, grads[key], lr, *(self.state[s][key] for s in self.slots))
 
     def _apply(self, key: str, p: Any, g: Any, lr: float, *slots: Any) -> None:
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
-        """``{'step': int, slot: {param name: array}}``; arrays stay on their backend."""
+        """``{'step': int, slot: {param name: array}}``; arrays stay on their backend.
+
+        The arrays are copies: later updates change the optimizer's arrays in place and
+        must not change a state that was saved.
+        """
         state: dict[str, Any] = {"step": self.step}
         for slot in self.slots:
-            state[slot] = dict(self.state[slot]) if self.state is not None else {}
+            arrays = self.state[slot] if self.state is not None else {}
+            state[slot] = {k: namespace(a).asarray(a, copy=True) for k, a in arrays.items()}
         return state
 
     def load_state_dict(self, state: Mapping[str, Any], params: Mapping[str, Any]) -> None:
         """Restore a saved state onto the backend and device of ``params``.
 
         Host (NumPy) arrays from a checkpoint are copied onto the parameters' device;
-        a state for other parameter names or shapes is refused.
+        a state for other parameter names or shapes is refused, and the current state
+        is then left as it was.  The arrays are copied, never shared with ``state``.
         """
-        self.init(params)
+        loaded: dict[str, dict[str, Any]] = {slot: {} for slot in self.slots}
         for slot in self.slots:
             saved = state.get(slot, {})
             if set(saved) != set(params):
@@ -110,8 +119,12 @@ class Optimizer:
                         f"saved {slot}[{key!r}] has shape {tuple(value.shape)}, "
                         f"parameter {tuple(p.shape)}"
                     )
-                self.state[slot][key] = asarray(value, p.dtype, like=p)
-        self.step = int(state["step"])
+                array = asarray(value, p.dtype, like=p)
+                # asarray returns an array already on the right backend as is
+                loaded[slot][key] = (
+                    namespace(p).asarray(array, copy=True) if array is value else array
+                )
+        self.state, self.step = loaded, int(state["step"])
 
     def __repr__(self) -> str:
         hyper = {k: v for k, v in vars(self).items() if k not in ("state", "step")}
