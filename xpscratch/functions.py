@@ -68,6 +68,8 @@ def cross_entropy_error(y: Any, t: Any) -> Any:
     if t.ndim == 2:
         if tuple(t.shape) != tuple(y.shape):
             raise ValueError(f"one-hot labels {tuple(t.shape)} do not match y {tuple(y.shape)}")
+        if t.dtype == xp.bool:  # one_hot()'s default; argmax needs numbers on torch/strict
+            t = xp.astype(t, y.dtype)
         t = xp.argmax(t, axis=1)
     t = xp.reshape(t, (-1,))
     batch, classes = y.shape

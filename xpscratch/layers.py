@@ -107,10 +107,13 @@ class SoftmaxWithLoss:
         return self.loss
 
     def backward(self, dout: Any = 1) -> Any:
+        xp = namespace(self.y)
         batch_size = self.y.shape[0]
         t = self.t
         if tuple(t.shape) != tuple(self.y.shape):
             t = one_hot(t, self.y.shape[1], dtype=self.y.dtype)
+        elif t.dtype != self.y.dtype:  # bool/int one-hot rows: strict refuses y - t
+            t = xp.astype(t, self.y.dtype)
         dx = (self.y - t) / batch_size
         return dx if isinstance(dout, int | float) and dout == 1 else dx * dout
 
