@@ -69,6 +69,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = keep
 
 
+def _torch_single_thread() -> None:
+    """Tests use tiny matrices: torch's thread pool only costs time there, and on a shared
+    2-core machine a busy second core slows two-thread torch down many times over."""
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(1)
+
+
 @pytest.fixture(
     params=[
         pytest.param(bid, marks=[pytest.mark.gpu] if bid in GPU_IDS else [], id=bid)
@@ -78,6 +88,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def backend(request: pytest.FixtureRequest):
     """Activate one backend for the test (thread-local) and yield its Backend."""
     _, name, device = next(p for p in BACKEND_PARAMS if p[0] == request.param)
+    if name == "torch":
+        _torch_single_thread()
     try:
         context = xpscratch.use_backend(name, device)
         b = context.__enter__()

@@ -1,0 +1,344 @@
+"""Checkpoints: exact resume, cross-backend resume, refusals, corruption and atomic saves."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+
+import numpy as np
+import pytest
+
+import xpscratch
+from xpscratch import checkpoint as ckpt
+from xpscratch.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from xpscratch.networks import MultiLayerNet, MultiLayerNetExtend
+from xpscratch.optim import Momentum
+from xpscratch.schedules import StepDecay
+from xpscratch.trainer import Trainer
+
+
+def blobs(n: int = 90, d: int = 10, k: int = 4, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(scale=2.0, size=(k, d))
+    t = rng.integers(0, k, n)
+    return centers[t] + rng.normal(size=(n, d)), t.astype(np.int64)
+
+
+X, T = blobs()
+XV, TV = blobs(30, seed=1)
+PLAIN = dict(use_batchnorm=False, use_dropout=False)
+RICH = dict(use_batchnorm=True, use_dropout=True, dropout_ratio=0.2)
+
+
+def make(net_seed=0, hidden=(8, 8), net_kw=PLAIN, dtype="float64", **kw):
+    net = MultiLayerNetExtend(10, list(hidden), 4, dtype=dtype, seed=net_seed, **net_kw)
+    kw.setdefault("optimizer", "SGD")
+    kw.setdefault("optimizer_param", {"lr": 0.05})
+    kw.setdefault("mini_batch_size", 16)
+    tr = Trainer(net, X, T, X[:40], T[:40], verbose=False, x_val=XV, t_val=TV, **kw)
+    return net, tr
+
+
+def assert_same_run(a: Trainer, b: Trainer, rtol: float = 0.0, atol: float = 0.0) -> None:
+    if rtol == 0.0:
+        assert a.train_loss_list == b.train_loss_list
+        assert a.train_acc_list == b.train_acc_list and a.test_acc_list == b.test_acc_list
+        assert a.val_acc_list == b.val_acc_list
+    else:
+        np.testing.assert_allclose(a.train_loss_list, b.train_loss_list, rtol=rtol)
+    sa, sb = a.network.state_dict(), b.network.state_dict()
+    for group in ("params", "buffers"):
+        assert sa[group].keys() == sb[group].keys()
+        for k in sa[group]:
+            ha, hb = xpscratch.to_numpy(sa[group][k]), xpscratch.to_numpy(sb[group][k])
+            if rtol == 0.0:
+                assert ha.tobytes() == hb.tobytes(), k  # bit for bit
+            else:
+                np.testing.assert_allclose(ha, hb, rtol=rtol, atol=atol, err_msg=k)
+    assert sa["rng"] == sb["rng"]
+    assert a.optimizer.step == b.optimizer.step and a.current_iter == b.current_iter
+
+
+@pytest.mark.parametrize(
+    "net_kw, opt",
+    [(PLAIN, {}), (RICH, {"optimizer": "Adam", "optimizer_param": {"lr": 0.01}})],
+    ids=["sgd", "bn-dropout-adam"],
+)
+def test_interrupted_and_resumed_run_is_bit_identical(tmp_path, net_kw, opt):
+    _, straight = make(net_kw=net_kw, epochs=4, **opt)
+    straight.train()
+
+    path = tmp_path / "run.ckpt"
+    _, first = make(net_kw=net_kw, epochs=2, **opt)
+    first.train()
+    first.save_checkpoint(path)
+    # a different seed everywhere: everything that matters must come from the file
+    _, second = make(net_seed=99, seed=5, net_kw=net_kw, epochs=4, **opt)
+    second.load_checkpoint(path)
+    second.train()
+    assert_same_run(straight, second)
+    assert len(second.train_loss_list) == 4 * straight.iter_per_epoch
+
+
+def test_crash_mid_epoch_resumes_from_the_last_automatic_checkpoint(tmp_path):
+    path = tmp_path / "auto.ckpt"
+    # the early-stopping state and the best weights (epoch 1 here, before the last
+    # checkpoint) must survive the crash too
+    stop = dict(early_stopping_patience=5, restore_best=True)
+    _, straight = make(net_kw=RICH, epochs=3, **stop)
+    straight.train()
+    assert straight.best_epoch == 1  # so that restoring needs the saved best weights
+
+    net, crashing = make(net_kw=RICH, epochs=3, checkpoint_path=path, **stop)
+    real, calls = net.gradient, []
+
+    def gradient(x, t):
+        calls.append(1)
+        if len(calls) == 2 * crashing.iter_per_epoch + 3:  # inside epoch 3
+            raise KeyboardInterrupt
+        return real(x, t)
+
+    net.gradient = gradient
+    with pytest.raises(KeyboardInterrupt):
+        crashing.train()
+    assert load_checkpoint(path)["trainer"]["epoch"] == 2
+    resumed = Trainer.resume(path, X, T, X[:40], T[:40], x_val=XV, t_val=TV, verbose=False)
+    assert resumed.restore_best and resumed.early_stopping_patience == 5
+    resumed.train()
+    assert_same_run(straight, resumed)
+    assert resumed.best_epoch == straight.best_epoch
+
+
+def test_resume_in_the_middle_of_an_epoch_with_a_schedule(tmp_path):
+    opt = lambda: Momentum(lr=StepDecay(0.05, step_size=7, gamma=0.5))  # noqa: E731
+    _, straight = make(net_kw=RICH, epochs=3, optimizer=opt(), optimizer_param=None)
+    straight.train()
+
+    path = tmp_path / "mid.ckpt"
+    _, first = make(net_kw=RICH, max_iterations=9, optimizer=opt(), optimizer_param=None)
+    assert first.train().iterations == 9 and first.iter_in_epoch == 3  # 6 per epoch
+    first.save_checkpoint(path)
+    # network and optimizer rebuilt from the file (config, dtype, class, schedule)
+    resumed = Trainer.resume(
+        path, X, T, X[:40], T[:40], x_val=XV, t_val=TV, verbose=False, epochs=3, max_iterations=None
+    )
+    assert isinstance(resumed.optimizer, Momentum)
+    assert resumed.optimizer.lr == StepDecay(0.05, step_size=7, gamma=0.5)
+    resumed.train()
+    assert_same_run(straight, resumed)
+
+
+def test_automatic_checkpoints_every_n_epochs_and_at_the_end(tmp_path, monkeypatch):
+    saved = []
+    real = ckpt.save_checkpoint
+    monkeypatch.setattr(
+        ckpt, "save_checkpoint", lambda p, s: saved.append(s.current_epoch) or real(p, s)
+    )
+    path = tmp_path / "every2.ckpt"
+    _, tr = make(epochs=5, checkpoint_path=path, checkpoint_every=2)
+    tr.train()
+    assert saved == [2, 4, 5]  # and at the end
+    assert load_checkpoint(path)["trainer"]["epoch"] == 5
+    assert os.listdir(tmp_path) == ["every2.ckpt"]
+    saved.clear()
+    _, tr = make(epochs=4, checkpoint_path=path, checkpoint_every=2)
+    tr.train()
+    assert saved == [2, 4]  # no second save of the same state
+
+
+@functools.cache
+def _numpy_runs(tmp_dir: str) -> tuple[str, Trainer]:
+    with xpscratch.use_backend("numpy"):
+        _, straight = make(net_kw=RICH, epochs=4, optimizer="Adam", optimizer_param={"lr": 0.01})
+        straight.train()
+        _, first = make(net_kw=RICH, epochs=2, optimizer="Adam", optimizer_param={"lr": 0.01})
+        first.train()
+        path = os.path.join(tmp_dir, "numpy.ckpt")
+        first.save_checkpoint(path)
+    return path, straight
+
+
+def test_numpy_checkpoint_continues_on_every_backend(
+    backend, float_dtype, tmp_path, tmp_path_factory
+):
+    path, straight = _numpy_runs(str(tmp_path_factory.getbasetemp()))
+    saved = load_checkpoint(path)
+    resumed = Trainer.resume(
+        path,
+        X,
+        T,
+        X[:40],
+        T[:40],
+        x_val=XV,
+        t_val=TV,
+        verbose=False,
+        epochs=4,
+        network=MultiLayerNetExtend(10, [8, 8], 4, dtype=float_dtype, seed=1, **RICH),
+    )
+    assert xpscratch.backend.device_of(resumed.network.params["W1"]) == backend.device
+    # identical RNG positions: dropout streams and the shuffle stream
+    assert resumed.network.state_dict()["rng"] == saved["network"]["state"]["rng"]
+    assert resumed._shuffle.seed == saved["trainer"]["seed"]
+    resumed.train()
+    # float64 reproduces NumPy to rounding; float32 (the no_float64 device) only roughly.
+    # atol: a bias feeding batch norm has a zero gradient: it holds only rounding noise
+    if float_dtype == "float64":
+        assert_same_run(straight, resumed, rtol=1e-12, atol=1e-10)
+    else:
+        assert_same_run(straight, resumed, rtol=2e-2, atol=1e-3)
+    # and a checkpoint saved on this backend reads back on the host
+    resumed.save_checkpoint(tmp_path / "here.ckpt")
+    back = load_checkpoint(tmp_path / "here.ckpt")
+    assert back["backend"] == backend.name and back["trainer"]["epoch"] == 4
+    for k, v in resumed.network.params.items():
+        np.testing.assert_array_equal(back["network"]["state"]["params"][k], xpscratch.to_numpy(v))
+
+
+def test_mismatched_network_or_optimizer_is_refused_before_anything_changes(tmp_path):
+    path = tmp_path / "a.ckpt"
+    _, tr = make(net_kw=RICH, epochs=1)
+    tr.train()
+    tr.save_checkpoint(path)
+
+    cases = [
+        (
+            dict(hidden=(8, 6), net_kw=RICH),
+            r"hidden_size_list: checkpoint \[8, 8\] vs network \[8, 6\]",
+        ),
+        (dict(net_kw=dict(RICH, use_dropout=False)), "use_dropout"),
+        (dict(net_kw=RICH, optimizer="Adam"), "trained with SGD, this trainer uses Adam"),
+    ]
+    for kwargs, message in cases:
+        net, other = make(net_seed=3, epochs=1, **kwargs)
+        before = {k: xpscratch.to_numpy(v).copy() for k, v in net.params.items()}
+        with pytest.raises(ValueError, match=message):
+            other.load_checkpoint(path)
+        for k, v in net.params.items():  # nothing half-loaded
+            np.testing.assert_array_equal(xpscratch.to_numpy(v), before[k])
+        assert other.current_iter == 0 and other.train_loss_list == []
+
+    # without a config (any network with state_dict): names and shapes are compared
+    net, other = make(net_seed=3, hidden=(8, 6), net_kw=RICH, epochs=1)
+    net.config = None
+    with pytest.raises(ValueError, match=r"'W2' has shape \(8, 8\), this network's is \(8, 6\)"):
+        other.load_checkpoint(path)
+    # another training set: the shuffle would differ
+    net = MultiLayerNetExtend(10, [8, 8], 4, dtype="float64", **RICH)
+    other = Trainer(net, X[:50], T[:50], X, T, verbose=False)
+    with pytest.raises(ValueError, match="trained on 90 samples, this trainer has 50"):
+        other.load_checkpoint(path)
+
+
+def test_truncated_or_corrupt_files_name_the_file(tmp_path):
+    path = tmp_path / "good.ckpt"
+    net0, tr = make(epochs=1)
+    tr.train()
+    tr.save_checkpoint(path)
+    data = path.read_bytes()
+    w1 = xpscratch.to_numpy(net0.params["W1"]).tobytes()
+    flipped = bytearray(data)
+    flipped[data.index(w1[:32]) + 5] ^= 0xFF  # a bit flip inside W1's bytes
+
+    bad_files = {
+        "truncated.ckpt": data[: len(data) // 2],
+        "empty.ckpt": b"",
+        "flipped.ckpt": bytes(flipped),
+        "text.ckpt": b"not a checkpoint at all\n" * 10,
+    }
+    for name, content in bad_files.items():
+        bad = tmp_path / name
+        bad.write_bytes(content)
+        net, other = make(net_seed=4, epochs=1)
+        before = xpscratch.to_numpy(net.params["W1"]).copy()
+        with pytest.raises(CheckpointError, match=name) as info:
+            other.load_checkpoint(bad)
+        assert isinstance(info.value, ValueError)
+        np.testing.assert_array_equal(xpscratch.to_numpy(net.params["W1"]), before)
+
+    other_npz = tmp_path / "other.npz"
+    np.savez(other_npz, a=np.zeros(3))
+    with pytest.raises(CheckpointError, match="other.npz.*not an xpscratch checkpoint"):
+        load_checkpoint(other_npz)
+    with pytest.raises(FileNotFoundError, match="missing.ckpt"):
+        load_checkpoint(tmp_path / "missing.ckpt")
+
+
+@pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
+def test_a_failed_save_leaves_the_previous_checkpoint_and_no_temp_file(
+    tmp_path, monkeypatch, error
+):
+    path = tmp_path / "keep.ckpt"
+    _, tr = make(epochs=1)
+    tr.train()
+    tr.save_checkpoint(path)
+    good = path.read_bytes()
+
+    def broken_writer(f, arrays):
+        f.write(b"PK\x03\x04 half of a zip file")  # then the disk fills up, or ^C
+        raise error("disk full")
+
+    tr.epochs, tr.max_iter = 2, 2 * tr.iter_per_epoch
+    tr.train()
+    monkeypatch.setattr(ckpt, "_write", broken_writer)
+    with pytest.raises(error, match="disk full"):
+        tr.save_checkpoint(path)
+    assert path.read_bytes() == good
+    assert os.listdir(tmp_path) == ["keep.ckpt"]
+    assert load_checkpoint(path)["trainer"]["epoch"] == 1
+
+
+def test_file_format_is_plain_npz_with_json_metadata(tmp_path):
+    path = tmp_path / "fmt.ckpt"
+    _, tr = make(net_kw=RICH, epochs=1, optimizer="Adam", optimizer_param={"lr": 0.01})
+    tr.train()
+    tr.save_checkpoint(path)
+    with np.load(path, allow_pickle=False) as npz:  # no pickles: safe to open
+        meta = json.loads(str(npz["__meta__"][()]))
+        arrays = {k: npz[k] for k in npz.files if k != "__meta__"}
+    assert meta["format"] == "xpscratch-checkpoint" and meta["format_version"] == 1
+    assert meta["xpscratch_version"] == xpscratch.__version__
+    assert meta["backend"] == xpscratch.get_backend().name and meta["dtype"] == "float64"
+    assert meta["network"]["config"]["hidden_size_list"] == [8, 8]
+    opt = meta["optimizer"]
+    assert opt["class"] == "Adam" and opt["hyperparameters"]["lr"] == 0.01
+    assert opt["step"] == tr.iter_per_epoch
+    assert set(opt["state"]) == {"step", "m", "v"}
+    assert meta["network"]["state"]["rng"] == {
+        "Dropout1": {"seed": 0, "purpose": "dropout/1", "counter": tr.iter_per_epoch},
+        "Dropout2": {"seed": 0, "purpose": "dropout/2", "counter": tr.iter_per_epoch},
+    }
+    assert meta["trainer"]["shuffle_rng"]["purpose"] == "trainer/shuffle"
+    assert meta["trainer"]["epoch"] == 1 and meta["trainer"]["iter_in_epoch"] == 0
+    assert meta["history"]["train_loss"] == tr.train_loss_list
+    w1 = meta["network"]["state"]["params"]["W1"]
+    assert w1["shape"] == [10, 8] and w1["dtype"] == "float64"
+    w1_now = xpscratch.to_numpy(tr.network.params["W1"])
+    np.testing.assert_array_equal(arrays[w1["__array__"]], w1_now)
+    # 6 params + 4 BN gamma/beta + 4 running stats + 2 Adam slots x 10 params
+    assert len(arrays) == 10 + 4 + 20
+
+
+def test_save_and_load_a_plain_state_dict(tmp_path):
+    _, tr = make(epochs=1)
+    tr.train()
+    state = tr.state_dict()
+    save_checkpoint(tmp_path / "s.ckpt", state)
+    back = load_checkpoint(tmp_path / "s.ckpt")
+    assert back["history"] == state["history"]
+    for k, v in state["network"]["state"]["params"].items():
+        assert isinstance(back["network"]["state"]["params"][k], np.ndarray)
+        np.testing.assert_array_equal(back["network"]["state"]["params"][k], xpscratch.to_numpy(v))
+
+
+def test_plain_multilayernet_resumes_without_network_argument(tmp_path):
+    net = MultiLayerNet(10, [6], 4, dtype="float64")
+    tr = Trainer(net, X, T, X, T, epochs=1, mini_batch_size=30, verbose=False)
+    tr.train()
+    tr.save_checkpoint(tmp_path / "p.ckpt")
+    resumed = Trainer.resume(tmp_path / "p.ckpt", X, T, X, T, epochs=2, verbose=False)
+    assert type(resumed.network) is MultiLayerNet and resumed.network.config == net.config
+    resumed.train()
+    tr.epochs, tr.max_iter = 2, 2 * tr.iter_per_epoch
+    tr.train()
+    assert_same_run(tr, resumed)

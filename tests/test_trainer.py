@@ -1,0 +1,436 @@
+"""The Trainer: the book's loop, no per-step sync, NaN detection, early stopping, output."""
+
+from __future__ import annotations
+
+import functools
+import math
+import sys
+import types
+
+import numpy as np
+import pytest
+
+import xpscratch
+from xpscratch import trainer as trainer_mod
+from xpscratch.networks import MultiLayerNet, MultiLayerNetExtend
+from xpscratch.optim import SGD
+from xpscratch.random import permutation
+from xpscratch.trainer import NonFiniteLossError, Trainer, TrainHistory
+
+HOST = xpscratch.backend.host_namespace()  # reference permutations, computed on the host
+
+
+def blobs(n: int = 200, d: int = 20, k: int = 5, seed: int = 0):
+    """Gaussian clusters: learnable, so accuracies move, and the same on every run."""
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(scale=2.0, size=(k, d))
+    t = rng.integers(0, k, n)
+    x = centers[t] + rng.normal(size=(n, d))
+    return x, t.astype(np.int64)
+
+
+class RecordingNet:
+    """A fake network that records which samples each mini-batch held.
+
+    ``x[:, 0]`` and ``t`` are the sample ids; ``accuracy`` returns the sum of the ids it
+    was asked about, so the test can tell which samples were evaluated.
+    """
+
+    def __init__(self, dtype: str = "float64") -> None:
+        self.params = {"W": xpscratch.asarray(np.zeros(1), dtype)}
+        self.dtype = self.params["W"].dtype
+        self.batches: list[np.ndarray] = []
+        self.val_script: list[float] = []
+        self.val_size = -1
+
+    def gradient(self, x, t):
+        self.batches.append(xpscratch.to_numpy(t))
+        xp = xpscratch.backend.namespace(x)
+        return {"W": xp.zeros_like(self.params["W"])}
+
+    def loss(self, x, t, train_flg=False):
+        xp = xpscratch.backend.namespace(x)
+        return xp.sum(x) * 0.0
+
+    def accuracy(self, x, t, batch_size=None):
+        if x.shape[0] == self.val_size:
+            return self.val_script.pop(0)
+        return float(np.sum(xpscratch.to_numpy(t)))
+
+
+def test_book_semantics_every_sample_once_per_epoch_same_shuffle_everywhere(backend, float_dtype):
+    n, bs, epochs = 103, 10, 3
+    ids = np.arange(n)
+    x = np.stack([ids, ids], axis=1).astype(np.float64)
+    net = RecordingNet(float_dtype)
+    tr = Trainer(
+        net,
+        x,
+        ids,
+        x[:60],
+        ids[:60],
+        epochs=epochs,
+        mini_batch_size=bs,
+        evaluate_sample_num_per_epoch=40,
+        verbose=False,
+        seed=7,
+    )
+    history = tr.train()
+
+    assert tr.iter_per_epoch == 11  # ceil(103 / 10): the partial batch is used
+    assert len(net.batches) == epochs * 11 == len(tr.train_loss_list) == history.iterations
+    for e in range(epochs):
+        batches = net.batches[e * 11 : (e + 1) * 11]
+        assert [len(b) for b in batches] == [10] * 10 + [3]
+        order = np.concatenate(batches)
+        assert sorted(order.tolist()) == list(range(n))  # each sample exactly once
+        expected = np.asarray(permutation(7, "trainer/shuffle", e, n, xp=HOST))
+        np.testing.assert_array_equal(order, expected)  # the same on every backend
+    assert not np.array_equal(np.concatenate(net.batches[:11]), np.concatenate(net.batches[11:22]))
+    # accuracy on the first 40 train and test samples, as in the book
+    assert tr.train_acc_list == tr.test_acc_list == [float(sum(range(40)))] * epochs
+    assert history.epochs_run == epochs and history.train_acc == tr.train_acc_list
+    assert all(v == 0.0 and isinstance(v, float) for v in tr.train_loss_list)
+
+
+def test_matches_a_hand_written_book_loop():
+    """Loss recorded after the update with train_flg=False; params follow plain SGD."""
+    x, t = blobs(60, 8, 3)
+    kwargs = dict(use_batchnorm=True, use_dropout=True, dropout_ratio=0.3, dtype="float64")
+    net = MultiLayerNetExtend(8, [6], 3, seed=3, **kwargs)
+    tr = Trainer(
+        net,
+        x,
+        t,
+        x,
+        t,
+        epochs=2,
+        mini_batch_size=16,
+        optimizer_param={"lr": 0.1},
+        verbose=False,
+        seed=11,
+    )
+    tr.train()
+
+    ref = MultiLayerNetExtend(8, [6], 3, seed=3, **kwargs)
+    opt, losses = SGD(lr=0.1), []
+    xd, td = xpscratch.asarray(x, "float64"), xpscratch.asarray(t)
+    xp = xpscratch.get_backend().xp
+    for epoch in range(2):
+        perm = xpscratch.asarray(np.asarray(permutation(11, "trainer/shuffle", epoch, 60, xp=HOST)))
+        for i in range(0, 60, 16):
+            idx = perm[i : min(i + 16, 60)]
+            xb, tb = xp.take(xd, idx, axis=0), xp.take(td, idx, axis=0)
+            opt.update(ref.params, ref.gradient(xb, tb))
+            losses.append(float(ref.loss(xb, tb)))
+    assert tr.train_loss_list == losses
+    for k, v in ref.params.items():
+        np.testing.assert_array_equal(xpscratch.to_numpy(net.params[k]), xpscratch.to_numpy(v))
+    assert tr.train_acc_list[-1] == ref.accuracy(xd, td)
+
+
+def test_losses_stay_on_device_until_report_points(monkeypatch):
+    calls = []
+    real = trainer_mod.to_numpy
+    monkeypatch.setattr(trainer_mod, "to_numpy", lambda a: calls.append(a.shape) or real(a))
+    x, t = blobs(400, 8, 3)
+    net = MultiLayerNet(8, [6], 3, dtype="float64")
+    tr = Trainer(net, x, t, x, t, epochs=1, mini_batch_size=10, verbose=False, log_every=7)
+    loss = tr.train_step()
+    assert getattr(loss, "shape", None) == ()  # an array (NumPy: a 0-d scalar), not a float
+    assert calls == [] and tr._pending  # nothing converted yet
+    tr.train()
+    # 40 steps: reports at steps 7, 14, ..., 35 and the epoch end, each one transfer
+    assert calls == [(7,), (7,), (7,), (7,), (7,), (5,)]
+    assert len(tr.train_loss_list) == 40 and all(isinstance(v, float) for v in tr.train_loss_list)
+    np.testing.assert_allclose(tr.train_loss_list[0], float(loss))
+
+
+def _first_nonfinite_by_stepping(x, t, lr: float, epochs: int, bs: int) -> int:
+    """The reference: the book's loop by hand, one float() per step."""
+    net, opt, n, it = MultiLayerNet(20, [16, 16], 5, dtype="float32", seed=0), SGD(lr), len(x), 0
+    xd, td = xpscratch.asarray(x, "float32"), xpscratch.asarray(t)
+    xp = xpscratch.get_backend().xp
+    for epoch in range(epochs):
+        perm = xpscratch.asarray(np.asarray(permutation(0, "trainer/shuffle", epoch, n, xp=HOST)))
+        for i in range(0, n, bs):
+            idx = perm[i : min(i + bs, n)]
+            xb, tb = xp.take(xd, idx, axis=0), xp.take(td, idx, axis=0)
+            opt.update(net.params, net.gradient(xb, tb))
+            if not math.isfinite(float(net.loss(xb, tb))):
+                return it
+            it += 1
+    raise AssertionError("the reference run never diverged")
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("lr, log_every", [(1e6, 50), (10.0, 50), (10.0, 2), (10.0, 7)])
+def test_absurd_learning_rate_names_first_nonfinite_iteration(lr, log_every):
+    x, t = blobs(200, 20, 5)
+
+    def make():
+        net = MultiLayerNet(20, [16, 16], 5, dtype="float32", seed=0)
+        return Trainer(
+            net,
+            x,
+            t,
+            x,
+            t,
+            epochs=5,
+            mini_batch_size=16,
+            verbose=False,
+            optimizer="SGD",
+            optimizer_param={"lr": lr},
+            log_every=log_every,
+        )
+
+    first = _first_nonfinite_by_stepping(x, t, lr, epochs=5, bs=16)
+    assert first > 0
+    tr = make()
+    with pytest.raises(NonFiniteLossError) as info:
+        tr.train()
+    err = info.value
+    assert err.iteration == first and err.epoch == first // tr.iter_per_epoch + 1
+    msg = str(err)
+    assert f"iteration {first} " in msg and f"epoch {err.epoch}" in msg
+    assert "learning rate" in msg and "float64" in msg
+    assert isinstance(err, FloatingPointError)
+    assert tr.current_iter <= first + max(log_every, tr.iter_per_epoch)  # caught promptly
+    assert math.isfinite(tr.train_loss_list[first - 1]) and not math.isfinite(err.loss)
+
+
+def test_nan_in_the_data_is_reported_at_the_batch_that_holds_it(backend, float_dtype):
+    x, t = blobs(90, 6, 3)
+    bad = 57
+    x[bad, 2] = np.nan
+    net = MultiLayerNet(6, [5], 3, dtype=float_dtype)
+    tr = Trainer(
+        net, x, t, x[:10], t[:10], epochs=2, mini_batch_size=8, verbose=False, seed=4, log_every=3
+    )
+    perm = np.asarray(permutation(4, "trainer/shuffle", 0, 90, xp=HOST))
+    expected = int(np.flatnonzero(perm == bad)[0]) // 8
+    with pytest.raises(NonFiniteLossError, match=rf"iteration {expected} .*epoch 1") as info:
+        tr.train()
+    assert info.value.iteration == expected
+    assert all(math.isfinite(v) for v in tr.train_loss_list[:expected])
+
+
+def test_early_stopping_on_validation_accuracy():
+    x, t = blobs(40, 4, 2)
+    net = RecordingNet()
+    net.val_size, net.val_script = 7, [0.5, 0.6, 0.6, 0.55, 0.7, 0.8]
+    tr = Trainer(
+        net,
+        x,
+        t,
+        x,
+        t,
+        epochs=6,
+        mini_batch_size=10,
+        verbose=False,
+        x_val=x[:7],
+        t_val=t[:7],
+        early_stopping_patience=2,
+    )
+    h = tr.train()
+    assert h.stopped_early and h.best_epoch == 2 and h.epochs_run == 4
+    assert h.val_acc == [0.5, 0.6, 0.6, 0.55] and h.iterations == 16
+
+    net.val_script = [0.5, 0.6, 0.6, 0.55, 0.7, 0.8]
+    tr = Trainer(
+        net,
+        x,
+        t,
+        x,
+        t,
+        epochs=6,
+        mini_batch_size=10,
+        verbose=False,
+        x_val=x[:7],
+        t_val=t[:7],
+        early_stopping_patience=3,
+    )
+    h = tr.train()
+    assert not h.stopped_early and h.best_epoch == 6 and h.epochs_run == 6
+
+
+def test_restore_best_puts_back_the_best_epochs_weights():
+    x, t = blobs(120, 10, 4, seed=1)
+    xv, tv = blobs(40, 10, 4, seed=2)
+    tv = (tv + 1) % 4  # labels the net cannot learn: the best epoch is not the last
+
+    def make(epochs, **kw):
+        net = MultiLayerNet(10, [8], 4, dtype="float64", seed=5)
+        return net, Trainer(
+            net,
+            x,
+            t,
+            x,
+            t,
+            epochs=epochs,
+            mini_batch_size=20,
+            optimizer_param={"lr": 0.2},
+            verbose=False,
+            **kw,
+        )
+
+    net, tr = make(6, x_val=xv, t_val=tv, restore_best=True)
+    h = tr.train()
+    assert h.best_epoch is not None and h.best_epoch < 6 and not h.stopped_early
+    assert max(h.val_acc) == h.val_acc[h.best_epoch - 1]
+    ref_net, ref = make(h.best_epoch)
+    ref.train()
+    for k, v in ref_net.params.items():
+        np.testing.assert_array_equal(xpscratch.to_numpy(net.params[k]), xpscratch.to_numpy(v))
+    assert h.final_test_acc == ref_net.accuracy(ref.x_test, ref.t_test)
+
+
+def test_max_iterations_stops_mid_epoch_and_epochs_still_bound():
+    x, t = blobs(103, 6, 3)
+    net = MultiLayerNet(6, [5], 3, dtype="float64")
+    h = Trainer(net, x, t, x, t, mini_batch_size=10, max_iterations=15, verbose=False).train()
+    assert h.iterations == 15 and h.epochs_run == 1 and len(h.train_acc) == 1
+    h = Trainer(
+        net, x, t, x, t, epochs=1, mini_batch_size=10, max_iterations=100, verbose=False
+    ).train()
+    assert h.iterations == 11
+
+
+def test_verbose_false_prints_nothing_and_never_imports_tqdm(capsys, monkeypatch):
+    poisoned = types.ModuleType("tqdm.auto")
+    poisoned.__getattr__ = lambda name: pytest.fail("tqdm imported with verbose=False")
+    monkeypatch.setitem(sys.modules, "tqdm.auto", poisoned)
+    x, t = blobs(50, 6, 3)
+    Trainer(
+        MultiLayerNet(6, [5], 3), x, t, x, t, epochs=2, mini_batch_size=10, verbose=False
+    ).train()
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == ""
+
+
+@pytest.mark.parametrize("progress", [False, True])
+def test_verbose_prints_the_books_epoch_lines(capsys, progress):
+    x, t = blobs(50, 6, 3)
+    tr = Trainer(
+        MultiLayerNet(6, [5], 3),
+        x,
+        t,
+        x,
+        t,
+        epochs=2,
+        mini_batch_size=10,
+        verbose=True,
+        progress=progress,
+        x_val=x[:5],
+        t_val=t[:5],
+    )
+    tr.train()
+    out = capsys.readouterr()
+    for e in (1, 2):
+        line = f"=== epoch:{e}, train acc:{tr.train_acc_list[e - 1]}, test acc:"
+        assert line in out.out
+    assert "val acc:" in out.out and "Final Test Accuracy" in out.out
+    assert ("train" in out.err) == progress  # the tqdm bar goes to stderr
+
+
+def test_cross_backend_training_matches_numpy(backend, float_dtype):
+    ref = _numpy_reference_run(float_dtype)
+    h = _bn_dropout_run(float_dtype)
+    rtol = 1e-9 if float_dtype == "float64" else 1e-4
+    np.testing.assert_allclose(h.train_loss, ref.train_loss, rtol=rtol)
+    assert len(h.train_loss) == len(ref.train_loss) == 26
+    if float_dtype == "float64":
+        assert h.train_acc == ref.train_acc and h.test_acc == ref.test_acc
+
+
+def _bn_dropout_run(dtype: str) -> TrainHistory:
+    x, t = blobs(200, 20, 5)
+    net = MultiLayerNetExtend(
+        20,
+        [16, 16],
+        5,
+        use_batchnorm=True,
+        use_dropout=True,
+        dropout_ratio=0.2,
+        dtype=dtype,
+        seed=2,
+    )
+    return Trainer(
+        net,
+        x,
+        t,
+        x[:50],
+        t[:50],
+        epochs=2,
+        mini_batch_size=16,
+        optimizer="Adam",
+        optimizer_param={"lr": 0.01},
+        verbose=False,
+        seed=3,
+    ).train()
+
+
+@functools.cache
+def _numpy_reference_run(dtype: str) -> TrainHistory:
+    with xpscratch.use_backend("numpy"):
+        return _bn_dropout_run(dtype)
+
+
+def test_data_is_moved_once_in_the_networks_dtype(backend, float_dtype):
+    x, t = blobs(30, 4, 2)
+    net = MultiLayerNet(4, [3], 2, dtype=float_dtype)
+    tr = Trainer(net, x, t, x, t, epochs=1, mini_batch_size=10, verbose=False)
+    xp = backend.xp
+    assert tr.x_train.dtype == net.dtype and tr.t_train.dtype == xp.int64
+    assert xpscratch.backend.device_of(tr.x_train) == backend.device
+    device_x = tr.x_train  # arrays already on the device are used as they are
+    assert Trainer(net, device_x, tr.t_train, x, t, verbose=False).x_train is device_x
+
+
+def test_bad_arguments_are_refused_clearly():
+    x, t = blobs(30, 4, 2)
+    net = MultiLayerNet(4, [3], 2)
+    with pytest.raises(ValueError, match="x_val and t_val"):
+        Trainer(net, x, t, x, t, early_stopping_patience=2)
+    with pytest.raises(ValueError, match="mini_batch_size"):
+        Trainer(net, x, t, x, t, mini_batch_size=0)
+    with pytest.raises(ValueError, match="t_train has 29"):
+        Trainer(net, x, t[:29], x, t)
+    with pytest.raises(ValueError, match="optimizer_param"):
+        Trainer(net, x, t, x, t, optimizer=SGD(), optimizer_param={"lr": 1.0})
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        Trainer(net, x, t, x, t, optimizer="sgdd")
+
+
+def test_history_is_json_ready():
+    import json
+
+    x, t = blobs(30, 4, 2)
+    h = Trainer(
+        MultiLayerNet(4, [3], 2), x, t, x, t, epochs=2, mini_batch_size=10, verbose=False
+    ).train()
+    d = json.loads(json.dumps(h.to_dict()))
+    assert d["iterations"] == 6 and d["epochs_run"] == 2 and len(d["train_loss"]) == 6
+    assert d["best_epoch"] is None and d["stopped_early"] is False
+
+
+def test_mnist_smoke():
+    datasets = pytest.importorskip("xpscratch.datasets")
+    (x, t), (xt, tt) = datasets.load_mnist()
+    net = MultiLayerNet(784, [50], 10, seed=0)
+    tr = Trainer(
+        net,
+        x[:1000],
+        t[:1000],
+        xt[:500],
+        tt[:500],
+        epochs=4,
+        mini_batch_size=50,
+        optimizer="SGD",
+        optimizer_param={"lr": 0.1},
+        verbose=False,
+    )
+    h = tr.train()
+    # the book's chapter-6 nets reach ~0.9 on MNIST; 1000 samples and 4 epochs get > 0.8
+    assert h.train_loss[-1] < h.train_loss[0]
+    assert h.test_acc[-1] > 0.8 and h.train_acc[-1] > h.train_acc[0]

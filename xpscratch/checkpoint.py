@@ -1,0 +1,168 @@
+"""Checkpoints: a training run in one ``.npz`` file, written atomically.
+
+Layout (``numpy.savez``, uncompressed, readable with ``allow_pickle=False``):
+
+* ``__meta__``: a 0-d string array holding JSON: ``format`` ("xpscratch-checkpoint"),
+  ``format_version``, ``xpscratch_version`` and the state of :meth:`Trainer.state_dict`:
+  backend, device, dtype, network class + config + dropout stream positions, optimizer
+  class + hyperparameters + step, the trainer's shuffle stream, epoch, iteration within
+  the epoch, run settings and history lists.  Each array in it is replaced by
+  ``{"__array__": "a3", "shape": [...], "dtype": "float64"}``.
+* ``a0``, ``a1``, ...: those arrays, copied to the host with :func:`xpscratch.to_numpy`
+  (parameters, BN running statistics, optimizer slots, best weights).
+
+Saving writes a temporary file in the same directory, flushes and fsyncs it, then
+``os.replace``s it over the target, so a crash or an error leaves the previous
+checkpoint intact.  Loading reads and checks everything (zip CRCs, the array manifest)
+before returning host arrays; nothing is applied to a network here.
+
+This module does host-side file I/O, so it uses NumPy directly (as data loading does).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import zipfile
+from os import PathLike
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from . import __version__
+from .backend import to_numpy
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "CheckpointError", "load_checkpoint", "save_checkpoint"]
+
+FORMAT = "xpscratch-checkpoint"
+FORMAT_VERSION = 1
+_META = "__meta__"
+_JSON_TYPES = (dict, list, tuple, str, int, float, bool, type(None))
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file cannot be read: truncated, corrupt, or not a checkpoint."""
+
+
+def save_checkpoint(path: str | PathLike, trainer_or_state: Any) -> Path:
+    """Write a Trainer (or a ``state_dict()``) to ``path`` atomically; returns the path.
+
+    The name is used as given (no ``.npz`` is appended).
+    """
+    state = trainer_or_state
+    if not isinstance(state, dict):
+        state = trainer_or_state.state_dict()
+    arrays: dict[str, Any] = {}
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "xpscratch_version": __version__}
+    meta.update(_encode(state, arrays))
+    arrays[_META] = np.array(json.dumps(meta))
+    path = Path(path)
+    _atomic_write(path, arrays)
+    return path
+
+
+def load_checkpoint(path: str | PathLike) -> dict[str, Any]:
+    """Read a checkpoint: the saved state with NumPy host arrays.
+
+    Raises FileNotFoundError for a missing file and :class:`CheckpointError` (a
+    ValueError) naming the file for one that is truncated, corrupt or of another format.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {str(path)!r}")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            names = set(npz.files)
+            if _META not in names:
+                raise CheckpointError("it has no __meta__ entry")
+            meta = json.loads(str(npz[_META][()]))
+            # read every array now: a zip CRC error must surface here, not mid-load
+            arrays = {name: npz[name] for name in names if name != _META}
+    except CheckpointError as exc:
+        raise CheckpointError(f"{str(path)!r} is not an xpscratch checkpoint: {exc}") from None
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        raise CheckpointError(
+            f"cannot read checkpoint {str(path)!r}: {type(exc).__name__}: {exc}. The file is "
+            "truncated or corrupt (was the save interrupted?); use an earlier checkpoint"
+        ) from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{str(path)!r} is not an xpscratch checkpoint (no format tag)")
+    version = meta.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{str(path)!r} has checkpoint format version {version!r}; this xpscratch "
+            f"({__version__}) reads versions up to {FORMAT_VERSION}: upgrade xpscratch"
+        )
+    try:
+        return _decode(meta, arrays)
+    except CheckpointError as exc:
+        raise CheckpointError(f"checkpoint {str(path)!r} is inconsistent: {exc}") from None
+
+
+# ---------------------------------------------------------------------------
+
+
+def _encode(value: Any, arrays: dict[str, Any]) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _encode(v, arrays) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_encode(v, arrays) for v in value]
+    if isinstance(value, _JSON_TYPES):
+        return value
+    host = to_numpy(value)
+    key = f"a{len(arrays)}"
+    arrays[key] = host
+    return {"__array__": key, "shape": list(host.shape), "dtype": str(host.dtype)}
+
+
+def _decode(value: Any, arrays: dict[str, Any]) -> Any:
+    if isinstance(value, dict):
+        if "__array__" in value:
+            key = value["__array__"]
+            if key not in arrays:
+                raise CheckpointError(f"array {key!r} is missing")
+            a = arrays[key]
+            if list(a.shape) != list(value["shape"]) or str(a.dtype) != value["dtype"]:
+                raise CheckpointError(
+                    f"array {key!r} is {a.dtype}{list(a.shape)}, "
+                    f"the manifest says {value['dtype']}{value['shape']}"
+                )
+            return a
+        return {k: _decode(v, arrays) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v, arrays) for v in value]
+    return value
+
+
+def _write(f: BinaryIO, arrays: dict[str, Any]) -> None:
+    np.savez(f, **arrays)
+
+
+def _atomic_write(path: Path, arrays: dict[str, Any]) -> None:
+    directory = path.parent
+    if not directory.is_dir():
+        raise FileNotFoundError(
+            f"cannot save checkpoint {str(path)!r}: no directory {str(directory)!r}"
+        )
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            _write(f, arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    # make the rename itself durable (POSIX; directories cannot be opened on Windows)
+    with contextlib.suppress(OSError):
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
