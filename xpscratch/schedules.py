@@ -19,9 +19,15 @@ class Schedule:
         raise NotImplementedError
 
 
-def _warmup(lr: float, warmup_steps: int, step: int) -> float | None:
+def _decay_progress(step: int, warmup_steps: int, total_steps: int) -> float:
+    """How far the decay has gone after warm-up: 0 at its start, 1 from total_steps on."""
+    span = max(1, total_steps - warmup_steps)
+    return min(1.0, (step - warmup_steps) / span)
+
+
+def _warmup(lr: float, warmup_steps: int, step: int) -> float:
     # linear warm-up from lr/warmup_steps to lr, so the first step is never zero
-    return lr * (step + 1) / warmup_steps if step < warmup_steps else None
+    return lr * (step + 1) / warmup_steps
 
 
 @dataclass(frozen=True)
@@ -46,11 +52,9 @@ class LinearDecay(Schedule):
     warmup_steps: int = 0
 
     def __call__(self, step: int) -> float:
-        warm = _warmup(self.lr, self.warmup_steps, step)
-        if warm is not None:
-            return warm
-        span = max(1, self.total_steps - self.warmup_steps)
-        frac = min(1.0, (step - self.warmup_steps) / span)
+        if step < self.warmup_steps:
+            return _warmup(self.lr, self.warmup_steps, step)
+        frac = _decay_progress(step, self.warmup_steps, self.total_steps)
         return self.lr + (self.end_lr - self.lr) * frac
 
 
@@ -67,9 +71,7 @@ class CosineDecay(Schedule):
     warmup_steps: int = 0
 
     def __call__(self, step: int) -> float:
-        warm = _warmup(self.lr, self.warmup_steps, step)
-        if warm is not None:
-            return warm
-        span = max(1, self.total_steps - self.warmup_steps)
-        frac = min(1.0, (step - self.warmup_steps) / span)
+        if step < self.warmup_steps:
+            return _warmup(self.lr, self.warmup_steps, step)
+        frac = _decay_progress(step, self.warmup_steps, self.total_steps)
         return self.end_lr + 0.5 * (self.lr - self.end_lr) * (1.0 + math.cos(math.pi * frac))
