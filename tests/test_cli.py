@@ -1,0 +1,130 @@
+"""The ``xpscratch`` command: list, run, its files and its errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import xpscratch
+from xpscratch.cli import main
+from xpscratch.experiments import EXPERIMENTS
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_list_names_every_experiment(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in out] == list(EXPERIMENTS)
+    assert all(len(line.split(maxsplit=1)) == 2 for line in out)  # each with a description
+
+
+def test_run_writes_a_png_and_a_json(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "results"
+    argv = ["run", "optimizer_compare_naive", "--quick", "--out", str(out), "--no-progress"]
+    assert main([*argv, "--dtype", "float64", "--seed", "3"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "optimizer_compare_naive.json",
+        "optimizer_compare_naive.png",
+    ]  # no temporary files left behind
+    assert (out / "optimizer_compare_naive.png").read_bytes()[:8] == PNG_MAGIC
+    record = json.loads((out / "optimizer_compare_naive.json").read_text())
+    assert record["xpscratch_version"] == xpscratch.__version__
+    assert (record["backend"], record["dtype"], record["seed"]) == ("numpy", "float64", 3)
+    assert record["quick"] is True
+    assert record["settings"]["steps"] == 30
+    assert record["result"]["final_distance"]["AdaGrad"] < 0.2
+    assert len(record["result"]["trajectories"]["SGD"]) == 31
+    stdout = capsys.readouterr().out
+    assert "AdaGrad" in stdout and record["summary"] in stdout
+    assert os.stat(out / "optimizer_compare_naive.json").st_mode & 0o044  # readable by others
+
+
+def test_run_on_another_backend(tmp_path):
+    pytest.importorskip("matplotlib")
+    argv = ["run", "optimizer_compare_naive", "--out", str(tmp_path), "--no-progress"]
+    assert main([*argv, "--backend", "array_api_strict:device1"]) == 0
+    record = json.loads((tmp_path / "optimizer_compare_naive.json").read_text())
+    assert record["backend"] == "array_api_strict" and "device1" in record["device"]
+    assert record["dtype"] == "float32"  # the default
+
+
+def test_unknown_experiment_exits_2_and_names_the_choices(tmp_path, capsys):
+    assert main(["run", "optimizer_compare_naiv", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown experiment" in err and "optimizer_compare_naive" in err
+    assert not any(tmp_path.iterdir())  # nothing ran
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--backend", "jax"], "unknown backend 'jax'"),
+        (["--backend", "numpy:cuda"], "numpy runs on the CPU only"),
+        (["--backend", "array_api_strict:no_float64", "--dtype", "float64"], "float64"),
+        (["--seed", "-1"], "--seed"),
+    ],
+)
+def test_bad_options_exit_2_with_a_message(argv, message, tmp_path, capsys):
+    assert main(["run", "all", "--out", str(tmp_path), *argv]) == 2
+    assert message in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
+def test_missing_dataset_exits_2_with_the_fix(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("XPSCRATCH_DATA_DIR", str(tmp_path / "nowhere"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    code = main(["run", "all", "--dataset", "mnist", "--out", str(tmp_path / "o")])
+    if code == 0:  # pragma: no cover - a machine with MNIST where we did not look
+        pytest.skip("full MNIST is installed system-wide here")
+    assert code == 2
+    assert "mnist" in capsys.readouterr().err
+
+
+def test_argparse_usage_errors_return_2(capsys):
+    assert main([]) == 2
+    assert main(["run", "all", "--dtype", "float16"]) == 2
+    assert "float16" in capsys.readouterr().err
+
+
+def test_python_dash_m_xpscratch():
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "xpscratch", "list"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "hyperparameter_optimization" in proc.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "xpscratch", "run", "nope"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert bad.returncode == 2 and "unknown experiment" in bad.stderr
+
+
+def test_the_command_does_not_import_heavy_modules():
+    code = (
+        "import sys; from xpscratch.cli import main; main(['list']); "
+        "print(sorted(m for m in ('torch', 'matplotlib', 'tqdm') if m in sys.modules))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]"

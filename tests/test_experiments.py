@@ -1,0 +1,429 @@
+"""The chapter's experiments: the book's conclusions, and the same numbers on every backend.
+
+Two kinds of test per experiment:
+
+* ``test_<name>_conclusions``: a NumPy float64 run at settings large enough for the
+  book's conclusion to show (``CONCLUSION``), asserting it in numbers.  The two instant
+  experiments (the optimizer race and the histograms) run their full settings on every
+  backend instead.
+* ``test_<name>_agrees[backend]``: a short run (``CROSS``) on each backend of the
+  conftest fixture, compared with the same run on NumPy.  strict is NumPy underneath,
+  so its float64 numbers match exactly; torch's matmul sums in another order, so losses
+  may differ in the last bits and that difference grows a little through training:
+  losses are compared with rtol 1e-6 (observed: about 1e-12; effects under study are
+  10% and more) and accuracies to within one sample of the evaluated set (an argmax
+  on a near-tie may flip).  ``strict-no_float64`` runs float32 and is compared with a
+  NumPy float32 run.  Agreement at these settings plus the NumPy conclusions imply the
+  conclusions on every backend; ``test_conclusions_on_backend`` checks that directly
+  at the conclusion settings (marked slow, and skipped unless ``XPSCRATCH_SLOW_TESTS=1``:
+  about 25 minutes on 2 cores).
+
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+
+import xpscratch
+from xpscratch.experiments import EXPERIMENTS
+from xpscratch.experiments.hyperparameter_optimization import (
+    narrow_ranges,
+    sample_hyperparameters,
+)
+from xpscratch.experiments.optimizer_compare_naive import sign_changes
+from xpscratch.random import normal
+
+LN10 = math.log(10.0)
+
+# Settings at which the book's conclusions show, run on NumPy in float64 (about 1 min).
+CONCLUSION: dict[str, dict] = {
+    "optimizer_compare_naive": {},
+    "weight_init_activation_histogram": {},
+    "optimizer_compare_mnist": {"iterations": 300},
+    "weight_init_compare": {"iterations": 300},
+    "batch_norm_test": {"num_scales": 8, "epochs": 10},
+    "overfit_weight_decay": {"test_size": 1000},  # the book's 201 epochs
+    "overfit_dropout": {"epochs": 201, "test_size": 1000},
+    "hyperparameter_optimization": {"trials": 20, "rounds": 2},  # the book's 50 epochs
+}
+
+# Short runs for the cross-backend comparison (a few seconds each on strict).
+CROSS: dict[str, dict] = {
+    "optimizer_compare_naive": {},
+    "weight_init_activation_histogram": {},
+    "optimizer_compare_mnist": {"iterations": 30},
+    "weight_init_compare": {"iterations": 30},
+    "batch_norm_test": {"num_scales": 3, "epochs": 2},
+    "overfit_weight_decay": {"epochs": 4, "test_size": 500},
+    "overfit_dropout": {"epochs": 4, "test_size": 500},
+    "hyperparameter_optimization": {"trials": 3, "epochs": 3, "rounds": 2, "train_size": 200},
+}
+
+_cache: dict[tuple, object] = {}
+
+
+def numpy_run(name: str, dtype: str, settings: dict):
+    """A NumPy run of an experiment, computed once per session."""
+    key = (name, dtype, json.dumps(settings, sort_keys=True))
+    if key not in _cache:
+        with xpscratch.use_backend("numpy"):
+            _cache[key] = EXPERIMENTS[name].run(dtype=dtype, **settings)
+    return _cache[key]
+
+
+def conclusion(name: str):
+    return numpy_run(name, "float64", CONCLUSION[name])
+
+
+def close(a, b, rtol: float, atol: float = 0.0) -> None:
+    np.testing.assert_allclose(np.asarray(a, float), np.asarray(b, float), rtol=rtol, atol=atol)
+
+
+def loss_rtol(dtype: str) -> float:
+    return 1e-6 if dtype == "float64" else 1e-4
+
+
+# ---------------------------------------------------------------------------
+# every experiment: result format
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(EXPERIMENTS))
+def test_result_is_json_and_summarised(name):
+    r = numpy_run(name, "float32", CROSS[name])
+    d = r.to_dict()
+    assert json.loads(json.dumps(d, allow_nan=False)) == d
+    assert d["backend"] == "numpy" and d["dtype"] == "float32" and d["seed"] == 0
+    assert d["settings"] == {**EXPERIMENTS[name].full, **CROSS[name]}
+    lines = r.summary().splitlines()
+    assert 1 <= len(lines) <= 4 and all(lines)
+
+
+@pytest.mark.parametrize("name", list(EXPERIMENTS))
+def test_quick_settings_shrink_the_full_ones(name):
+    exp = EXPERIMENTS[name]
+    assert set(exp.quick) <= set(exp.full)
+    for key, value in exp.quick.items():
+        if isinstance(value, int | float) and exp.full[key] is not None:
+            assert value < exp.full[key], key
+
+
+def test_unknown_setting_is_refused_with_the_valid_names():
+    with pytest.raises(TypeError, match="unknown setting.*'iterations'"):
+        EXPERIMENTS["weight_init_compare"].run(iteration=10)
+
+
+def test_float64_on_a_device_without_it_fails_before_any_work():
+    with xpscratch.use_backend("array_api_strict", "no_float64"):
+        with pytest.raises(xpscratch.BackendError, match="float64"):
+            EXPERIMENTS["optimizer_compare_naive"].run(dtype="float64")
+
+
+def test_every_figure_is_drawn(tmp_path):
+    pytest.importorskip("matplotlib")
+    for name, exp in EXPERIMENTS.items():
+        path = tmp_path / f"{name}.png"
+        exp.plot(numpy_run(name, "float32", CROSS[name]), path)
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{n}.png" for n in EXPERIMENTS)
+
+
+# ---------------------------------------------------------------------------
+# 1. optimizer_compare_naive (instant: conclusions on every backend)
+# ---------------------------------------------------------------------------
+
+
+def test_naive_sgd_matches_its_closed_form():
+    # SGD on x^2/20 + y^2 is linear: x <- x(1 - lr/10), y <- y(1 - 2 lr)
+    r = conclusion("optimizer_compare_naive")
+    path = np.asarray(r.trajectories["SGD"])
+    k = np.arange(31)
+    close(path[:, 0], -7.0 * (1 - 0.095) ** k, rtol=1e-12)
+    close(path[:, 1], 2.0 * (1 - 1.9) ** k, rtol=1e-12)
+
+
+def test_naive_conclusions(backend, float_dtype):
+    r = EXPERIMENTS["optimizer_compare_naive"].run(dtype=float_dtype)
+    assert r.backend == backend.name
+    assert len(r.trajectories["SGD"]) == 31  # the start and 30 updates
+    assert all(d < r.start_distance for d in r.final_distance.values())
+    book = ("SGD", "Momentum", "AdaGrad", "Adam")
+    assert min(book, key=r.final_distance.get) == "AdaGrad"
+    assert min(r.final_distance, key=r.final_distance.get) == "AdaGrad"
+    assert sign_changes([p[1] for p in r.trajectories["SGD"]]) >= 25  # zig-zag in y
+    assert sign_changes([p[1] for p in r.trajectories["AdaGrad"]]) == 0
+    ref = numpy_run("optimizer_compare_naive", float_dtype, {})
+    for name, path in r.trajectories.items():
+        close(path, ref.trajectories[name], rtol=1e-12 if float_dtype == "float64" else 1e-6)
+
+
+# ---------------------------------------------------------------------------
+# 2. optimizer_compare_mnist
+# ---------------------------------------------------------------------------
+
+
+def test_optimizer_mnist_conclusions():
+    check_optimizer_mnist(conclusion("optimizer_compare_mnist"))
+
+
+def check_optimizer_mnist(r) -> None:
+    assert all(len(v) == 300 for v in r.train_loss.values())
+    early = r.window_mean(100, 300)
+    assert max(early, key=early.get) == "SGD"  # SGD is the slowest
+    for name in ("Momentum", "AdaGrad", "Adam"):
+        assert early[name] < 0.5 * early["SGD"], (name, early)
+    assert abs(r.train_loss["SGD"][0] - LN10) < 0.2  # one small step from a 10-class guess
+
+
+def test_optimizer_mnist_agrees(backend, float_dtype):
+    r = EXPERIMENTS["optimizer_compare_mnist"].run(
+        dtype=float_dtype, **CROSS["optimizer_compare_mnist"]
+    )
+    ref = numpy_run("optimizer_compare_mnist", float_dtype, CROSS["optimizer_compare_mnist"])
+    for name, losses in r.train_loss.items():
+        close(losses, ref.train_loss[name], rtol=loss_rtol(float_dtype))
+
+
+# ---------------------------------------------------------------------------
+# 3. weight_init_activation_histogram (instant: conclusions on every backend)
+# ---------------------------------------------------------------------------
+
+
+def test_histograms_match_numpy_histogram_of_an_independent_forward_pass():
+    r = conclusion("weight_init_activation_histogram")
+    x = normal(0, "weight_init_activation_histogram/input", 0, (1000, 100), "float64")
+    ws = [
+        normal(0, f"weight_init_activation_histogram/W{i}", 0, (100, 100), "float64")
+        for i in range(1, 6)
+    ]
+    acts = {
+        "sigmoid": lambda a: 1 / (1 + np.exp(-a)),
+        "tanh": np.tanh,
+        "relu": lambda a: np.maximum(0, a),
+    }
+    scales = {"std=1": 1.0, "std=0.01": 0.01, "Xavier": 0.1, "He": math.sqrt(0.02)}
+    for activation, f in acts.items():
+        edges = np.asarray(r.bin_edges[activation])
+        for init, scale in scales.items():
+            z = np.asarray(x)
+            for i, W in enumerate(ws):
+                z = f(z @ (scale * np.asarray(W)))
+                counts, _ = np.histogram(z, bins=edges)
+                assert r.histograms[activation][init][i] == counts.tolist(), (activation, init, i)
+                assert r.stats[activation][init][i]["std"] == pytest.approx(z.std(), rel=1e-9)
+
+
+def test_histogram_conclusions(backend, float_dtype):
+    r = EXPERIMENTS["weight_init_activation_histogram"].run(dtype=float_dtype)
+    sig = r.stats["sigmoid"]
+    for layer, counts in zip(sig["std=1"], r.histograms["sigmoid"]["std=1"], strict=True):
+        assert layer["saturated"] > 0.5  # std 1: most activations stuck near 0 or 1
+        assert counts[0] + counts[-1] > 0.5 * sum(counts)
+    for layer in sig["std=0.01"][1:]:  # std 0.01: everything collapses onto 0.5
+        assert abs(layer["mean"] - 0.5) < 0.01 and layer["std"] < 0.02
+    assert all(0.1 < layer["std"] < 0.3 for layer in sig["Xavier"])  # Xavier keeps a spread
+    assert 0.7 < r.spread_ratio("relu", "He") < 1.5  # He keeps ReLU's spread ...
+    assert r.spread_ratio("relu", "Xavier") < 0.5  # ... Xavier lets it shrink
+    assert r.spread_ratio("relu", "std=0.01") < 1e-3
+    ref = numpy_run("weight_init_activation_histogram", float_dtype, {})
+    for activation in r.stats:
+        for init in r.stats[activation]:
+            mine = [[v for v in layer.values()] for layer in r.stats[activation][init]]
+            theirs = [[v for v in layer.values()] for layer in ref.stats[activation][init]]
+            close(mine, theirs, rtol=1e-9 if float_dtype == "float64" else 1e-4, atol=1e-12)
+            diff = np.abs(
+                np.asarray(r.histograms[activation][init]) - ref.histograms[activation][init]
+            )
+            assert diff.sum(axis=1).max() <= 2  # a value a rounding away from an edge
+
+
+# ---------------------------------------------------------------------------
+# 4. weight_init_compare
+# ---------------------------------------------------------------------------
+
+
+def test_weight_init_conclusions():
+    check_weight_init(conclusion("weight_init_compare"))
+
+
+def check_weight_init(r) -> None:
+    late = r.window_mean(200, 300)
+    assert abs(late["std=0.01"] - LN10) < 0.01  # stays at chance: it does not learn
+    assert late["He"] < late["Xavier"] - 0.3  # He learns faster than Xavier
+    assert late["Xavier"] < LN10 - 0.1  # but Xavier does learn
+
+
+def test_weight_init_agrees(backend, float_dtype):
+    r = EXPERIMENTS["weight_init_compare"].run(dtype=float_dtype, **CROSS["weight_init_compare"])
+    ref = numpy_run("weight_init_compare", float_dtype, CROSS["weight_init_compare"])
+    for name, losses in r.train_loss.items():
+        close(losses, ref.train_loss[name], rtol=loss_rtol(float_dtype))
+
+
+# ---------------------------------------------------------------------------
+# 5. batch_norm_test
+# ---------------------------------------------------------------------------
+
+
+def test_batch_norm_conclusions():
+    check_batch_norm(conclusion("batch_norm_test"))
+
+
+def check_batch_norm(r) -> None:
+    n = len(r.weight_scales)
+    assert r.weight_scales[0] == 1.0 and r.weight_scales[-1] == pytest.approx(1e-4)
+    with_bn, without = r.learned(True), r.learned(False)
+    assert len(with_bn) >= n - 2  # BN learns at (almost) every scale
+    assert len(without) <= 2  # without BN only near a good scale
+    assert all(0.01 < w < 0.3 for w in without)
+    assert r.diverged[0] and not any(r.bn_diverged)  # scale 1 without BN blows up
+
+
+def test_batch_norm_agrees(backend, float_dtype):
+    r = EXPERIMENTS["batch_norm_test"].run(dtype=float_dtype, **CROSS["batch_norm_test"])
+    ref = numpy_run("batch_norm_test", float_dtype, CROSS["batch_norm_test"])
+    close(r.weight_scales, ref.weight_scales, rtol=0)
+    close(r.bn_train_acc, ref.bn_train_acc, rtol=0, atol=1.5e-3)  # one image of 1000
+    # scale 1 without BN overflows to NaN, whose argmax is not specified: compare the rest
+    close(r.train_acc[1:], ref.train_acc[1:], rtol=0, atol=1.5e-3)
+    assert r.diverged == ref.diverged
+
+
+# ---------------------------------------------------------------------------
+# 6. overfit_weight_decay
+# ---------------------------------------------------------------------------
+
+
+def test_weight_decay_conclusions():
+    check_weight_decay(conclusion("overfit_weight_decay"))
+
+
+def check_weight_decay(r) -> None:
+    plain, decayed = r.run(0), r.run(1)
+    assert len(plain.train_acc) == 201
+    assert plain.train_acc[-1] == 1.0  # memorises the 300 images
+    assert plain.gap > 0.15  # far from its test accuracy
+    assert max(decayed.train_acc) < 0.95  # weight decay: never near 100% ...
+    # ... and a smaller train-test gap (averaged over the last 50 epochs against noise)
+    assert late_gap(decayed) < late_gap(plain) - 0.01
+
+
+def late_gap(run, epochs: int = 50) -> float:
+    return float(np.mean(np.subtract(run.train_acc[-epochs:], run.test_acc[-epochs:])))
+
+
+def test_weight_decay_agrees(backend, float_dtype):
+    r = EXPERIMENTS["overfit_weight_decay"].run(dtype=float_dtype, **CROSS["overfit_weight_decay"])
+    ref = numpy_run("overfit_weight_decay", float_dtype, CROSS["overfit_weight_decay"])
+    close(r.train_acc, ref.train_acc, rtol=0, atol=4e-3)  # one image of 300
+    close(r.test_acc, ref.test_acc, rtol=0, atol=2.5e-3)  # one of 500
+
+
+# ---------------------------------------------------------------------------
+# 7. overfit_dropout
+# ---------------------------------------------------------------------------
+
+
+def test_dropout_conclusions():
+    check_dropout(conclusion("overfit_dropout"))
+
+
+def check_dropout(r) -> None:
+    assert r.use_dropout == [True, False]
+    assert max(r.train_acc[0]) < 1.0  # dropout keeps train accuracy below 100%
+    assert r.train_acc[1][-1] == 1.0  # without it the net memorises the set
+    assert r.gap(0) <= r.gap(1)  # and the gap is no larger
+
+
+def test_dropout_agrees(backend, float_dtype):
+    r = EXPERIMENTS["overfit_dropout"].run(dtype=float_dtype, **CROSS["overfit_dropout"])
+    ref = numpy_run("overfit_dropout", float_dtype, CROSS["overfit_dropout"])
+    close(r.train_acc, ref.train_acc, rtol=0, atol=4e-3)
+    close(r.test_acc, ref.test_acc, rtol=0, atol=2.5e-3)
+
+
+# ---------------------------------------------------------------------------
+# 8. hyperparameter_optimization
+# ---------------------------------------------------------------------------
+
+
+def test_sampling_is_reproducible_and_in_range():
+    ranges = {"weight_decay": [-8, -4], "lr": [-6, -2]}
+    a = sample_hyperparameters(50, ranges, seed=3, purpose="p")
+    assert a == sample_hyperparameters(50, ranges, seed=3, purpose="p")
+    assert a != sample_hyperparameters(50, ranges, seed=4, purpose="p")
+    assert all(1e-8 <= d["weight_decay"] <= 1e-4 and 1e-6 <= d["lr"] <= 1e-2 for d in a)
+    logs = [math.log10(d["lr"]) for d in a]
+    assert min(logs) < -5.5 and max(logs) > -2.5  # spread over the whole range
+
+
+def test_narrowing_takes_the_span_of_the_best_trials():
+    trials = [
+        {"lr": 10.0**e, "weight_decay": 10.0**w, "val_acc": [acc]}
+        for e, w, acc in [(-2, -5, 0.9), (-3, -7, 0.8), (-6, -8, 0.1), (-2.5, -6, 0.7)]
+    ]
+    r = narrow_ranges(trials, ["lr", "weight_decay"], top_k=3)
+    assert r["lr"] == pytest.approx([-3, -2]) and r["weight_decay"] == pytest.approx([-7, -5])
+    one = narrow_ranges(trials, ["lr"], top_k=1)["lr"]
+    assert one == pytest.approx([-2.05, -1.95])  # a point is widened to 0.1 decades
+
+
+def test_hyperparameter_conclusions():
+    check_hyperparameter(conclusion("hyperparameter_optimization"))
+
+
+def check_hyperparameter(r) -> None:
+    first = r.rounds[0]["trials"]
+    assert len(first) == 20 and len(r.rounds) == 2
+    finals = [t["val_acc"][-1] for t in first]
+    assert finals == sorted(finals, reverse=True)
+    assert 1e-3 <= first[0]["lr"] <= 1e-2 and finals[0] > 0.3  # the best: lr 1e-3..1e-2
+    assert all(t["lr"] >= 1e-3 for t in first if t["val_acc"][-1] > 0.15)  # all that learn
+    tiny = [t for t in first if t["lr"] < 1e-5]
+    assert tiny and all(max(t["val_acc"]) < 0.2 for t in tiny)  # tiny rates: chance level
+    lo, hi = r.rounds[1]["ranges"]["lr"]
+    assert -4.5 < lo < hi <= -2  # round 2 searches around the best learning rates ...
+    assert all(1e-3 <= t["lr"] <= 1e-2 for t in r.rounds[1]["trials"][:5])  # ... and finds them
+
+
+def test_hyperparameter_agrees(backend, float_dtype):
+    settings = CROSS["hyperparameter_optimization"]
+    r = EXPERIMENTS["hyperparameter_optimization"].run(dtype=float_dtype, **settings)
+    ref = numpy_run("hyperparameter_optimization", float_dtype, settings)
+    for mine, theirs in zip(r.rounds, ref.rounds, strict=True):
+        assert mine["ranges"] == theirs["ranges"]
+        assert [t["lr"] for t in mine["trials"]] == [t["lr"] for t in theirs["trials"]]
+        for a, b in zip(mine["trials"], theirs["trials"], strict=True):
+            close(a["val_acc"], b["val_acc"], rtol=0, atol=0.011)  # one image of 40
+
+
+# ---------------------------------------------------------------------------
+# the conclusion settings on every backend (slow: about the NumPy time x backends)
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not os.environ.get("XPSCRATCH_SLOW_TESTS"),
+    reason="about 25 min on 2 cores: set XPSCRATCH_SLOW_TESTS=1 to check every backend "
+    "at the conclusion settings (the agreement tests above cover them at short settings)",
+)
+@pytest.mark.parametrize(
+    "name, check",
+    [
+        ("optimizer_compare_mnist", check_optimizer_mnist),
+        ("weight_init_compare", check_weight_init),
+        ("batch_norm_test", check_batch_norm),
+        ("overfit_weight_decay", check_weight_decay),
+        ("overfit_dropout", check_dropout),
+        ("hyperparameter_optimization", check_hyperparameter),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_conclusions_on_backend(name, check, backend, float_dtype):
+    check(EXPERIMENTS[name].run(dtype=float_dtype, **CONCLUSION[name]))

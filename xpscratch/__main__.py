@@ -1,0 +1,7 @@
+"""``python -m xpscratch``: the same as the ``xpscratch`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
