@@ -46,7 +46,8 @@ def softmax(x: Any) -> Any:
     """Softmax over the last axis; subtracting the row maximum keeps exp from overflowing."""
     xp = namespace(x)
     e = xp.exp(x - xp.max(x, axis=-1, keepdims=True))
-    return e / xp.sum(e, axis=-1, keepdims=True)
+    e /= xp.sum(e, axis=-1, keepdims=True)  # in place: e is ours
+    return e
 
 
 def one_hot(t: Any, num_classes: int = 10, dtype: Any = None) -> Any:

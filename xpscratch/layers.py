@@ -78,20 +78,29 @@ class Affine:
     def forward(self, x: Any, train_flg: bool = True) -> Any:
         xp = namespace(x, self.W)
         self.original_x_shape = tuple(x.shape)
-        self.x = xp.reshape(x, (x.shape[0], -1))
+        self.x = x if x.ndim == 2 else xp.reshape(x, (x.shape[0], -1))
         if self.x.shape[1] != self.W.shape[0]:
             raise ValueError(
                 f"Affine: input has {self.x.shape[1]} features per sample but W is "
                 f"{tuple(self.W.shape)}; the input size must be {self.W.shape[0]}"
             )
-        return self.x @ self.W + self.b
+        out = self.x @ self.W
+        out += self.b  # in place: the product is ours, and one temporary fewer
+        return out
 
-    def backward(self, dout: Any) -> Any:
+    def backward(self, dout: Any, need_dx: bool = True) -> Any:
+        """Store ``dW`` and ``db``; return the input's gradient unless ``need_dx`` is False.
+
+        A network's first layer passes ``need_dx=False``: the gradient of the input data
+        is thrown away, and its product is the largest of the backward pass.
+        """
         xp = namespace(dout)
-        dx = dout @ self.W.T
         self.dW = self.x.T @ dout
         self.db = xp.sum(dout, axis=0)
-        return xp.reshape(dx, self.original_x_shape)
+        if not need_dx:
+            return None
+        dx = dout @ self.W.T
+        return dx if len(self.original_x_shape) == 2 else xp.reshape(dx, self.original_x_shape)
 
 
 class SoftmaxWithLoss:
@@ -114,7 +123,8 @@ class SoftmaxWithLoss:
             t = one_hot(t, self.y.shape[1], dtype=self.y.dtype)
         elif t.dtype != self.y.dtype:  # bool/int one-hot rows: strict refuses y - t
             t = xp.astype(t, self.y.dtype)
-        dx = (self.y - t) / batch_size
+        dx = self.y - t
+        dx /= batch_size
         return dx if isinstance(dout, int | float) and dout == 1 else dx * dout
 
 
@@ -159,10 +169,13 @@ class BatchNormalization:
             self.running_mean += (1.0 - self.momentum) * mu
             self.running_var *= self.momentum
             self.running_var += (1.0 - self.momentum) * var
-            xn = self.xn
+            out = self.gamma * self.xn  # xn is kept for backward: a new array
         else:
-            xn = (x - self.running_mean) / xp.sqrt(self.running_var + self.eps)
-        return xp.reshape(self.gamma * xn + self.beta, self.input_shape)
+            out = x - self.running_mean
+            out /= xp.sqrt(self.running_var + self.eps)
+            out *= self.gamma
+        out += self.beta  # in place, as everywhere here: a += b rounds exactly as a + b
+        return xp.reshape(out, self.input_shape)
 
     def backward(self, dout: Any) -> Any:
         xp = namespace(dout)
@@ -170,13 +183,18 @@ class BatchNormalization:
         self.dbeta = xp.sum(dout, axis=0)
         self.dgamma = xp.sum(self.xn * dout, axis=0)
         dxn = self.gamma * dout
-        dxc = dxn / self.std
-        dstd = -xp.sum((dxn * self.xc) / (self.std * self.std), axis=0)
+        tmp = dxn * self.xc
+        tmp /= self.std * self.std
+        dstd = -xp.sum(tmp, axis=0)
         dvar = 0.5 * dstd / self.std
-        dxc = dxc + (2.0 / self.batch_size) * self.xc * dvar
+        dxc = dxn  # dxn is not needed any more: dxc = dxn / std, in its place
+        dxc /= self.std
+        tmp = (2.0 / self.batch_size) * self.xc
+        tmp *= dvar
+        dxc += tmp
         dmu = xp.sum(dxc, axis=0)
-        dx = dxc - dmu / self.batch_size
-        return xp.reshape(dx, self.input_shape)
+        dxc -= dmu / self.batch_size  # dx
+        return xp.reshape(dxc, self.input_shape)
 
 
 class LayerNormalization:

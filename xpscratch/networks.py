@@ -179,8 +179,13 @@ class MultiLayerNetExtend:
         """Gradients of the training loss by backpropagation, keyed like ``params``."""
         self.loss(x, t, train_flg=True)
         dout = self.last_layer.backward(1)
-        for layer in reversed(self.layers.values()):
+        first, *rest = self.layers.values()
+        for layer in reversed(rest):
             dout = layer.backward(dout)
+        if isinstance(first, Affine):  # the input data's gradient is never used: skip it
+            first.backward(dout, need_dx=False)
+        else:
+            first.backward(dout)
 
         xp, lam = self.xp, self.weight_decay_lambda
         grads = {}
@@ -190,7 +195,8 @@ class MultiLayerNetExtend:
             if lam:
                 W = self.params[f"W{idx}"]
                 decay = lam * W if self.weight_decay_kind == "l2" else lam * xp.sign(W)
-                grads[f"W{idx}"] = affine.dW + decay
+                decay += affine.dW  # = dW + decay, without another temporary
+                grads[f"W{idx}"] = decay
             grads[f"b{idx}"] = affine.db
             if idx <= self.hidden_layer_num and f"gamma{idx}" in self.params:
                 norm = self.layers.get(f"BatchNorm{idx}") or self.layers[f"LayerNorm{idx}"]

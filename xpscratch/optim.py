@@ -79,8 +79,9 @@ class Optimizer:
                 )
         lr = self.current_lr()
         self.step += 1
+        slots = [self.state[s] for s in self.slots]
         for key, p in params.items():
-            self._apply(key, p, grads[key], lr, *(self.state[s][key] for s in self.slots))
+            self._apply(key, p, grads[key], lr, *[slot[key] for slot in slots])
 
     def _apply(self, key: str, p: Any, g: Any, lr: float, *slots: Any) -> None:
         raise NotImplementedError
@@ -172,7 +173,9 @@ class Nesterov(Optimizer):
 
     def _apply(self, key, p, g, lr, v):
         mu = self.momentum
-        p += (mu * mu) * v - ((1.0 + mu) * lr) * g
+        step = (mu * mu) * v
+        step -= ((1.0 + mu) * lr) * g
+        p += step
         v *= mu
         v -= lr * g
 
@@ -187,9 +190,8 @@ class AdaGrad(Optimizer):
         self.eps = float(eps)
 
     def _apply(self, key, p, g, lr, h):
-        xp = namespace(p)
         h += g * g
-        p -= lr * g / (xp.sqrt(h) + self.eps)
+        p -= _scaled_step(lr, g, h, self.eps)
 
 
 class RMSprop(Optimizer):
@@ -210,10 +212,11 @@ class RMSprop(Optimizer):
         self.decay_rate, self.eps = float(decay_rate), float(eps)
 
     def _apply(self, key, p, g, lr, h):
-        xp = namespace(p)
         h *= self.decay_rate
-        h += (1.0 - self.decay_rate) * (g * g)
-        p -= lr * g / (xp.sqrt(h) + self.eps)
+        gg = g * g
+        gg *= 1.0 - self.decay_rate
+        h += gg
+        p -= _scaled_step(lr, g, h, self.eps)
 
 
 class Adam(Optimizer):
@@ -242,15 +245,19 @@ class Adam(Optimizer):
         self.eps_after_bias_correction = eps_after_bias_correction
 
     def _apply(self, key, p, g, lr, m, v):
-        xp = namespace(p)
         t = self.step
-        m += (1.0 - self.beta1) * (g - m)
-        v += (1.0 - self.beta2) * (g * g - v)
+        dm = g - m
+        dm *= 1.0 - self.beta1
+        m += dm
+        dv = g * g
+        dv -= v
+        dv *= 1.0 - self.beta2
+        v += dv
         c1, c2 = 1.0 - self.beta1**t, 1.0 - self.beta2**t
         if self.eps_after_bias_correction:
-            p -= (lr / c1) * m / (xp.sqrt(v) / math.sqrt(c2) + self.eps)
+            p -= _scaled_step(lr / c1, m, v, self.eps, math.sqrt(c2))
         else:
-            p -= (lr * math.sqrt(c2) / c1) * m / (xp.sqrt(v) + self.eps)
+            p -= _scaled_step(lr * math.sqrt(c2) / c1, m, v, self.eps)
 
 
 class AdamW(Adam):
@@ -276,6 +283,21 @@ class AdamW(Adam):
         if key.startswith("W") and self.weight_decay:
             p *= 1.0 - lr * self.weight_decay
         super()._apply(key, p, g, lr, m, v)
+
+
+def _scaled_step(scale: float, x: Any, h: Any, eps: float, h_scale: float = 1.0) -> Any:
+    """``scale * x / (sqrt(h) / h_scale + eps)``, evaluated in that order, in place.
+
+    The in-place form rounds exactly as the expression does (``a += b`` is ``a + b``;
+    Python-float factors commute exactly), with two temporaries instead of four.
+    """
+    denom = namespace(h).sqrt(h)
+    if h_scale != 1.0:
+        denom /= h_scale
+    denom += eps
+    step = scale * x
+    step /= denom
+    return step
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {

@@ -1,0 +1,1 @@
+"""xpscratch's benchmark suite (not part of the installed package): see README.md here."""

@@ -1,0 +1,513 @@
+"""What is timed: the workloads (cases) and, for each competitor, what one step of a case is.
+
+A *case* is one row group of the results table, e.g. ``a/adam/float64``.  A *competitor*
+is one implementation: xpscratch on a backend (``xpscratch-numpy``, ``xpscratch-torch``,
+``xpscratch-strict``, ``xpscratch-cupy``, ``xpscratch-torch-cuda``), the plain NumPy
+references (``numpy``: the book's code; ``numpy-lean``: xpscratch's operations in raw NumPy;
+:mod:`benchmarks.plain_numpy`) or PyTorch (``torch``,
+``torch-cuda``, :mod:`benchmarks.torch_ref`).  :func:`build` returns a :class:`Runner`
+whose ``step()`` does one unit of work: one training step (forward, backward, update),
+one epoch through the Trainer, one RNG call or one matrix product.
+
+Every library is imported inside :func:`build`, so that a worker process imports only
+what its competitor needs, after its thread settings are in place.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+BOOK_NET = (784, 100, 100, 100, 100, 10)  # the book's 5-layer net
+WIDE_NET = (784, 1024, 1024, 1024, 10)  # compute-bound
+LEARNING_RATES = {"sgd": 0.01, "adam": 0.001}
+DROPOUT_RATIO = 0.5
+
+XPSCRATCH_BACKENDS = {
+    "xpscratch-numpy": ("numpy", None),
+    "xpscratch-torch": ("torch", "cpu"),
+    "xpscratch-strict": ("array_api_strict", None),
+    "xpscratch-cupy": ("cupy", None),
+    "xpscratch-torch-cuda": ("torch", "cuda"),
+}
+CPU_COMPETITORS = (
+    "numpy",
+    "numpy-lean",
+    "xpscratch-numpy",
+    "torch",
+    "xpscratch-torch",
+    "xpscratch-strict",
+)
+GPU_COMPETITORS = ("torch-cuda", "xpscratch-cupy", "xpscratch-torch-cuda")
+ALL_COMPETITORS = CPU_COMPETITORS + GPU_COMPETITORS
+INFO_ONLY = ("xpscratch-strict",)  # shown for information: a correctness backend, not a fast one
+# what each competitor needs installed (and, for the GPU ones, a usable CUDA device)
+REQUIRES = {
+    "numpy": "numpy",
+    "numpy-lean": "numpy",
+    "xpscratch-numpy": "numpy",
+    "torch": "torch",
+    "xpscratch-torch": "torch",
+    "xpscratch-strict": "strict",
+    "xpscratch-cupy": "cupy_gpu",
+    "torch-cuda": "torch_gpu",
+    "xpscratch-torch-cuda": "torch_gpu",
+}
+# the matrix-product peak each competitor is measured against: its own BLAS
+PEAK_OF = {
+    "numpy": "numpy",
+    "numpy-lean": "numpy",
+    "xpscratch-numpy": "numpy",
+    "xpscratch-strict": "numpy",
+    "torch": "torch",
+    "xpscratch-torch": "torch",
+    "xpscratch-cupy": "xpscratch-cupy",
+    "torch-cuda": "torch-cuda",
+    "xpscratch-torch-cuda": "torch-cuda",
+}
+# Which competitors compute the first layer's input gradient, which nobody uses: the book's
+# code does (and so the plain reference); autograd does not, and neither does xpscratch.
+COMPUTES_FIRST_DX = {"numpy"}
+
+
+@dataclass(frozen=True)
+class Case:
+    key: str
+    workload: str
+    kind: str  # "step", "epoch", "rng" or "matmul"
+    title: str
+    sizes: tuple[int, ...] = ()
+    batch: int = 0
+    optimizer: str = "sgd"
+    dtype: str = "float32"
+    batchnorm: bool = False
+    dropout: bool = False
+    rng: str = ""  # "mask", "uniform" or "normal"
+    n: int = 0  # samples per RNG call, or the matrix size
+    where: str = "any"  # "cpu", "gpu" or "any": which competitors run it
+    unit: str = "ms/step"
+
+
+def peak_case(where: str) -> Case:
+    """A float32 matrix product big enough to run at the BLAS's peak (timed beside (c))."""
+    n = 1024 if where == "cpu" else 8192
+    return Case(
+        f"peak/{where}",
+        "peak",
+        "matmul",
+        f"{n}x{n} float32 matmul",
+        n=n,
+        where=where,
+        unit="ms/matmul",
+    )
+
+
+def peak_label(competitor: str) -> str:
+    """The label of the matmul-peak entry a competitor is compared with."""
+    return "peak:" + PEAK_OF[competitor]
+
+
+def cases(workloads: str = "abcde", *, gpu: bool = False) -> list[Case]:
+    """The cases of the chosen workloads, in table order."""
+    out = []
+    for w, sizes, bn in (("a", BOOK_NET, False), ("b", BOOK_NET, True)):
+        if w not in workloads:
+            continue
+        title = "book 5-layer net, batch 128" + (", BN + dropout" if bn else "")
+        for opt in ("sgd", "adam"):
+            for dtype in ("float32", "float64"):
+                out.append(
+                    Case(f"{w}/{opt}/{dtype}", w, "step", title, sizes, 128, opt, dtype, bn, bn)
+                )
+    if "c" in workloads:
+        title = "784-1024-1024-1024-10"
+        out.append(Case("c/sgd/float32", "c", "step", title + ", batch 256", WIDE_NET, 256))
+        if gpu:
+            out.append(
+                Case(
+                    "c/sgd/float32/b1024",
+                    "c",
+                    "step",
+                    title + ", batch 1024",
+                    WIDE_NET,
+                    1024,
+                    where="gpu",
+                )
+            )
+    if "d" in workloads:
+        out.append(
+            Case(
+                "d/sgd/float32",
+                "d",
+                "epoch",
+                "one epoch of mnist-small through the Trainer",
+                BOOK_NET,
+                128,
+                unit="ms/epoch",
+            )
+        )
+    if "e" in workloads:
+        for rng, n, title in (
+            ("mask", 128 * 100, "dropout mask 128x100"),
+            ("uniform", 2**20, "2^20 uniform float32"),
+            ("normal", 2**20, "2^20 normal float32"),
+        ):
+            out.append(Case(f"e/{rng}", "e", "rng", title, rng=rng, n=n, unit="ms/call"))
+    return out
+
+
+def is_gpu(competitor: str) -> bool:
+    return competitor in GPU_COMPETITORS
+
+
+def competitors_for(case: Case, available: list[str]) -> list[str]:
+    """The competitors that run ``case``, in table order."""
+    if case.kind == "matmul":  # one per BLAS: the others use the same library
+        names = ("numpy", "torch") if case.where == "cpu" else ("xpscratch-cupy", "torch-cuda")
+        return [c for c in names if c in available]
+    wanted = {"cpu": CPU_COMPETITORS, "gpu": GPU_COMPETITORS}.get(case.where, ALL_COMPETITORS)
+    return [c for c in ALL_COMPETITORS if c in wanted and c in available]
+
+
+def blas_flops(case: Case, competitor: str) -> float | None:
+    """Matrix-product FLOPs per step: forward, dW, and dx of every layer but (usually) the first.
+
+    Elementwise work is not counted; it is small next to the products on the wide net.
+    """
+    if case.kind == "matmul":
+        return 2.0 * case.n**3
+    if case.kind != "step":
+        return None
+    layers = [a * b for a, b in zip(case.sizes[:-1], case.sizes[1:], strict=True)]
+    per_sample = 2.0 * (2 * sum(layers) + sum(layers[1:]))
+    if competitor in COMPUTES_FIRST_DX:
+        per_sample += 2.0 * layers[0]
+    return case.batch * per_sample
+
+
+@dataclass
+class Runner:
+    """One competitor's implementation of one case: ``step()`` is the timed unit of work."""
+
+    step: Callable[[], Any]
+    lib: str  # "cpu", "cupy" or "torch": what must be synchronised after timing on a GPU
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@functools.cache
+def _mnist() -> tuple[Any, ...]:
+    from xpscratch.datasets import load_mnist
+
+    (x_train, t_train), (x_test, t_test) = load_mnist()  # the embedded mnist-small
+    return x_train, t_train, x_test, t_test
+
+
+def _data(case: Case, smoke: bool) -> tuple[Any, ...]:
+    x_train, t_train, x_test, t_test = _mnist()
+    if case.kind == "epoch":
+        if smoke:
+            return x_train[:200], t_train[:200], x_test[:100], t_test[:100]
+        return x_train, t_train, x_test, t_test
+    return x_train[: case.batch], t_train[: case.batch]
+
+
+def build(case: Case, competitor: str, *, smoke: bool = False) -> Runner:
+    """Build ``competitor``'s runner for ``case`` (imports the libraries it needs)."""
+    if case.kind == "matmul":
+        return _matmul(case, competitor)
+    if smoke:  # the same code paths on less data
+        case = dataclasses.replace(case, n=128 * 32) if case.kind == "rng" else case
+        case = dataclasses.replace(case, batch=16) if case.kind == "step" else case
+    if competitor in XPSCRATCH_BACKENDS:
+        return _xpscratch(case, competitor, smoke)
+    if competitor in ("numpy", "numpy-lean"):
+        return _plain(case, smoke, lean=competitor == "numpy-lean")
+    if competitor in ("torch", "torch-cuda"):
+        return _torch(case, "cuda" if competitor == "torch-cuda" else "cpu", smoke)
+    raise ValueError(f"unknown competitor {competitor!r}; choose from {ALL_COMPETITORS}")
+
+
+# ---------------------------------------------------------------------------
+# matrix products (the peak)
+# ---------------------------------------------------------------------------
+
+
+def _matmul(case: Case, competitor: str) -> Runner:
+    n = case.n
+    if competitor == "numpy":
+        import numpy as np
+
+        rng = np.random.default_rng(0)
+        a, b = rng.random((n, n), dtype=np.float32), rng.random((n, n), dtype=np.float32)
+        c = np.empty((n, n), dtype=np.float32)
+        return Runner(lambda: np.matmul(a, b, out=c), "cpu", {"blas": _numpy_blas()})
+    if competitor == "xpscratch-cupy":
+        import cupy
+
+        a = cupy.random.random((n, n), dtype=cupy.float32)
+        b = cupy.random.random((n, n), dtype=cupy.float32)
+        c = cupy.empty((n, n), dtype=cupy.float32)
+        return Runner(lambda: cupy.matmul(a, b, out=c), "cupy", {"blas": "cuBLAS (CuPy)"})
+    import torch
+
+    device = "cuda" if competitor == "torch-cuda" else "cpu"
+    a = torch.rand((n, n), device=device)
+    b = torch.rand((n, n), device=device)
+    c = torch.empty((n, n), device=device)
+    lib = "torch" if device == "cuda" else "cpu"
+    return Runner(lambda: torch.matmul(a, b, out=c), lib, {"blas": f"torch ({device})"})
+
+
+def _numpy_blas() -> str:
+    import numpy as np
+
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        return f"{blas['name']} {blas.get('version', '')}".strip()
+    except Exception:  # older NumPy without mode="dicts"
+        return "unknown"
+
+
+# ---------------------------------------------------------------------------
+# xpscratch
+# ---------------------------------------------------------------------------
+
+
+def _xpscratch(case: Case, competitor: str, smoke: bool) -> Runner:
+    import xpscratch
+    from xpscratch.networks import MultiLayerNetExtend
+    from xpscratch.optim import make_optimizer
+    from xpscratch.random import RandomStream
+
+    name, device = XPSCRATCH_BACKENDS[competitor]
+    backend = xpscratch.set_backend(name, device)
+    lib = {"xpscratch-cupy": "cupy", "xpscratch-torch-cuda": "torch"}.get(competitor, "cpu")
+    info = {"backend": repr(backend)}
+
+    if case.kind == "rng":
+        stream = RandomStream(0, "benchmark")
+        xp, dev = backend.xp, backend.device
+        shape = (128, case.n // 128)
+        draw = {
+            "mask": lambda: stream.keep_mask(shape, DROPOUT_RATIO, xp=xp, device=dev),
+            "uniform": lambda: stream.uniform(case.n, "float32", xp=xp, device=dev),
+            "normal": lambda: stream.normal(case.n, "float32", xp=xp, device=dev),
+        }[case.rng]
+        return Runner(draw, lib, info)
+
+    net = MultiLayerNetExtend(
+        case.sizes[0],
+        list(case.sizes[1:-1]),
+        case.sizes[-1],
+        use_batchnorm=case.batchnorm,
+        use_dropout=case.dropout,
+        dropout_ratio=DROPOUT_RATIO,
+        seed=0,
+        dtype=case.dtype,
+    )
+    lr = LEARNING_RATES[case.optimizer]
+
+    if case.kind == "epoch":
+        from xpscratch.trainer import Trainer
+
+        x_train, t_train, x_test, t_test = _data(case, smoke)
+
+        def epoch() -> None:
+            # host data in, as a user passes it: moving it to the device is part of the epoch
+            trainer = Trainer(
+                net,
+                x_train,
+                t_train,
+                x_test,
+                t_test,
+                epochs=1,
+                mini_batch_size=case.batch,
+                optimizer=case.optimizer,
+                optimizer_param={"lr": lr},
+                verbose=False,
+                progress=False,
+            )
+            trainer.train()
+
+        return Runner(epoch, lib, info)
+
+    x_host, t_host = _data(case, smoke)
+    x, t = xpscratch.asarray(x_host, case.dtype), xpscratch.asarray(t_host)
+    optimizer = make_optimizer(case.optimizer, lr=lr)
+
+    def step() -> None:
+        optimizer.update(net.params, net.gradient(x, t))
+
+    return Runner(step, lib, info)
+
+
+# ---------------------------------------------------------------------------
+# the plain NumPy reference
+# ---------------------------------------------------------------------------
+
+
+def _plain(case: Case, smoke: bool, lean: bool = False) -> Runner:
+    import numpy as np
+
+    from . import plain_numpy as pn
+
+    if case.kind == "rng":
+        g = np.random.default_rng(0)
+        shape = (128, case.n // 128)
+        draw = {
+            # the book's rand(*shape) > ratio; numpy-lean makes the float mask it multiplies by
+            "mask": (lambda: (g.random(shape) > DROPOUT_RATIO).astype(np.float32))
+            if lean
+            else (lambda: g.random(shape) > DROPOUT_RATIO),
+            "uniform": lambda: g.random(case.n, dtype=np.float32),
+            "normal": lambda: g.standard_normal(case.n, dtype=np.float32),
+        }[case.rng]
+        return Runner(draw, "cpu", {"generator": "numpy PCG64"})
+
+    net = pn.PlainNet(
+        case.sizes,
+        use_batchnorm=case.batchnorm,
+        use_dropout=case.dropout,
+        dtype=case.dtype,
+        lean=lean,
+    )
+    make_opt = (pn.LEAN_OPTIMIZERS if lean else pn.OPTIMIZERS)[case.optimizer]
+
+    if case.kind == "epoch":
+        x_train, t_train, x_test, t_test = _data(case, smoke)
+        rng = np.random.default_rng(0)
+        n, batch = x_train.shape[0], case.batch
+
+        def epoch() -> None:
+            optimizer = make_opt(LEARNING_RATES[case.optimizer])
+            xs = x_train.astype(case.dtype, copy=False)
+            perm = rng.permutation(n)
+            losses = []
+            for i in range(0, n, batch):
+                idx = perm[i : i + batch]
+                xb, tb = xs[idx], t_train[idx]
+                optimizer.update(net.params, net.gradient(xb, tb))
+                losses.append(net.loss(xb, tb))
+            _ = [float(v) for v in losses]  # the Trainer's report point
+            net.accuracy(xs, t_train)
+            xt = x_test.astype(case.dtype, copy=False)
+            net.accuracy(xt, t_test)
+            net.accuracy(xt, t_test)  # the Trainer's final test accuracy
+
+        return Runner(epoch, "cpu")
+
+    x, t = _data(case, smoke)
+    x = x.astype(case.dtype)
+    optimizer = make_opt(LEARNING_RATES[case.optimizer])
+
+    def step() -> None:
+        optimizer.update(net.params, net.gradient(x, t))
+
+    return Runner(step, "cpu")
+
+
+# ---------------------------------------------------------------------------
+# PyTorch
+# ---------------------------------------------------------------------------
+
+
+def _torch(case: Case, device: str, smoke: bool) -> Runner:
+    import torch
+    from torch import nn
+
+    from . import torch_ref
+
+    lib = "torch" if device == "cuda" else "cpu"
+    dtype = getattr(torch, case.dtype)
+
+    if case.kind == "rng":
+        shape = (128, case.n // 128)
+        draw = {
+            "mask": lambda: torch.rand(shape, device=device) > DROPOUT_RATIO,
+            "uniform": lambda: torch.rand(case.n, device=device),
+            "normal": lambda: torch.randn(case.n, device=device),
+        }[case.rng]
+        return Runner(draw, lib, {"generator": "torch default"})
+
+    model = torch_ref.make_model(
+        case.sizes,
+        use_batchnorm=case.batchnorm,
+        use_dropout=case.dropout,
+        dropout_ratio=DROPOUT_RATIO,
+        dtype=case.dtype,
+        device=device,
+    )
+    model.train()
+    loss_fn = nn.CrossEntropyLoss()
+
+    if case.kind == "epoch":
+        x_train, t_train, x_test, t_test = _data(case, smoke)
+        n, batch = x_train.shape[0], case.batch
+
+        def accuracy(x: Any, t: Any) -> float:
+            model.eval()
+            with torch.no_grad():
+                correct = (torch.argmax(model(x), dim=1) == t).sum()
+            model.train()
+            return correct.item() / x.shape[0]
+
+        def epoch() -> None:
+            optimizer = torch_ref.make_optimizer(case.optimizer, model.parameters())
+            xs = torch.from_numpy(x_train).to(device=device, dtype=dtype)
+            ts = torch.from_numpy(t_train).to(device)
+            xt = torch.from_numpy(x_test).to(device=device, dtype=dtype)
+            tt = torch.from_numpy(t_test).to(device)
+            perm = torch.randperm(n, device=device)
+            losses = []
+            for i in range(0, n, batch):
+                idx = perm[i : i + batch]
+                xb, tb = xs.index_select(0, idx), ts.index_select(0, idx)
+                torch_ref.train_step(model, optimizer, loss_fn, xb, tb)
+                with torch.no_grad():
+                    losses.append(loss_fn(model(xb), tb))
+            torch.stack(losses).cpu()
+            accuracy(xs, ts)
+            accuracy(xt, tt)
+            accuracy(xt, tt)  # the Trainer's final test accuracy
+
+        return Runner(epoch, lib)
+
+    x_host, t_host = _data(case, smoke)
+    x = torch.from_numpy(x_host).to(device=device, dtype=dtype)
+    t = torch.from_numpy(t_host).to(device)
+    optimizer = torch_ref.make_optimizer(case.optimizer, model.parameters())
+
+    def step() -> None:
+        torch_ref.train_step(model, optimizer, loss_fn, x, t)
+
+    return Runner(step, lib)
+
+
+def flops_note(case: Case) -> str:
+    """How the FLOP count is defined, for the JSON file."""
+    if case.kind != "step":
+        return ""
+    return (
+        "matrix products only: forward + dW + dx, dx of the first layer counted only where "
+        "it is computed (the book-style reference); "
+        f"{blas_flops(case, 'xpscratch-numpy') / 1e9:.3f} GFLOP per step without it"
+    )
+
+
+def samples_per_call(case: Case) -> int:
+    return case.n if case.kind == "rng" else 0
+
+
+__all__ = [
+    "ALL_COMPETITORS",
+    "Case",
+    "Runner",
+    "blas_flops",
+    "build",
+    "cases",
+    "competitors_for",
+    "is_gpu",
+]
