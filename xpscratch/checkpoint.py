@@ -21,10 +21,7 @@ This module does host-side file I/O, so it uses NumPy directly (as data loading 
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 import zipfile
 from os import PathLike
 from pathlib import Path
@@ -33,6 +30,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from . import __version__
+from ._atomic import atomic_open
 from .backend import to_numpy
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "CheckpointError", "load_checkpoint", "save_checkpoint"]
@@ -142,27 +140,9 @@ def _write(f: BinaryIO, arrays: dict[str, Any]) -> None:
 
 
 def _atomic_write(path: Path, arrays: dict[str, Any]) -> None:
-    directory = path.parent
-    if not directory.is_dir():
+    if not path.parent.is_dir():
         raise FileNotFoundError(
-            f"cannot save checkpoint {str(path)!r}: no directory {str(directory)!r}"
+            f"cannot save checkpoint {str(path)!r}: no directory {str(path.parent)!r}"
         )
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            _write(f, arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    # make the rename itself durable (POSIX; directories cannot be opened on Windows)
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    with atomic_open(path) as f:
+        _write(f, arrays)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
+
+from .._atomic import atomic_open
 
 __all__ = ["download_file", "DownloadFailed"]
 
@@ -33,40 +32,19 @@ def _urlopen(url: str, timeout: float) -> BinaryIO:
     return urllib.request.urlopen(req, timeout=timeout)
 
 
-def _fsync_dir(directory: Path) -> None:
-    # Makes the rename durable on POSIX; not possible (nor needed) on Windows.
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def _fetch_one(url: str, dest: Path, md5: str, timeout: float) -> None:
     """Stream ``url`` into a temp file next to ``dest``; replace ``dest`` only if the MD5 matches.
 
     On any failure the temp file is removed and ``dest`` (if it exists) is left untouched.
     """
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
-    try:
-        digest = hashlib.md5(usedforsecurity=False)
-        with os.fdopen(fd, "wb") as out, _urlopen(url, timeout) as resp:
-            while chunk := resp.read(_CHUNK):
-                digest.update(chunk)
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
+    digest = hashlib.md5(usedforsecurity=False)
+    with atomic_open(dest, suffix=".part") as out, _urlopen(url, timeout) as resp:
+        while chunk := resp.read(_CHUNK):
+            digest.update(chunk)
+            out.write(chunk)
         got = digest.hexdigest()
-        if got != md5:
+        if got != md5:  # raising inside the block discards the temporary file
             raise ValueError(f"MD5 mismatch: expected {md5}, got {got}")
-        os.replace(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    _fsync_dir(dest.parent)
 
 
 def download_file(urls: Sequence[str], dest: Path, md5: str, *, timeout: float = TIMEOUT_S) -> None:

@@ -13,7 +13,6 @@ import copy
 import dataclasses
 import math
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import backend as _backend
+from .._atomic import atomic_open
 from ..random import RandomStream
 
 __all__ = [
@@ -230,18 +230,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` so that a reader sees the old file or the new one, whole."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, _file_mode(path))  # mkstemp's 0600 would hide results from others
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path) as f:
+        f.write(data)
 
 
 def compare_losses(
@@ -281,13 +271,3 @@ def compare_losses(
     finally:
         bar.close()
     return {k: stack_to_host(v) for k, v in losses.items()}
-
-
-def _file_mode(path: Path) -> int:
-    """The mode a file written in place would get: the old file's, or 0666 less the umask."""
-    try:
-        return os.stat(path).st_mode & 0o777
-    except OSError:
-        mask = os.umask(0)
-        os.umask(mask)
-        return 0o666 & ~mask
