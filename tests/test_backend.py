@@ -232,7 +232,7 @@ def test_mixing_numpy_and_torch():
 
 # host-side by design: the backend, data loading, checkpoint files, plotting, the CLI
 HOST_MODULES = re.compile(
-    r"(^backend\.py$|^datasets/|^checkpoint\.py$|^plot\.py$|^cli\.py$|^experiments/)"
+    r"(^backend\.py$|^datasets/|^checkpoint\.py$|^plot/|^cli\.py$|^experiments/)"
 )
 
 

@@ -1,23 +1,14 @@
-"""The book's figures for chapter 6, drawn from experiment results.
-
-``plot_<name>(result, path)`` draws the figure of :mod:`xpscratch.experiments.<name>`
-and writes it atomically to ``path`` (the format follows the suffix: .png, .pdf, .svg).
-Figures are built with matplotlib's object API on an Agg canvas, never through
-pyplot: nothing is shown, no global backend is switched (a notebook keeps its own),
-and matplotlib is imported only when a figure is drawn.  Results are host data, so
-NumPy is used freely here.
-"""
+"""The book's figures for chapter 6 (figures 6-8 to 6-24), drawn from experiment results."""
 
 from __future__ import annotations
 
-import io
 import math
 import os
 from typing import Any
 
 import numpy as np
 
-from .experiments._common import atomic_write_bytes
+from ._base import MARKERS, figure, save, smooth_curve, title
 
 __all__ = [
     "plot_batch_norm_test",
@@ -28,58 +19,7 @@ __all__ = [
     "plot_overfit_weight_decay",
     "plot_weight_init_activation_histogram",
     "plot_weight_init_compare",
-    "smooth_curve",
 ]
-
-MARKERS = {
-    "SGD": "o",
-    "Momentum": "x",
-    "AdaGrad": "s",
-    "Adam": "D",
-    "Nesterov": "^",
-    "RMSprop": "v",
-    "std=0.01": "o",
-    "Xavier": "s",
-    "He": "D",
-}
-
-
-def smooth_curve(x: Any) -> np.ndarray:
-    """The book's ``common/util.py`` smoothing: an 11-point Kaiser window (beta 2).
-
-    The ends are mirrored so the output has the input's length.
-    """
-    x = np.asarray(x, dtype=np.float64)
-    window_len = 11
-    if x.size < window_len:
-        return x.copy()
-    s = np.r_[x[window_len - 1 : 0 : -1], x, x[-1:-window_len:-1]]
-    w = np.kaiser(window_len, 2)
-    y = np.convolve(w / w.sum(), s, mode="valid")
-    return y[5 : len(y) - 5]
-
-
-def _figure(width: float, height: float, constrained: bool = True) -> Any:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), layout="constrained" if constrained else None)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _save(fig: Any, path: str | os.PathLike) -> None:
-    fmt = os.path.splitext(os.fspath(path))[1].lstrip(".").lower() or "png"
-    buf = io.BytesIO()
-    fig.savefig(buf, format=fmt, dpi=100)
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def _title(fig: Any, result: Any, text: str) -> None:
-    fig.suptitle(f"{text}  [{result.backend}, {result.dtype}, seed {result.seed}]", fontsize=10)
-
-
-# ---------------------------------------------------------------------------
 
 
 def plot_optimizer_compare_naive(result: Any, path: str | os.PathLike) -> None:
@@ -87,7 +27,7 @@ def plot_optimizer_compare_naive(result: Any, path: str | os.PathLike) -> None:
     names = list(result.trajectories)
     cols = 3 if len(names) > 4 else 2
     rows = math.ceil(len(names) / cols)
-    fig = _figure(4.2 * cols, 3.6 * rows)
+    fig = figure(4.2 * cols, 3.6 * rows)
     x, y = np.arange(-10, 10, 0.01), np.arange(-5, 5, 0.01)
     X, Y = np.meshgrid(x, y)
     Z = X**2 / 20.0 + Y**2
@@ -104,12 +44,12 @@ def plot_optimizer_compare_naive(result: Any, path: str | os.PathLike) -> None:
         ax.set_title(f"{name} (lr={lr:g}): |p| = {result.final_distance[name]:.3g}")
         ax.set_xlabel("x")
         ax.set_ylabel("y")
-    _title(fig, result, f"{result.settings['steps']} steps on f(x, y) = x²/20 + y²")
-    _save(fig, path)
+    title(fig, result, f"{result.settings['steps']} steps on f(x, y) = x²/20 + y²")
+    save(fig, path)
 
 
-def _loss_curves(result: Any, path: str | os.PathLike, ylim: float, title: str) -> None:
-    fig = _figure(8, 5.5)
+def _loss_curves(result: Any, path: str | os.PathLike, ylim: float, heading: str) -> None:
+    fig = figure(8, 5.5)
     ax = fig.add_subplot()
     for key, losses in result.train_loss.items():
         x = np.arange(len(losses))
@@ -124,8 +64,8 @@ def _loss_curves(result: Any, path: str | os.PathLike, ylim: float, title: str) 
     ax.set_ylabel("loss")
     ax.set_ylim(0, ylim)
     ax.legend()
-    _title(fig, result, title)
-    _save(fig, path)
+    title(fig, result, heading)
+    save(fig, path)
 
 
 def plot_optimizer_compare_mnist(result: Any, path: str | os.PathLike) -> None:
@@ -147,7 +87,7 @@ def plot_weight_init_activation_histogram(result: Any, path: str | os.PathLike) 
     rows = [(a, init) for a in result.histograms for init in result.histograms[a]]
     layers = len(next(iter(result.histograms.values()))[rows[0][1]])
     # 60 axes: a fixed layout, the constrained solver would take seconds
-    fig = _figure(2.2 * layers, 1.6 * len(rows), constrained=False)
+    fig = figure(2.2 * layers, 1.6 * len(rows), constrained=False)
     fig.subplots_adjust(left=0.07, right=0.98, top=0.96, bottom=0.02, wspace=0.08, hspace=0.35)
     for r, (activation, init) in enumerate(rows):
         edges = np.asarray(result.bin_edges[activation])
@@ -173,8 +113,8 @@ def plot_weight_init_activation_histogram(result: Any, path: str | os.PathLike) 
                 fontsize=7,
             )
             ax.tick_params(labelsize=7)
-    _title(fig, result, "activation histograms (30 bins)")
-    _save(fig, path)
+    title(fig, result, "activation histograms (30 bins)")
+    save(fig, path)
 
 
 def plot_batch_norm_test(result: Any, path: str | os.PathLike) -> None:
@@ -182,7 +122,7 @@ def plot_batch_norm_test(result: Any, path: str | os.PathLike) -> None:
     n = len(result.weight_scales)
     cols = min(4, n)
     rows = math.ceil(n / cols)
-    fig = _figure(3 * cols, 2.4 * rows)
+    fig = figure(3 * cols, 2.4 * rows)
     for i, w in enumerate(result.weight_scales):
         ax = fig.add_subplot(rows, cols, i + 1)
         x = np.arange(1, len(result.bn_train_acc[i]) + 1)
@@ -200,12 +140,14 @@ def plot_batch_norm_test(result: Any, path: str | os.PathLike) -> None:
             ax.set_xlabel("epochs")
         if i == n - 1:
             ax.legend(loc="lower right", fontsize=7)
-    _title(fig, result, "batch normalization vs weight scale (train accuracy)")
-    _save(fig, path)
+    title(fig, result, "batch normalization vs weight scale (train accuracy)")
+    save(fig, path)
 
 
-def _train_test_panels(result: Any, path: str | os.PathLike, labels: list[str], title: str) -> None:
-    fig = _figure(5.5 * len(labels), 4.5)
+def _train_test_panels(
+    result: Any, path: str | os.PathLike, labels: list[str], heading: str
+) -> None:
+    fig = figure(5.5 * len(labels), 4.5)
     for i, label in enumerate(labels):
         ax = fig.add_subplot(1, len(labels), i + 1)
         train, test = result.train_acc[i], result.test_acc[i]
@@ -218,8 +160,8 @@ def _train_test_panels(result: Any, path: str | os.PathLike, labels: list[str], 
         ax.set_ylim(0, 1.0)
         ax.set_title(f"{label}: gap {train[-1] - test[-1]:.3f}")
         ax.legend(loc="lower right")
-    _title(fig, result, title)
-    _save(fig, path)
+    title(fig, result, heading)
+    save(fig, path)
 
 
 def plot_overfit_weight_decay(result: Any, path: str | os.PathLike) -> None:
@@ -242,7 +184,7 @@ def plot_hyperparameter_optimization(result: Any, path: str | os.PathLike) -> No
     first = result.rounds[0]["trials"][:20]
     col_num = 5
     row_num = max(math.ceil(len(first) / col_num), 1)
-    fig = _figure(15, 2.3 * row_num + 0.6)
+    fig = figure(15, 2.3 * row_num + 0.6)
     grid = fig.add_gridspec(row_num, col_num + 3)
     for i, trial in enumerate(first):
         ax = fig.add_subplot(grid[i // col_num, i % col_num])
@@ -285,8 +227,8 @@ def plot_hyperparameter_optimization(result: Any, path: str | os.PathLike) -> No
     ax.set_ylabel("weight decay")
     ax.legend(loc="lower left", fontsize=8)
     fig.colorbar(sc, ax=ax, label="final validation accuracy")
-    _title(fig, result, "random search: best 20 of round 1 (val solid, train dashed)")
-    _save(fig, path)
+    title(fig, result, "random search: best 20 of round 1 (val solid, train dashed)")
+    save(fig, path)
 
 
 def _rectangle(x: float, y: float, w: float, h: float) -> Any:

@@ -1,0 +1,66 @@
+"""What every figure shares: an Agg figure, an atomic save, a title, the book's smoothing.
+
+Figures are built with matplotlib's object API on an Agg canvas, never through pyplot:
+nothing is shown, no global backend is switched (a notebook keeps its own), and
+matplotlib is imported only when a figure is drawn.  Results are host data, so NumPy is
+used freely here.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import Any
+
+import numpy as np
+
+from ..experiments._common import atomic_write_bytes
+
+__all__ = ["MARKERS", "figure", "save", "smooth_curve", "title"]
+
+MARKERS = {
+    "SGD": "o",
+    "Momentum": "x",
+    "AdaGrad": "s",
+    "Adam": "D",
+    "Nesterov": "^",
+    "RMSprop": "v",
+    "std=0.01": "o",
+    "Xavier": "s",
+    "He": "D",
+}
+
+
+def smooth_curve(x: Any) -> np.ndarray:
+    """The book's ``common/util.py`` smoothing: an 11-point Kaiser window (beta 2).
+
+    The ends are mirrored so the output has the input's length.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    window_len = 11
+    if x.size < window_len:
+        return x.copy()
+    s = np.r_[x[window_len - 1 : 0 : -1], x, x[-1:-window_len:-1]]
+    w = np.kaiser(window_len, 2)
+    y = np.convolve(w / w.sum(), s, mode="valid")
+    return y[5 : len(y) - 5]
+
+
+def figure(width: float, height: float, constrained: bool = True) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained" if constrained else None)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save(fig: Any, path: str | os.PathLike) -> None:
+    fmt = os.path.splitext(os.fspath(path))[1].lstrip(".").lower() or "png"
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt, dpi=100)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def title(fig: Any, result: Any, text: str) -> None:
+    fig.suptitle(f"{text}  [{result.backend}, {result.dtype}, seed {result.seed}]", fontsize=10)
