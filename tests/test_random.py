@@ -52,6 +52,39 @@ def test_known_answers_on_every_backend(backend, xp):
         assert [int(xpscratch.to_numpy(o)[0]) for o in out] == list(expected)
 
 
+def test_known_answers_on_uint64_arrays(backend, xp):
+    """The single-multiply path, on the backends whose uint64 products are exact."""
+    if not R._exact_uint64_products(xp):
+        pytest.skip(f"{backend.name} has no exact uint64 products: it uses the int64 path")
+    words = [
+        xp.asarray([c[i] for c, _, _ in KAT_10], dtype=xp.uint64, device=backend.device)
+        for i in range(4)
+    ]
+    for j, (_, key, expected) in enumerate(KAT_10):
+        out = R.philox4x32(tuple(w[j : j + 1] for w in words), key)
+        assert all(o.dtype == xp.uint64 for o in out)
+        assert [int(xpscratch.to_numpy(xp.astype(o, xp.int64))[0]) for o in out] == list(expected)
+
+
+def test_the_fast_path_is_taken_where_it_is_exact():
+    import array_api_strict
+
+    assert R._exact_uint64_products(xpscratch.backend.namespace(np.ones(1)))
+    assert R._exact_uint64_products(array_api_strict)
+
+
+@pytest.mark.parametrize("n", [1, 7, 4096 + 3])
+def test_both_multiply_paths_give_the_same_words(backend, xp, n):
+    split = R._words(9, "paths", 4, n, xp, backend.device, wide=False)
+    assert split.dtype == xp.int64
+    ref = _numpy_reference_bits(9, "paths", 4, n)
+    np.testing.assert_array_equal(xpscratch.to_numpy(split), ref)
+    if R._exact_uint64_products(xp):
+        wide = R._words(9, "paths", 4, n, xp, backend.device, wide=True)
+        assert wide.dtype == xp.uint64
+        np.testing.assert_array_equal(xpscratch.to_numpy(xp.astype(wide, xp.int64)), ref)
+
+
 def _numpy_reference_bits(seed, purpose, counter, n):
     """The same stream computed by the scalar (pure Python) Philox, block by block."""
     p0, p1 = R._purpose_words(purpose)

@@ -24,6 +24,7 @@ one per draw; its state is three plain values, saved in checkpoints.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from dataclasses import dataclass
@@ -50,8 +51,20 @@ Shape = int | tuple[int, ...]
 def _mulhilo(a: int, b: Any) -> tuple[Any, Any]:
     """High and low 32-bit words of the 64-bit product of a constant ``a`` and ``b``.
 
-    ``a * b`` would need 64 unsigned bits; with ``a = a_hi*2**16 + a_lo`` each partial
-    product stays below 2**48, which int64 holds on every backend.
+    Exact for a Python int ``b`` and for a uint64 array: the product of two 32-bit
+    values fits in 64 unsigned bits.
+    """
+    p = b * a
+    hi = p >> 32
+    p &= MASK32  # p is ours: mask it in place
+    return hi, p
+
+
+def _mulhilo_int64(a: int, b: Any) -> tuple[Any, Any]:
+    """:func:`_mulhilo` for int64 arrays (torch has no exact uint64 products).
+
+    The multiply is split on the 16-bit halves of ``a``: each partial product stays
+    below 2**48, which int64 holds on every backend.
     """
     p_lo = b * (a & 0xFFFF)
     p_hi = b * (a >> 16)
@@ -60,19 +73,68 @@ def _mulhilo(a: int, b: Any) -> tuple[Any, Any]:
 
 
 def philox4x32(counter: tuple[Any, Any, Any, Any], key: tuple[int, int], rounds: int = 10):
-    """Philox4x32-R on four counter words (int64 arrays or Python ints) and a 2-word key.
+    """Philox4x32-R on four counter words and a 2-word key.
 
-    Python ints give the scalar reference; arrays give one block per element.
+    Words are Python ints (the scalar reference), or arrays of int64 or uint64 holding
+    values in [0, 2**32), one block per element; the output has the arrays' dtype.
     """
     c0, c1, c2, c3 = counter
     k0, k1 = key
+    arrays = [c for c in counter if not isinstance(c, int)]
+    int64 = bool(arrays) and arrays[0].dtype == _backend.namespace(arrays[0]).int64
+    mulhilo = _mulhilo_int64 if int64 else _mulhilo
     for r in range(rounds):
         if r:
             k0, k1 = (k0 + PHILOX_W0) & MASK32, (k1 + PHILOX_W1) & MASK32
-        hi0, lo0 = _mulhilo(PHILOX_M0, c0)
-        hi1, lo1 = _mulhilo(PHILOX_M1, c2)
-        c0, c1, c2, c3 = hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0
+        hi0, lo0 = mulhilo(PHILOX_M0, c0)
+        hi1, lo1 = mulhilo(PHILOX_M1, c2)
+        # hi0 and hi1 are new arrays (or ints): xor in place, saving two temporaries
+        hi1 ^= c1
+        hi1 ^= k0
+        hi0 ^= c3
+        hi0 ^= k1
+        c0, c1, c2, c3 = hi1, lo1, hi0, lo0
     return c0, c1, c2, c3
+
+
+@functools.cache
+def _exact_uint64_products(xp: Any) -> bool:
+    """Whether ``xp`` multiplies, shifts, masks and compares uint64 arrays exactly.
+
+    NumPy, CuPy and array-api-strict do; torch's uint64 support is partial (it may
+    refuse ``*`` or ``>>``), so torch takes the int64 split-multiply path.  Both give
+    the same words; this only picks the faster one.
+    """
+    uint64 = getattr(xp, "uint64", None)
+    if uint64 is None:
+        return False
+    try:
+        b = xp.asarray([MASK32, 0x89ABCDEF], dtype=uint64)
+        hi, lo = _mulhilo(PHILOX_M1, b)
+        hi ^= 0
+        got = xp.stack([hi ^ 1, lo, xp.astype(hi >= 0x10000000, uint64)])
+        ref = [
+            [((v * PHILOX_M1) >> 32) ^ 1 for v in (MASK32, 0x89ABCDEF)],
+            [(v * PHILOX_M1) & MASK32 for v in (MASK32, 0x89ABCDEF)],
+            [int(((v * PHILOX_M1) >> 32) >= 0x10000000) for v in (MASK32, 0x89ABCDEF)],
+        ]
+        return _backend.to_numpy(xp.astype(got, xp.int64)).tolist() == ref
+    except Exception:  # any refusal means: not supported, use the portable path
+        return False
+
+
+def _words(
+    seed: int, purpose: str, counter: int, n: int, xp: Any, device: Any, *, wide: bool | None
+) -> Any:
+    """``n`` Philox words in [0, 2**32), uint64 where ``xp`` computes them exactly, else int64."""
+    _check(seed, counter)
+    if wide is None:
+        wide = _exact_uint64_products(xp)
+    blocks = -(-n // 4)
+    index = xp.arange(blocks, dtype=xp.uint64 if wide else xp.int64, device=device)
+    p0, p1 = _purpose_words(purpose)
+    words = philox4x32((index, counter, p0, p1), (seed & MASK32, seed >> 32))
+    return xp.reshape(xp.stack(words, axis=1), (-1,))[:n]
 
 
 def _purpose_words(purpose: str) -> tuple[int, int]:
@@ -107,13 +169,9 @@ def random_bits(
 
     Word ``4*i + j`` is word ``j`` of Philox block ``(i, counter, purpose)``.
     """
-    _check(seed, counter)
     xp, device = _target(xp, device)
-    blocks = -(-n // 4)
-    index = xp.arange(blocks, dtype=xp.int64, device=device)
-    p0, p1 = _purpose_words(purpose)
-    words = philox4x32((index, counter, p0, p1), (seed & MASK32, seed >> 32))
-    return xp.reshape(xp.stack(words, axis=1), (-1,))[:n]
+    words = _words(seed, purpose, counter, n, xp, device, wide=None)
+    return words if words.dtype == xp.int64 else xp.astype(words, xp.int64)
 
 
 def uniform(
@@ -131,10 +189,10 @@ def uniform(
     dt = _backend.float_dtype(xp, dtype, device)
     shape, n = _size(shape)
     if dt == xp.float32:
-        bits = random_bits(seed, purpose, counter, n, xp=xp, device=device)
+        bits = _words(seed, purpose, counter, n, xp, device, wide=None)
         u = xp.astype(bits >> 8, dt) * (2.0**-24)
     else:
-        bits = xp.reshape(random_bits(seed, purpose, counter, 2 * n, xp=xp, device=device), (n, 2))
+        bits = xp.reshape(_words(seed, purpose, counter, 2 * n, xp, device, wide=None), (n, 2))
         mantissa = (bits[:, 0] >> 5) * (2**26) + (bits[:, 1] >> 6)
         u = xp.astype(mantissa, dt) * (2.0**-53)
     return xp.reshape(u, shape)
@@ -158,7 +216,7 @@ def keep_mask(
         raise ValueError(f"drop ratio must be in [0, 1), got {drop_ratio!r}")
     xp, device = _target(xp, device)
     shape, n = _size(shape)
-    bits = random_bits(seed, purpose, counter, n, xp=xp, device=device)
+    bits = _words(seed, purpose, counter, n, xp, device, wide=None)
     return xp.reshape(bits >= round(drop_ratio * 2**32), shape)
 
 
@@ -201,8 +259,8 @@ def permutation(
     Sorts 63-bit random keys; a stable sort makes even a (rare) tie deterministic.
     """
     xp, device = _target(xp, device)
-    bits = xp.reshape(random_bits(seed, purpose, counter, 2 * n, xp=xp, device=device), (n, 2))
-    keys = (bits[:, 0] << 31) | (bits[:, 1] >> 1)
+    bits = xp.reshape(_words(seed, purpose, counter, 2 * n, xp, device, wide=None), (n, 2))
+    keys = (bits[:, 0] << 31) | (bits[:, 1] >> 1)  # < 2**63: the same order in int64 or uint64
     return xp.argsort(keys, stable=True)
 
 
