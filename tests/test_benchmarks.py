@@ -183,3 +183,34 @@ def test_float32_numpy_step_keeps_every_array_float32():
     arrays += [a for slot in opt.slots for a in opt.state[slot].values()]
     arrays += list(net.state_dict()["buffers"].values())
     assert {a.dtype for a in arrays} == {np.dtype("float32")}
+
+
+def test_targets_compare_with_the_right_reference():
+    from benchmarks import run
+
+    def case(workload, key):
+        return {"case": {"key": key, "workload": workload, "where": "cpu"}}
+
+    results = [
+        {**case("a", "a/sgd/float32"), "competitors": {"xpscratch-numpy": {"x_numpy": 0.7}}},
+        {
+            **case("a", "a/adam/float32"),
+            "competitors": {"xpscratch-numpy": {"x_numpy": 1.2, "x_numpy-lean": 1.1}},
+        },
+        {  # (b)'s lean reference uses NumPy's generator: its ratio is no target
+            **case("b", "b/sgd/float32"),
+            "competitors": {"xpscratch-numpy": {"x_numpy": 0.95, "x_numpy-lean": 1.4}},
+        },
+        {**case("c", "c/sgd/float32"), "competitors": {"xpscratch-numpy": {"pct_own_peak": 79}}},
+    ]
+    got = {
+        (t["case"], t["target"].split(" <=")[0].split(" >=")[0]): t["met"]
+        for t in run.check_targets(results)
+    }
+    assert got == {
+        ("a/sgd/float32", "xpscratch-numpy / plain NumPy"): True,
+        ("a/adam/float32", "xpscratch-numpy / plain NumPy"): False,
+        ("a/adam/float32", "xpscratch-numpy / numpy-lean"): False,
+        ("b/sgd/float32", "xpscratch-numpy / plain NumPy"): True,
+        ("c/sgd/float32", "xpscratch-numpy % of matmul peak"): False,
+    }
