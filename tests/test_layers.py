@@ -517,3 +517,60 @@ def test_dropout_rejects_bad_ratio():
     for bad in (1.0, -0.1, 1.5):
         with pytest.raises(ValueError, match="dropout_ratio"):
             Dropout(bad)
+
+
+# ---------------------------------------------------------------- label smoothing
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("label_kind", ["labels", "one-hot"])
+def test_softmax_with_label_smoothing_gradient(backend, float_dtype, seed, label_kind):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 5, size=4)
+    arrays = {"x": rng.standard_normal((4, 5))}  # every y_k well above the log's 1e-7
+
+    def t_on_backend() -> Any:
+        if label_kind == "labels":
+            return xpscratch.asarray(labels)
+        return dev(np.eye(5)[labels], float_dtype)
+
+    tol = check_tolerances(float_dtype)
+    if float_dtype == "float64":
+        tol = {**tol, "rtol": 1e-5, "atol": 1e-7}  # the 1e-7 inside the log, as above
+    gradient_check(
+        lambda p: SoftmaxWithLoss(label_smoothing=0.2),
+        arrays,
+        float_dtype,
+        seed,
+        backend,
+        forward=lambda layer, x: layer.forward(x, t_on_backend()),
+        scalar_output=True,
+        tolerances=tol,
+    )
+
+
+def test_label_smoothing_loss_by_hand(backend, float_dtype, rtol):
+    # scores (0, ln 2, ln 5, ln 2): softmax = (1, 2, 5, 2) / 10; label 2; eps = 0.1, K = 4
+    x = np.array([[0.0, math.log(2.0), math.log(5.0), math.log(2.0)]])
+    y = np.array([0.1, 0.2, 0.5, 0.2])
+    # target: 0.9 on class 2 plus 0.1/4 everywhere = (0.025, 0.025, 0.925, 0.025)
+    target = np.array([0.025, 0.025, 0.925, 0.025])
+    expected = -(0.025 * (math.log(0.1 + 1e-7) + 2 * math.log(0.2 + 1e-7)))
+    expected -= 0.925 * math.log(0.5 + 1e-7)
+    layer = SoftmaxWithLoss(label_smoothing=0.1)
+    loss = layer.forward(dev(x, float_dtype), xpscratch.asarray(np.array([2])))
+    assert loss.ndim == 0
+    np.testing.assert_allclose(float(host(loss)), expected, rtol=max(rtol, 1e-12))
+    np.testing.assert_allclose(host(layer.backward()), [y - target], rtol=rtol, atol=1e-7)
+    # eps = 0 is the book's loss, bit for bit
+    plain, zero = SoftmaxWithLoss(), SoftmaxWithLoss(label_smoothing=0.0)
+    a = plain.forward(dev(x, float_dtype), xpscratch.asarray(np.array([2])))
+    b = zero.forward(dev(x, float_dtype), xpscratch.asarray(np.array([2])))
+    assert host(a).tobytes() == host(b).tobytes()
+    assert host(plain.backward()).tobytes() == host(zero.backward()).tobytes()
+
+
+def test_label_smoothing_rejects_bad_values():
+    for bad in (-0.1, 1.0, 2.0):
+        with pytest.raises(ValueError, match="label_smoothing"):
+            SoftmaxWithLoss(label_smoothing=bad)

@@ -216,3 +216,31 @@ def test_bad_inputs_are_clear_errors(backend):
         MultiLayerNet(6, [5], 3, activation="swish")
     with pytest.raises(ValueError, match="weight_init_std"):
         MultiLayerNet(6, [5], 3, weight_init_std="glorot-ish")
+
+
+@pytest.mark.parametrize("cls", [MultiLayerNet, MultiLayerNetExtend])
+def test_label_smoothing_is_threaded_through_and_recorded(backend, float_dtype, cls):
+    X, T = _data()
+    x, t = xpscratch.asarray(X, float_dtype), xpscratch.asarray(T)
+    net = cls(6, [5, 4], 3, label_smoothing=0.1, seed=7, dtype=float_dtype)
+    assert net.config["label_smoothing"] == 0.1
+    assert net.last_layer.label_smoothing == 0.1
+    assert cls(6, [5], 3).config["label_smoothing"] == 0.0  # the book's loss by default
+    # the loss by hand in NumPy float64: target (1 - eps) one-hot + eps / K
+    h = xpscratch.to_numpy(net.predict(x)).astype(np.float64)
+    y = np.exp(h - h.max(axis=1, keepdims=True))
+    y /= y.sum(axis=1, keepdims=True)
+    target = 0.9 * np.eye(3)[T] + 0.1 / 3
+    expected = -np.mean(np.sum(target * np.log(y + 1e-7), axis=1))
+    rtol = 1e-12 if float_dtype == "float64" else 1e-5
+    assert float(xpscratch.to_numpy(net.loss(x, t))) == pytest.approx(expected, rel=rtol)
+    if float_dtype == "float32":
+        return  # the numerical check of a ReLU net needs float64 (see above)
+    rng = np.random.default_rng(3)  # biases off ReLU's kink, as in the check above
+    for key in [k for k in net.params if k.startswith("b")]:
+        p = net.params[key]
+        p[...] = xpscratch.asarray(rng.uniform(0.05, 0.3, p.shape), float_dtype)
+    numeric = net.numerical_gradient(x, t, h=1e-4)
+    grads = net.gradient(x, t)
+    for key in net.params:
+        _assert_close(grads[key], numeric[key], 1e-5, 1e-7, key)

@@ -434,3 +434,19 @@ def test_mnist_smoke():
     # the book's chapter-6 nets reach ~0.9 on MNIST; 1000 samples and 4 epochs get > 0.8
     assert h.train_loss[-1] < h.train_loss[0]
     assert h.test_acc[-1] > 0.8 and h.train_acc[-1] > h.train_acc[0]
+
+
+def test_checkpoint_from_before_label_smoothing_still_loads():
+    # a network config saved before label_smoothing existed lacks the key: it meant 0
+    x, t = blobs(30, 4, 2)
+    src = Trainer(MultiLayerNet(4, [3], 2), x, t, x, t, epochs=1, mini_batch_size=10,
+                  verbose=False)  # fmt: skip
+    src.train()
+    state = src.state_dict()
+    del state["network"]["config"]["label_smoothing"]
+    dst = Trainer(MultiLayerNet(4, [3], 2, seed=5), x, t, x, t, verbose=False)
+    dst.load_state_dict(state)
+    assert dst.current_iter == 3
+    smoothed = Trainer(MultiLayerNet(4, [3], 2, label_smoothing=0.1), x, t, x, t, verbose=False)
+    with pytest.raises(ValueError, match="label_smoothing: checkpoint 0.0 vs network 0.1"):
+        smoothed.load_state_dict(state)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from .backend import device_of, namespace
-from .functions import cross_entropy_error, one_hot, softmax
+from .functions import LOG_EPSILON, cross_entropy_error, one_hot, softmax
 from .random import RandomStream
 
 __all__ = [
@@ -104,15 +104,30 @@ class Affine:
 
 
 class SoftmaxWithLoss:
-    """Softmax followed by the cross-entropy error; ``t`` is labels or one-hot rows."""
+    """Softmax followed by the cross-entropy error; ``t`` is labels or one-hot rows.
 
-    def __init__(self) -> None:
+    ``label_smoothing`` = eps (Szegedy et al., 2016) trains towards the target
+    ``(1 - eps) * one_hot(t) + eps / K`` over K classes: the loss becomes
+    ``(1 - eps) * CE + eps * mean_k(-log y_k)`` and its gradient ``(y - target) / N``.
+    The default 0 is the book's loss, computed exactly as before.
+    """
+
+    def __init__(self, label_smoothing: float = 0.0) -> None:
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
+        self.label_smoothing = float(label_smoothing)
         self.loss = self.y = self.t = None
 
     def forward(self, x: Any, t: Any) -> Any:
         self.t = t
         self.y = softmax(x)
         self.loss = cross_entropy_error(self.y, t)
+        eps = self.label_smoothing
+        if eps:
+            xp = namespace(self.y)
+            # the mean over batch and classes is the batch mean of (1/K) sum_k -log y_k
+            uniform = -xp.mean(xp.log(self.y + LOG_EPSILON))
+            self.loss = (1.0 - eps) * self.loss + eps * uniform
         return self.loss
 
     def backward(self, dout: Any = 1) -> Any:
@@ -123,6 +138,9 @@ class SoftmaxWithLoss:
             t = one_hot(t, self.y.shape[1], dtype=self.y.dtype)
         elif t.dtype != self.y.dtype:  # bool/int one-hot rows: strict refuses y - t
             t = xp.astype(t, self.y.dtype)
+        if self.label_smoothing:
+            eps = self.label_smoothing
+            t = (1.0 - eps) * t + eps / self.y.shape[1]
         dx = self.y - t
         dx /= batch_size
         return dx if isinstance(dout, int | float) and dout == 1 else dx * dout

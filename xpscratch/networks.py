@@ -42,7 +42,9 @@ class MultiLayerNetExtend:
     Parameters follow the book; the keyword-only ones are xpscratch's additions:
     ``use_layernorm`` (LayerNormalization instead of BatchNormalization),
     ``weight_decay_kind`` ('l2', the book's 0.5*lambda*||W||^2, or 'l1', lambda*|W|),
-    ``inverted_dropout``, ``seed`` and ``dtype`` (default: the backend's default float).
+    ``inverted_dropout``, ``label_smoothing`` (of the loss, see
+    :class:`~xpscratch.layers.SoftmaxWithLoss`; 0 is the book's loss), ``seed`` and
+    ``dtype`` (default: the backend's default float).
     """
 
     def __init__(
@@ -60,6 +62,7 @@ class MultiLayerNetExtend:
         use_layernorm: bool = False,
         weight_decay_kind: str = "l2",
         inverted_dropout: bool = False,
+        label_smoothing: float = 0.0,
         seed: int = 0,
         dtype: Any = None,
     ) -> None:
@@ -91,6 +94,7 @@ class MultiLayerNetExtend:
             "use_layernorm": use_layernorm,
             "weight_decay_kind": weight_decay_kind,
             "inverted_dropout": inverted_dropout,
+            "label_smoothing": float(label_smoothing),
             "seed": seed,
         }
 
@@ -123,7 +127,7 @@ class MultiLayerNetExtend:
                 )
         idx = self.hidden_layer_num + 1
         self.layers[f"Affine{idx}"] = Affine(self.params[f"W{idx}"], self.params[f"b{idx}"])
-        self.last_layer = SoftmaxWithLoss()
+        self.last_layer = SoftmaxWithLoss(label_smoothing)
 
     # -- forward ----------------------------------------------------------------
 
@@ -285,6 +289,7 @@ class MultiLayerNet(MultiLayerNetExtend):
         weight_decay_lambda: float = 0.0,
         *,
         weight_decay_kind: str = "l2",
+        label_smoothing: float = 0.0,
         seed: int = 0,
         dtype: Any = None,
     ) -> None:
@@ -296,6 +301,7 @@ class MultiLayerNet(MultiLayerNetExtend):
             weight_init_std,
             weight_decay_lambda,
             weight_decay_kind=weight_decay_kind,
+            label_smoothing=label_smoothing,
             seed=seed,
             dtype=dtype,
         )

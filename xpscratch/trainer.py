@@ -35,6 +35,9 @@ SHUFFLE_PURPOSE = "trainer/shuffle"
 # keys of network.config that only shape the initial weights: a network built with other
 # values can still take a checkpoint's state
 _INIT_ONLY_CONFIG = ("seed", "weight_init_std")
+# config keys added after checkpoints were first written, with the value an older
+# checkpoint (which lacks the key) was trained with
+_CONFIG_DEFAULTS = {"label_smoothing": 0.0}
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -505,10 +508,11 @@ class Trainer:
                     f"{type(self.network).__name__}"
                 )
         else:
+            saved = {**_CONFIG_DEFAULTS, **net["config"]}
             diff = [
-                f"{k}: checkpoint {net['config'].get(k)!r} vs network {mine.get(k)!r}"
-                for k in sorted(set(mine) | set(net["config"]))
-                if k not in _INIT_ONLY_CONFIG and net["config"].get(k) != mine.get(k)
+                f"{k}: checkpoint {saved.get(k)!r} vs network {mine.get(k)!r}"
+                for k in sorted(set(mine) | set(saved))
+                if k not in _INIT_ONLY_CONFIG and saved.get(k) != mine.get(k)
             ]
             if diff:
                 raise ValueError(
