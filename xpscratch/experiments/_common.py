@@ -178,7 +178,7 @@ def batch_indices(
     order = stream.permutation(n, xp=b.xp, device=b.device)
     stop = n - n % batch_size if drop_last and n >= batch_size else n
     for start in range(0, stop, batch_size):
-        yield order[start : start + batch_size]
+        yield order[start : min(start + batch_size, n)]  # strict refuses slicing past the end
 
 
 def iterate_batches(

@@ -1,0 +1,335 @@
+"""Which regulariser helps, and by how much? The book's overfitting set-up, eight ways.
+
+The set-up of :mod:`.overfit_weight_decay`: a 784-100x6-10 ReLU net (He init) learns
+the first 300 training images with SGD lr 0.01, batches of 100, for 201 epochs.  The
+same network, data, batches, epochs and optimizer are trained eight ways:
+
+* ``none``: as is;
+* ``weight_decay_l2``: the book's weight decay, lambda 0.1 (0.5 * lambda * ||W||^2);
+* ``weight_decay_l1``: lambda * |W|, lambda 0.01.  The book gives no L1 value; 0.01
+  pulls a typical weight (|W| about 0.1 under He init) as hard as the book's L2 does
+  (0.1 * |W|).  0.1 as for L2 stops all learning;
+* ``dropout``: the book's dropout, ratio 0.2 (non-inverted);
+* ``early_stopping``: training stops once the accuracy on a validation set has not
+  improved for 20 epochs, and the weights of its best epoch are put back.  The
+  validation set is the 100 training images after the first 300 (never test images:
+  choosing the epoch on the test set would flatter the test accuracy);
+* ``label_smoothing``: the loss's target is 0.9 on the label plus 0.1/10 on every class;
+* ``augmentation``: each mini-batch is randomly shifted (up to 2 pixels) and rotated
+  (up to 15 degrees) on the device (:mod:`xpscratch.augment`); accuracy is measured
+  on the unchanged images;
+* ``ensemble``: 5 unregularised nets, independently seeded (weights and batch order),
+  predicting by their averaged softmax probabilities (:mod:`xpscratch.ensemble`).
+
+Each method is run with several seeds (seed, seed+1, ...): train accuracy (on the 300
+images), test accuracy (whole test set, once at the end) and their gap, as mean and
+spread.  The ensemble's members for seed s are the ``none`` net and nets seeded
+s + 1000, s + 2000, ...
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..augment import RandomShiftRotate
+from ..ensemble import ensemble_accuracy
+from ..networks import MultiLayerNetExtend
+from ..optim import SGD
+from ..random import RandomStream
+from ._common import (
+    ExperimentResult,
+    batch_indices,
+    load_host,
+    mean,
+    meta,
+    progress_bar,
+    resolve_settings,
+    run_context,
+    to_device,
+)
+
+NAME = "regularization_compare"
+DESCRIPTION = "300 images, 6 hidden layers: train/test accuracy and gap of 8 regularisers"
+
+METHODS = (
+    "none",
+    "weight_decay_l2",
+    "weight_decay_l1",
+    "dropout",
+    "early_stopping",
+    "label_smoothing",
+    "augmentation",
+    "ensemble",
+)
+
+FULL: dict[str, Any] = {
+    "methods": list(METHODS),
+    "seeds": 3,  # runs per method: seed, seed+1, ...
+    "train_size": 300,
+    "validation_size": 100,  # training images 300..399, for early stopping only
+    "test_size": None,  # None: the whole test set
+    "hidden_size_list": [100, 100, 100, 100, 100, 100],
+    "lr": 0.01,
+    "batch_size": 100,
+    "epochs": 201,  # the book's max_epochs
+    "l2_lambda": 0.1,  # the book's weight decay
+    "l1_lambda": 0.01,  # about the book's L2 pull on a weight of 0.1 (see above)
+    "dropout_ratio": 0.2,  # the book's
+    "patience": 20,  # early stopping: epochs without a better validation accuracy
+    "label_smoothing": 0.1,  # Szegedy et al. (2016)
+    "max_shift": 2.0,  # augmentation: pixels
+    "max_degrees": 15.0,  # augmentation: rotation
+    "ensemble_size": 5,
+}
+QUICK: dict[str, Any] = {"seeds": 2, "epochs": 100, "test_size": 2000, "ensemble_size": 3}
+
+LABELS = {
+    "none": "none",
+    "weight_decay_l2": "L2 {l2_lambda:g}",
+    "weight_decay_l1": "L1 {l1_lambda:g}",
+    "dropout": "dropout {dropout_ratio:g}",
+    "early_stopping": "early stop ({patience})",
+    "label_smoothing": "smoothing {label_smoothing:g}",
+    "augmentation": "augment ±{max_shift:g}px ±{max_degrees:g}°",
+    "ensemble": "ensemble of {ensemble_size}",
+}
+MEMBER_SEED_STEP = 1000  # ensemble member k of seed s is seeded s + 1000 k
+
+
+@dataclass
+class RegularizationCompareResult(ExperimentResult):
+    methods: list[str]
+    labels: list[str]  # per method, with its strength
+    train_acc: dict[str, list[float]]  # per method, per seed
+    test_acc: dict[str, list[float]]
+    member_train_acc: list[list[float]]  # per seed, per ensemble member (member 0: none)
+    member_test_acc: list[list[float]]
+    best_epoch: list[int]  # early stopping, per seed: the epoch whose weights were kept
+    epochs_run: list[int]  # early stopping, per seed
+
+    def gap(self, method: str) -> list[float]:
+        """Train minus test accuracy, per seed."""
+        return [a - b for a, b in zip(self.train_acc[method], self.test_acc[method], strict=True)]
+
+    def stats(self, method: str) -> dict[str, dict[str, float]]:
+        """Mean, min and max over seeds of train accuracy, test accuracy and the gap."""
+        out = {}
+        for key, values in (
+            ("train", self.train_acc[method]),
+            ("test", self.test_acc[method]),
+            ("gap", self.gap(method)),
+        ):
+            out[key] = {"mean": mean(values), "min": min(values), "max": max(values)}
+        return out
+
+    def table(self) -> str:
+        """A Markdown table: mean (min-max) over seeds for each method."""
+        n = len(self.train_acc[self.methods[0]])
+        lines = [
+            f"| method | train acc | test acc | gap | (mean (min-max) of {n} seeds)",
+            "|---|---|---|---|",
+        ]
+        for method, label in zip(self.methods, self.labels, strict=True):
+            cells = [
+                f"{s['mean']:.3f} ({s['min']:.3f}-{s['max']:.3f})"
+                for s in self.stats(method).values()
+            ]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        return "\n".join(lines)
+
+    def summary(self) -> str:
+        n = len(self.train_acc[self.methods[0]])
+        means = {m: self.stats(m) for m in self.methods}
+        test = ", ".join(f"{m} {means[m]['test']['mean']:.3f}" for m in self.methods)
+        gap = ", ".join(f"{m} {means[m]['gap']['mean']:.3f}" for m in self.methods)
+        best = max(self.methods, key=lambda m: means[m]["test"]["mean"])
+        tight = min(self.methods, key=lambda m: means[m]["gap"]["mean"])
+        lines = [f"test acc (mean of {n} seeds): {test}", f"train-test gap: {gap}"]
+        last = f"best test accuracy: {best}; smallest gap: {tight}"
+        if "none" in means:
+            base = means["none"]["test"]["mean"]
+            last += f" (best is {means[best]['test']['mean'] - base:+.3f} over none)"
+        lines.append(last)
+        return "\n".join(lines)
+
+
+def fit(
+    network: Any,
+    x: Any,
+    t: Any,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    stream: RandomStream,
+    augment: Any = None,
+    validation: tuple[Any, Any] | None = None,
+    patience: int | None = None,
+    bar: Any = None,
+) -> dict[str, Any]:
+    """The book's SGD loop, with optional augmentation and early stopping.
+
+    One permutation of the training set per epoch from ``stream``; ``augment`` maps each
+    mini-batch of images before the update.  With ``validation`` the accuracy on it is
+    measured after each epoch; with ``patience`` training stops once it has not improved
+    for that many epochs, and the best epoch's weights are put back (the Trainer's
+    ``early_stopping_patience`` and ``restore_best``, on the same batches).
+    """
+    xp, n = network.xp, x.shape[0]
+    optimizer = SGD(lr=lr)
+    best_acc, best_epoch, best_state, since = -1.0, 0, None, 0
+    epoch = 0
+    while epoch < epochs:
+        for idx in batch_indices(stream, n, batch_size):
+            x_batch, t_batch = xp.take(x, idx, axis=0), xp.take(t, idx, axis=0)
+            if augment is not None:
+                x_batch = augment(x_batch)
+            optimizer.update(network.params, network.gradient(x_batch, t_batch))
+        epoch += 1
+        if bar is not None:
+            bar.update()
+        if validation is None:
+            continue
+        acc = network.accuracy(*validation)
+        if acc > best_acc:
+            best_acc, best_epoch, since = acc, epoch, 0
+            if patience is not None:
+                best_state = {k: xp.asarray(v, copy=True) for k, v in network.params.items()}
+        else:
+            since += 1
+            if patience is not None and since >= patience:
+                break
+    if best_state is not None and best_epoch != epoch:
+        network.load_state_dict({"params": best_state}, strict=False)
+    if bar is not None and epoch < epochs:
+        bar.update(epochs - epoch)  # the epochs early stopping saved
+    return {"epochs_run": epoch, "best_epoch": best_epoch}
+
+
+def run_regularization_compare(
+    *,
+    seed: int = 0,
+    quick: bool = False,
+    dataset: str = "mnist-small",
+    dtype: str | None = None,
+    progress: bool = False,
+    **overrides: Any,
+) -> RegularizationCompareResult:
+    """Train the overfitting net with each regulariser and several seeds; final accuracies."""
+    s = resolve_settings(NAME, FULL, QUICK, quick, overrides)
+    methods = [str(m) for m in s["methods"]]
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown or not methods:
+        raise ValueError(f"{NAME}: unknown method(s) {unknown}; choose from {list(METHODS)}")
+    n_train, n_val = int(s["train_size"]), int(s["validation_size"])
+    seeds = [seed + i for i in range(int(s["seeds"]))]
+    members = int(s["ensemble_size"])
+    if not seeds or ("ensemble" in methods and members < 1):
+        raise ValueError(f"{NAME}: seeds and ensemble_size must be at least 1")
+    if "early_stopping" in methods and n_val < 1:
+        raise ValueError(
+            f"{NAME}: early stopping needs validation_size >= 1 (images after the training set)"
+        )
+    epochs, batch_size, lr = int(s["epochs"]), int(s["batch_size"]), float(s["lr"])
+
+    with run_context(dtype) as (backend, dt, start):
+        x_all, t_all, x_test, t_test = load_host(
+            dataset, train_size=n_train + n_val, test_size=s["test_size"]
+        )
+        x, t = to_device(x_all[:n_train], dt), to_device(t_all[:n_train], dt)
+        x_val, t_val = to_device(x_all[n_train:], dt), to_device(t_all[n_train:], dt)
+        x_test, t_test = to_device(x_test, dt), to_device(t_test, dt)
+        runs_per_seed = (
+            len(methods)
+            - ("ensemble" in methods)
+            + (members - 1 + ("none" not in methods) if "ensemble" in methods else 0)
+        )
+        bar = progress_bar(len(seeds) * runs_per_seed * epochs, NAME, progress)
+
+        def train(run_seed: int, method: str = "none") -> Any:
+            kwargs: dict[str, Any] = {}
+            if method == "weight_decay_l2":
+                kwargs = {"weight_decay_lambda": float(s["l2_lambda"])}
+            elif method == "weight_decay_l1":
+                kwargs = {"weight_decay_lambda": float(s["l1_lambda"]), "weight_decay_kind": "l1"}
+            elif method == "dropout":
+                kwargs = {"use_dropout": True, "dropout_ratio": float(s["dropout_ratio"])}
+            elif method == "label_smoothing":
+                kwargs = {"label_smoothing": float(s["label_smoothing"])}
+            network = MultiLayerNetExtend(
+                x.shape[1], s["hidden_size_list"], 10, seed=run_seed, dtype=dt, **kwargs
+            )
+            augment = None
+            if method == "augmentation":
+                augment = RandomShiftRotate(
+                    float(s["max_shift"]),
+                    float(s["max_degrees"]),
+                    seed=run_seed,
+                    purpose=f"{NAME}/augment",
+                )
+            stopping = method == "early_stopping"
+            info = fit(
+                network,
+                x,
+                t,
+                epochs=epochs,
+                batch_size=batch_size,
+                lr=lr,
+                stream=RandomStream(run_seed, f"{NAME}/batches"),
+                augment=augment,
+                validation=(x_val, t_val) if stopping else None,
+                patience=int(s["patience"]) if stopping else None,
+                bar=bar,
+            )
+            return network, info
+
+        def accuracies(networks: list[Any]) -> tuple[float, float]:
+            """Train and test accuracy of one network, or of an ensemble."""
+            if len(networks) == 1:
+                net = networks[0]
+                return net.accuracy(x, t), net.accuracy(x_test, t_test, batch_size=2000)
+            return (
+                ensemble_accuracy(networks, x, t),
+                ensemble_accuracy(networks, x_test, t_test, batch_size=2000),
+            )
+
+        train_acc: dict[str, list[float]] = {m: [] for m in methods}
+        test_acc: dict[str, list[float]] = {m: [] for m in methods}
+        member_train, member_test, best_epoch, epochs_run = [], [], [], []
+        try:
+            for sd in seeds:
+                plain = None
+                for method in (m for m in methods if m != "ensemble"):
+                    network, info = train(sd, method)
+                    if method == "none":
+                        plain = network  # also the ensemble's first member
+                    if method == "early_stopping":
+                        best_epoch.append(int(info["best_epoch"]))
+                        epochs_run.append(int(info["epochs_run"]))
+                    train_a, test_a = accuracies([network])
+                    train_acc[method].append(train_a)
+                    test_acc[method].append(test_a)
+                if "ensemble" in methods:
+                    nets = [plain if plain is not None else train(sd)[0]]
+                    nets += [train(sd + MEMBER_SEED_STEP * k)[0] for k in range(1, members)]
+                    each = [accuracies([net]) for net in nets]
+                    member_train.append([a for a, _ in each])
+                    member_test.append([b for _, b in each])
+                    train_a, test_a = accuracies(nets)
+                    train_acc["ensemble"].append(train_a)
+                    test_acc["ensemble"].append(test_a)
+        finally:
+            bar.close()
+        return RegularizationCompareResult(
+            settings=s,
+            **meta(backend, dt, seed, dataset, start),
+            methods=methods,
+            labels=[LABELS[m].format(**s) for m in methods],
+            train_acc=train_acc,
+            test_acc=test_acc,
+            member_train_acc=member_train,
+            member_test_acc=member_test,
+            best_epoch=best_epoch,
+            epochs_run=epochs_run,
+        )
