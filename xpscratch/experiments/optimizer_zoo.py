@@ -1,0 +1,295 @@
+"""Every optimizer, and Newton's method, on four 2-D surfaces.
+
+:mod:`.optimizer_compare_naive` extended: SGD, Momentum, Nesterov, AdaGrad, RMSprop
+and Adam (the library's classes, updating a params dict ``{"xy": shape-(2,) array}``
+on the active backend) and Newton's method, x <- x - H^-1 g with the exact Hessian H
+(a 2x2 solve written out by hand), as the second-order reference.  The surfaces:
+
+* ``bowl``: the book's x^2/20 + y^2 from (-7, 2), with the book's learning rates.
+  A quadratic, so one Newton step lands exactly on the minimum.
+* ``saddle``: x^2 - y^2 from (1, 0.001), just off the saddle's stable direction (the
+  x axis).  Every gradient method first slides towards the saddle point (0, 0) and
+  then has to get away along y, where the gradient is as small as y is.  "Escaped"
+  means |y| > ``escape_radius``.  SGD's |y| grows by (1 + 2 lr) per step, so it
+  lingers; momentum compounds that growth, and the adaptive methods divide the
+  gradient by its own size, so they move at about lr per step however flat it is.
+  Newton jumps *to* the saddle point in one step and stays there: it looks for a
+  point where the gradient vanishes, and a saddle is one.  That is the point of
+  including it.
+* ``rosenbrock``: (1 - x)^2 + 100 (y - x^2)^2 from (-1.5, 2), minimum (1, 1) at the
+  end of a long, curved, flat-bottomed valley.
+* ``himmelblau``: Himmelblau's (x^2 + y - 11)^2 + (x + y^2 - 7)^2, four minima of
+  value 0, started near its local maximum at (-0.27, -0.92), so that each method
+  picks a minimum by where its first steps take it.  Distance is to the nearest.
+
+Learning rates are per surface (``FULL["learning_rates"]``); Newton's entry is its
+step size (1: the full Newton step).  Paths stay on the device until a run ends
+(one transfer per method and surface); distances are computed from them on the host.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .. import backend as _backend
+from ..optim import make_optimizer
+from ._common import ExperimentResult, meta, resolve_settings, run_context
+
+NAME = "optimizer_zoo"
+DESCRIPTION = "6 optimizers + Newton on a bowl, a saddle, Rosenbrock and Himmelblau (2-D)"
+
+METHODS = ("SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam", "Newton")
+
+
+@dataclass(frozen=True)
+class Surface:
+    """A 2-D test function with its gradient and exact Hessian.
+
+    ``f``, ``grad`` and ``hessian`` take the coordinates ``x, y`` (arrays of any one
+    shape, on any backend, or Python floats) and use only arithmetic operators, so the
+    same code runs the optimizers on a device and draws contours on a NumPy grid.
+    ``hessian`` returns (h_xx, h_xy, h_yy).  ``minima`` are the points distance is
+    measured to (the nearest); for the saddle it is the saddle point itself.
+    """
+
+    name: str
+    formula: str
+    f: Callable[[Any, Any], Any]
+    grad: Callable[[Any, Any], tuple[Any, Any]]
+    hessian: Callable[[Any, Any], tuple[Any, Any, Any]]
+    minima: tuple[tuple[float, float], ...]
+    target: str  # "minimum": reach within tolerance; "escape": |y| > escape_radius
+
+
+def _himmelblau_grad(x: Any, y: Any) -> tuple[Any, Any]:
+    a, b = x * x + y - 11.0, x + y * y - 7.0
+    return 4.0 * x * a + 2.0 * b, 2.0 * a + 4.0 * y * b
+
+
+SURFACES: dict[str, Surface] = {
+    s.name: s
+    for s in (
+        Surface(
+            "bowl",
+            "x²/20 + y²",
+            lambda x, y: x * x / 20.0 + y * y,
+            lambda x, y: (x / 10.0, 2.0 * y),
+            lambda x, y: (0.1, 0.0, 2.0),
+            ((0.0, 0.0),),
+            "minimum",
+        ),
+        Surface(
+            "saddle",
+            "x² - y²",
+            lambda x, y: x * x - y * y,
+            lambda x, y: (2.0 * x, -2.0 * y),
+            lambda x, y: (2.0, 0.0, -2.0),
+            ((0.0, 0.0),),
+            "escape",
+        ),
+        Surface(
+            "rosenbrock",
+            "(1 - x)² + 100 (y - x²)²",
+            lambda x, y: (1.0 - x) ** 2 + 100.0 * (y - x * x) ** 2,
+            lambda x, y: (-2.0 * (1.0 - x) - 400.0 * x * (y - x * x), 200.0 * (y - x * x)),
+            lambda x, y: (1200.0 * x * x - 400.0 * y + 2.0, -400.0 * x, 200.0),
+            ((1.0, 1.0),),
+            "minimum",
+        ),
+        Surface(
+            "himmelblau",
+            "(x² + y - 11)² + (x + y² - 7)²",
+            lambda x, y: (x * x + y - 11.0) ** 2 + (x + y * y - 7.0) ** 2,
+            _himmelblau_grad,
+            lambda x, y: (
+                12.0 * x * x + 4.0 * y - 42.0,
+                4.0 * (x + y),
+                12.0 * y * y + 4.0 * x - 26.0,
+            ),
+            (
+                (3.0, 2.0),
+                (-2.805118086952745, 3.131312518250573),
+                (-3.779310253377747, -3.283185991286170),
+                (3.584428340330492, -1.848126526964404),
+            ),
+            "minimum",
+        ),
+    )
+}
+
+FULL: dict[str, Any] = {
+    "surfaces": list(SURFACES),
+    "methods": list(METHODS),
+    "steps": {"bowl": 30, "saddle": 400, "rosenbrock": 2000, "himmelblau": 200},
+    "start": {
+        "bowl": [-7.0, 2.0],
+        "saddle": [1.0, 1e-3],
+        "rosenbrock": [-1.5, 2.0],
+        "himmelblau": [-0.27, -0.92],
+    },
+    "learning_rates": {
+        # the book's (and optimizer_compare_naive's)
+        "bowl": {
+            "SGD": 0.95,
+            "Momentum": 0.1,
+            "Nesterov": 0.1,
+            "AdaGrad": 1.5,
+            "RMSprop": 0.1,
+            "Adam": 0.3,
+            "Newton": 1.0,
+        },
+        # one rate for all but AdaGrad, so only the update rule differs; AdaGrad's steps
+        # shrink like lr/sqrt(t): at 0.01 it covers about 0.4 in 400 steps, never near (0, 0)
+        "saddle": {
+            "SGD": 0.01,
+            "Momentum": 0.01,
+            "Nesterov": 0.01,
+            "AdaGrad": 0.1,
+            "RMSprop": 0.01,
+            "Adam": 0.01,
+            "Newton": 1.0,
+        },
+        # SGD, Momentum and Nesterov share the largest stable rate (the curvature across
+        # the valley is about 1000-2000)
+        "rosenbrock": {
+            "SGD": 1e-3,
+            "Momentum": 1e-3,
+            "Nesterov": 1e-3,
+            "AdaGrad": 1.0,
+            "RMSprop": 0.01,
+            "Adam": 0.1,
+            "Newton": 1.0,
+        },
+        "himmelblau": {
+            "SGD": 0.01,
+            "Momentum": 0.01,
+            "Nesterov": 0.01,
+            "AdaGrad": 0.5,
+            "RMSprop": 0.05,
+            "Adam": 0.1,
+            "Newton": 1.0,
+        },
+    },
+    "tolerance": 1e-3,  # a minimum counts as reached within this distance
+    "escape_radius": 1.0,  # the saddle counts as left once |y| exceeds this
+}
+QUICK: dict[str, Any] = {}  # a few seconds: quick changes nothing
+
+
+def newton_update(surface: Surface, p: Any, step_size: float = 1.0) -> None:
+    """One Newton step on the shape-(2,) array ``p``, in place: p <- p - step * H^-1 g.
+
+    H^-1 g by the 2x2 inverse [[h_yy, -h_xy], [-h_xy, h_xx]] / det, written out: no
+    linear-algebra routine needed, the same arithmetic on every backend.  Newton
+    seeks a zero of the gradient, so it is drawn to maxima and saddle points as much
+    as to minima.
+    """
+    xp = _backend.namespace(p)
+    x, y = p[0], p[1]
+    gx, gy = surface.grad(x, y)
+    hxx, hxy, hyy = surface.hessian(x, y)
+    det = hxx * hyy - hxy * hxy
+    dx = (hyy * gx - hxy * gy) / det
+    dy = (hxx * gy - hxy * gx) / det
+    p -= step_size * xp.stack([dx, dy])
+
+
+def descend(
+    surface: Surface, method: str, lr: float, start: list[float], steps: int, dtype: str
+) -> list[list[float]]:
+    """``steps`` updates of ``method`` from ``start``; the path (start included) on the host."""
+    b = _backend.get_backend()
+    xp = b.xp
+    params = {"xy": _backend.asarray([float(v) for v in start], dtype)}
+    optimizer = None if method == "Newton" else make_optimizer(method, lr=float(lr))
+    history = [xp.asarray(params["xy"], copy=True)]
+    for _ in range(steps):
+        p = params["xy"]
+        if optimizer is None:
+            newton_update(surface, p, float(lr))
+        else:
+            gx, gy = surface.grad(p[0], p[1])
+            optimizer.update(params, {"xy": xp.stack([gx, gy])})
+        history.append(xp.asarray(params["xy"], copy=True))  # a copy: p changes in place
+    return _backend.to_numpy(xp.stack(history)).tolist()  # one transfer per run
+
+
+def distance(surface: Surface, point: list[float]) -> float:
+    """Distance from ``point`` to the nearest of the surface's minima (saddle: its point)."""
+    return min(math.hypot(point[0] - mx, point[1] - my) for mx, my in surface.minima)
+
+
+def first_step(values: list[bool]) -> int | None:
+    """Index of the first True, or None."""
+    return next((i for i, v in enumerate(values) if v), None)
+
+
+@dataclass
+class OptimizerZooResult(ExperimentResult):
+    paths: dict[str, dict[str, list[list[float]]]]  # surface -> method -> [[x, y], ...]
+    distance: dict[str, dict[str, list[float]]]  # surface -> method -> per step (see Surface)
+    steps_to_target: dict[str, dict[str, int | None]]  # reached (or escaped) at step; None: never
+
+    def summary(self) -> str:
+        lines = []
+        for name, reached in self.steps_to_target.items():
+            what = (
+                f"|y| > {self.settings['escape_radius']:g}"
+                if SURFACES[name].target == "escape"
+                else f"within {self.settings['tolerance']:g} of a minimum"
+            )
+            parts = ", ".join(
+                f"{m} {'never' if k is None else k}"
+                for m, k in sorted(reached.items(), key=lambda kv: (kv[1] is None, kv[1] or 0))
+            )
+            lines.append(f"{name} ({self.settings['steps'][name]} steps), steps to {what}: {parts}")
+        return "\n".join(lines)
+
+
+def run_optimizer_zoo(
+    *,
+    seed: int = 0,
+    quick: bool = False,
+    dataset: str = "mnist-small",
+    dtype: str | None = None,
+    progress: bool = False,
+    **overrides: Any,
+) -> OptimizerZooResult:
+    """Run every method on every surface; no data and no randomness involved."""
+    s = resolve_settings(NAME, FULL, QUICK, quick, overrides)
+    unknown = [n for n in s["surfaces"] if n not in SURFACES]
+    if unknown:
+        raise ValueError(f"unknown surface(s) {unknown}; choose from {list(SURFACES)}")
+    with run_context(dtype) as (b, dt, start):
+        paths: dict[str, dict[str, list[list[float]]]] = {}
+        dist: dict[str, dict[str, list[float]]] = {}
+        reached: dict[str, dict[str, int | None]] = {}
+        for name in s["surfaces"]:
+            surface = SURFACES[name]
+            paths[name], dist[name], reached[name] = {}, {}, {}
+            for method in s["methods"]:
+                path = descend(
+                    surface,
+                    method,
+                    s["learning_rates"][name][method],
+                    s["start"][name],
+                    int(s["steps"][name]),
+                    dt,
+                )
+                paths[name][method] = path
+                dist[name][method] = [distance(surface, q) for q in path]
+                if surface.target == "escape":
+                    hit = [abs(q[1]) > float(s["escape_radius"]) for q in path]
+                else:
+                    hit = [d < float(s["tolerance"]) for d in dist[name][method]]
+                reached[name][method] = first_step(hit)
+        return OptimizerZooResult(
+            settings=s,
+            **meta(b, dt, seed, dataset, start),
+            paths=paths,
+            distance=dist,
+            steps_to_target=reached,
+        )
