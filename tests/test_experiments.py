@@ -50,6 +50,11 @@ CONCLUSION: dict[str, dict] = {
     "overfit_weight_decay": {"test_size": 1000},  # the book's 201 epochs
     "overfit_dropout": {"epochs": 201, "test_size": 1000},
     "hyperparameter_optimization": {"trials": 20, "rounds": 2},  # the book's 50 epochs
+    # its conclusions: tests/test_regularization_compare.py
+    "regularization_compare": {"seeds": 2, "test_size": 2000, "ensemble_size": 3},
+    # conclusions: tests/test_lr_schedule_compare.py and tests/test_optimizer_zoo.py
+    "lr_schedule_compare": {"iterations": 500, "test_size": 2000},
+    "optimizer_zoo": {},
 }
 
 # Short runs for the cross-backend comparison (a few seconds each on strict).
@@ -62,6 +67,9 @@ CROSS: dict[str, dict] = {
     "overfit_weight_decay": {"epochs": 4, "test_size": 500},
     "overfit_dropout": {"epochs": 4, "test_size": 500},
     "hyperparameter_optimization": {"trials": 3, "epochs": 3, "rounds": 2, "train_size": 200},
+    "regularization_compare": {"seeds": 1, "epochs": 3, "test_size": 500, "ensemble_size": 2},
+    "lr_schedule_compare": {"iterations": 30, "test_size": 500},
+    "optimizer_zoo": {"steps": {"bowl": 30, "saddle": 100, "rosenbrock": 200, "himmelblau": 50}},
 }
 
 _cache: dict[tuple, object] = {}
@@ -427,3 +435,14 @@ def test_hyperparameter_agrees(backend, float_dtype):
 )
 def test_conclusions_on_backend(name, check, backend, float_dtype):
     check(EXPERIMENTS[name].run(dtype=float_dtype, **CONCLUSION[name]))
+
+
+def test_batch_indices_cover_an_epoch_with_a_partial_last_batch(backend):
+    from xpscratch.experiments._common import batch_indices
+    from xpscratch.random import RandomStream
+
+    batches = [xpscratch.to_numpy(i) for i in batch_indices(RandomStream(3, "b"), 10, 4)]
+    assert [len(b) for b in batches] == [4, 4, 2]  # 10 is not a multiple of 4
+    assert sorted(np.concatenate(batches).tolist()) == list(range(10))
+    dropped = list(batch_indices(RandomStream(3, "b"), 10, 4, drop_last=True))
+    assert [int(b.shape[0]) for b in dropped] == [4, 4]

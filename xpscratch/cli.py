@@ -3,11 +3,16 @@
     xpscratch list
     xpscratch run all                      # every experiment, the book's settings, numpy
     xpscratch run batch_norm_test --quick --backend torch:cuda --out results/
+    xpscratch search --space lr=log:1e-6:1e-2,weight_decay=log:1e-8:1e-4 --trials 100 \
+        --workers 4 --sampler tpe --storage sqlite:///study.db
 
 Each run writes ``<out>/<name>.png`` (the book's figure) and ``<out>/<name>.json`` (the
 settings, backend, dtype, seed, xpscratch version and every measured number), both
-atomically, and prints the conclusion in numbers.  Usage errors (unknown experiment,
-backend or dtype) exit with status 2, a failed experiment with 1.
+atomically, and prints the conclusion in numbers.  A search prints one line per finished
+trial and writes ``<out>/search.json`` (every trial), ``<out>/search_best20.png`` (the
+book's figure 6-24) and ``<out>/search_scatter.png`` (validation accuracy against each
+hyperparameter).  Usage errors (unknown experiment, backend or dtype, a bad search space
+or storage) exit with status 2, a failed experiment or search with 1.
 """
 
 from __future__ import annotations
@@ -56,7 +61,54 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--dtype", choices=("float32", "float64"), default=None)
     run.add_argument("--out", default="out", type=Path, help="output folder (default: ./out)")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _search_parser(sub)
     return p
+
+
+def _search_parser(sub: Any) -> None:
+    from .search import BOOK_SPACE, SAMPLERS
+    from .search.space import SPACE_HELP
+
+    s = sub.add_parser(
+        "search",
+        help="hyperparameter search (random or TPE), in parallel and resumable",
+        description="Search hyperparameters of the book's network on a train/validation split "
+        "(never the test set); write <out>/search.json, search_best20.png, search_scatter.png.",
+    )
+    s.add_argument("--space", default=BOOK_SPACE, help=f"{SPACE_HELP}; default: the book's")
+    s.add_argument("--trials", type=int, default=100, help="number of trials (default: 100)")
+    s.add_argument("--workers", type=int, default=1, help="processes running trials at once")
+    s.add_argument(
+        "--storage",
+        default=None,
+        metavar="URL",
+        help="keep the study in an Optuna storage, to resume it and share it between "
+        "machines: sqlite:///study.db, journal:study.log, postgresql://user:pw@host/db",
+    )
+    s.add_argument("--study-name", default="xpscratch-search", help="the study in the storage")
+    s.add_argument("--sampler", choices=SAMPLERS, default="random")
+    s.add_argument("--seed", type=int, default=0, help="sampler seed and network seed")
+    s.add_argument("--epochs", type=int, default=50, help="epochs per trial (default: 50)")
+    s.add_argument("--train-size", type=int, default=500, help="images, before the split")
+    s.add_argument("--optimizer", default="sgd", help="unless searched (default: sgd)")
+    s.add_argument(
+        "--hidden",
+        default="100,100,100,100,100,100",
+        metavar="SIZES",
+        help="hidden layer sizes (default: the book's 100,100,100,100,100,100)",
+    )
+    s.add_argument(
+        "--prune-after",
+        type=int,
+        default=None,
+        metavar="EPOCHS",
+        help="stop a trial still within 0.05 of chance accuracy after this many epochs",
+    )
+    s.add_argument("--top-k", type=int, default=5, help="trials the narrowed space spans")
+    s.add_argument("--backend", default=None, metavar="NAME[:DEVICE]", help="as for 'run'")
+    s.add_argument("--dataset", default="mnist-small")
+    s.add_argument("--dtype", choices=("float32", "float64"), default=None)
+    s.add_argument("--out", default="out", type=Path, help="output folder (default: ./out)")
 
 
 def _list() -> int:
@@ -149,6 +201,126 @@ def _run_one(exp: Any, args: argparse.Namespace, b: Any, write: Any) -> int:
     return 0
 
 
+def _search(args: argparse.Namespace) -> int:
+    from .experiments._common import atomic_write_bytes
+    from .search import Objective, SearchError, check_storage, parse_space, search
+
+    try:
+        space = parse_space(args.space)
+        objective = Objective(
+            dataset=args.dataset,
+            train_size=args.train_size,
+            hidden_size_list=_sizes(args.hidden),
+            optimizer=args.optimizer,
+            epochs=args.epochs,
+            seed=args.seed,
+            dtype=args.dtype,
+            prune_after=args.prune_after,
+        )
+        objective.check(space)
+        check_storage(args.storage)
+        from .optim import make_optimizer
+
+        make_optimizer(args.optimizer)  # an unknown name fails here, with the choices
+        for name in ("trials", "workers", "top_k"):
+            if getattr(args, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
+        if args.seed < 0:
+            raise ValueError(f"--seed must be >= 0, got {args.seed}")
+        _check_dataset(args.dataset)
+    except Exception as exc:  # a bad space, storage, setting or missing dataset
+        return _usage_error(str(exc))
+    backend, device = _split_spec(args.backend)
+    try:
+        context = use_backend(backend, device) if backend else _active_backend()
+        b = context.__enter__()
+    except BackendError as exc:
+        return _usage_error(f"--backend {args.backend}: {exc}")
+    try:
+        try:
+            float_dtype(b.xp, args.dtype, b.device)
+        except BackendError as exc:
+            return _usage_error(f"--dtype {args.dtype}: {exc}")
+        print(
+            f"== search: {args.trials} trials, {args.sampler} sampler, {args.workers} worker(s) "
+            f"on {b.name}:{b.device}" + (f", study {args.study_name!r}" if args.storage else ""),
+            flush=True,
+        )
+        try:
+            result = search(
+                space,
+                args.trials,
+                objective,
+                sampler=args.sampler,
+                seed=args.seed,
+                workers=args.workers,
+                storage=args.storage,
+                study_name=args.study_name,
+                on_trial=_trial_printer(),
+            )
+        except ImportError as exc:  # Optuna missing: the message names the extra to install
+            return _usage_error(str(exc))
+        except (SearchError, ValueError) as exc:
+            print(f"xpscratch: search failed: {exc}", file=sys.stderr)
+            return 1
+    finally:
+        context.__exit__(None, None, None)
+    _write_search(result, args, atomic_write_bytes)
+    return 0
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        sizes = ()
+    if not sizes or min(sizes) < 1:
+        raise ValueError(f"--hidden must be positive sizes like 100,100; got {text!r}")
+    return sizes
+
+
+def _trial_printer() -> Any:
+    best = [0.0]
+
+    def show(trial: dict[str, Any], done: int, total: int) -> None:
+        best[0] = max(best[0], trial["value"])
+        params = " ".join(
+            f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+            for k, v in trial["params"].items()
+        )
+        state = "" if trial["state"] == "complete" else f" {trial['state']}"
+        print(
+            f"trial {trial['number']:>4} ({done}/{total})  {params}  val acc "
+            f"{trial['value']:.3f}{state} ({trial['epochs']} epochs, {trial['seconds']:.1f} s)"
+            f"  best {best[0]:.3f}",
+            flush=True,
+        )
+
+    return show
+
+
+def _write_search(result: Any, args: argparse.Namespace, write: Any) -> None:
+    from .plot import plot_search_best20, plot_search_scatter
+    from .search import format_space
+
+    out: Path = args.out
+    record = {
+        "command": "search",
+        "xpscratch_version": __version__,
+        "summary": result.summary(),
+        "next_round": f"--space {format_space(result.narrowed(args.top_k))}",
+        "result": result.to_dict(),
+    }
+    js, best20, scatter = (
+        out / n for n in ("search.json", "search_best20.png", "search_scatter.png")
+    )
+    write(js, (json.dumps(record, indent=1) + "\n").encode())
+    plot_search_best20(result, best20)
+    plot_search_scatter(result, scatter)
+    print(result.summary())
+    print(f"   wrote {js}, {best20} and {scatter}", flush=True)
+
+
 def _check_dataset(dataset: str) -> None:
     """Fail before any experiment runs if the dataset's files are not there."""
     from .datasets import load_mnist
@@ -183,6 +355,8 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
         return int(exc.code or 0)
     try:
+        if args.command == "search":
+            return _search(args)
         return _list() if args.command == "list" else _run(args)
     except KeyboardInterrupt:
         print("xpscratch: interrupted", file=sys.stderr)

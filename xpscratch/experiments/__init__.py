@@ -15,20 +15,26 @@ from __future__ import annotations
 from . import (
     batch_norm_test,
     hyperparameter_optimization,
+    lr_schedule_compare,
     optimizer_compare_mnist,
     optimizer_compare_naive,
+    optimizer_zoo,
     overfit_dropout,
     overfit_weight_decay,
+    regularization_compare,
     weight_init_activation_histogram,
     weight_init_compare,
 )
 from ._common import Experiment, ExperimentResult
 from .batch_norm_test import run_batch_norm_test
 from .hyperparameter_optimization import run_hyperparameter_optimization
+from .lr_schedule_compare import run_lr_schedule_compare
 from .optimizer_compare_mnist import run_optimizer_compare_mnist
 from .optimizer_compare_naive import run_optimizer_compare_naive
+from .optimizer_zoo import run_optimizer_zoo
 from .overfit_dropout import run_overfit_dropout
 from .overfit_weight_decay import run_overfit_weight_decay
+from .regularization_compare import run_regularization_compare
 from .weight_init_activation_histogram import run_weight_init_activation_histogram
 from .weight_init_compare import run_weight_init_compare
 
@@ -41,6 +47,9 @@ _MODULES = (
     (overfit_weight_decay, "6-20, 6-21"),
     (overfit_dropout, "6-23"),
     (hyperparameter_optimization, "6-24"),
+    (lr_schedule_compare, "beyond: lr schedules"),
+    (optimizer_zoo, "beyond: optimizers on 2-D surfaces"),
+    (regularization_compare, "beyond: regularisers compared"),
 )
 
 EXPERIMENTS: dict[str, Experiment] = {
@@ -61,10 +70,13 @@ __all__ = [
     "ExperimentResult",
     "run_batch_norm_test",
     "run_hyperparameter_optimization",
+    "run_lr_schedule_compare",
     "run_optimizer_compare_mnist",
     "run_optimizer_compare_naive",
+    "run_optimizer_zoo",
     "run_overfit_dropout",
     "run_overfit_weight_decay",
+    "run_regularization_compare",
     "run_weight_init_activation_histogram",
     "run_weight_init_compare",
 ]

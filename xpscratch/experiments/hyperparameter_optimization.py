@@ -8,33 +8,25 @@ then narrows the ranges by hand and searches again; here a second round samples 
 ranges spanned by the best 5 trials (log scale), as one would read them off the
 best-20 figure (figure 6-24).
 
-Sampling is on the host from :func:`xpscratch.random.uniform` (seeded Philox), so the
-trials are the same on every backend.  Every trial uses the same initial weights and
+Each round is one :func:`xpscratch.search.search` (random sampler, study name
+``hyperparameter_optimization/round<r>``): trial k's hyperparameters come from seeded
+Philox on the host, the same on every backend and for any number of ``workers``
+(processes running trials at once).  Every trial uses the same initial weights and
 batch order (seed), so trials differ only in their hyperparameters.
 
-:func:`sample_hyperparameters` and :func:`narrow_ranges` are the search strategy,
-kept separate from the training so that another search can replace them.
+:func:`sample_hyperparameters` and :func:`narrow_ranges` are the search strategy in the
+book's terms (log10 ranges), kept importable for scripts that drive their own loop.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .. import backend as _backend
-from ..networks import MultiLayerNet
-from ..random import uniform
-from ._common import (
-    ExperimentResult,
-    load_host,
-    meta,
-    progress_bar,
-    resolve_settings,
-    run_context,
-    to_device,
-)
+from ..search import LogUniform, Objective, sample, search
+from ..search.space import narrow_log
+from ._common import ExperimentResult, meta, progress_bar, resolve_settings, run_context
 
 NAME = "hyperparameter_optimization"
 DESCRIPTION = "random search over lr and weight decay, then a narrowed second round (fig. 6-24)"
@@ -51,25 +43,24 @@ FULL: dict[str, Any] = {
     "hidden_size_list": [100, 100, 100, 100, 100, 100],
     "batch_size": 100,
     "epochs": 50,  # the book's epocs=50
+    "workers": 1,  # processes running trials at once (the same results for any number)
 }
 QUICK: dict[str, Any] = {"trials": 20, "epochs": 30}  # lr >= 5e-3 reaches val acc ~0.5 by 30
+
+
+def _space(ranges: Ranges) -> dict[str, LogUniform]:
+    return {k: LogUniform(10.0 ** float(lo), 10.0 ** float(hi)) for k, (lo, hi) in ranges.items()}
 
 
 def sample_hyperparameters(
     n: int, ranges: Ranges, *, seed: int = 0, purpose: str = "hyperparameters"
 ) -> list[dict[str, float]]:
-    """``n`` draws of 10**U(low, high) for each named range (Python floats, reproducible)."""
-    names = list(ranges)
-    u = uniform(seed, purpose, 0, (n, len(names)), "float64", xp=_backend.host_namespace())
-    rows = _backend.to_numpy(u).tolist()
-    out = []
-    for row in rows:
-        draw = {}
-        for name, r in zip(names, row, strict=True):
-            lo, hi = (float(v) for v in ranges[name])
-            draw[name] = 10.0 ** (lo + (hi - lo) * r)
-        out.append(draw)
-    return out
+    """``n`` draws of 10**U(low, high) for each named range (Python floats, reproducible).
+
+    Draw k is trial k of a random :func:`xpscratch.search.search` with study name ``purpose``.
+    """
+    space = _space(ranges)
+    return [sample(space, seed, k, purpose) for k in range(n)]
 
 
 def rank_trials(trials: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -86,15 +77,7 @@ def narrow_ranges(
     next round still explores.
     """
     best = rank_trials(trials)[: max(int(top_k), 1)]
-    ranges = {}
-    for name in names:
-        logs = [math.log10(t[name]) for t in best]
-        lo, hi = min(logs), max(logs)
-        if hi - lo < 0.1:
-            mid = (lo + hi) / 2
-            lo, hi = mid - 0.05, mid + 0.05
-        ranges[name] = [lo, hi]
-    return ranges
+    return {name: list(narrow_log([t[name] for t in best])) for name in names}
 
 
 @dataclass
@@ -122,50 +105,6 @@ class HyperparameterOptimizationResult(ExperimentResult):
         return "\n".join(lines)
 
 
-def train_trial(
-    data: tuple[Any, Any, Any, Any],
-    lr: float,
-    weight_decay: float,
-    *,
-    settings: Mapping[str, Any],
-    seed: int,
-    dtype: str,
-) -> dict[str, Any]:
-    """The book's ``__train``: one network, validation (and train) accuracy per epoch."""
-    from ..trainer import Trainer
-
-    x_train, t_train, x_val, t_val = data
-    network = MultiLayerNet(
-        x_train.shape[1],
-        settings["hidden_size_list"],
-        10,
-        weight_decay_lambda=weight_decay,
-        seed=seed,
-        dtype=dtype,
-    )
-    # as in the book, the validation set takes the test set's place in the Trainer
-    trainer = Trainer(
-        network,
-        x_train,
-        t_train,
-        x_val,
-        t_val,
-        epochs=int(settings["epochs"]),
-        mini_batch_size=int(settings["batch_size"]),
-        optimizer="sgd",
-        optimizer_param={"lr": lr},
-        verbose=False,
-        seed=seed,
-    )
-    trainer.train()
-    return {
-        "lr": lr,
-        "weight_decay": weight_decay,
-        "val_acc": [float(a) for a in trainer.test_acc_list],
-        "train_acc": [float(a) for a in trainer.train_acc_list],
-    }
-
-
 def run_hyperparameter_optimization(
     *,
     seed: int = 0,
@@ -176,31 +115,43 @@ def run_hyperparameter_optimization(
     **overrides: Any,
 ) -> HyperparameterOptimizationResult:
     """Random search (rounds x trials), each round in the ranges of the last one's best."""
-    from ..datasets import train_validation_split
-
     s = resolve_settings(NAME, FULL, QUICK, quick, overrides)
     with run_context(dtype) as (b, dt, start):
-        x, t, _, _ = load_host(dataset, train_size=int(s["train_size"]), test_size=1)
-        (x_tr, t_tr), (x_val, t_val) = train_validation_split(
-            x, t, validation_rate=float(s["validation_rate"]), seed=seed
+        objective = Objective(
+            dataset=dataset,
+            train_size=int(s["train_size"]),
+            validation_rate=float(s["validation_rate"]),
+            hidden_size_list=tuple(s["hidden_size_list"]),
+            epochs=int(s["epochs"]),
+            batch_size=int(s["batch_size"]),
+            optimizer="sgd",
+            seed=seed,
+            dtype=dt,
         )
-        data = tuple(to_device(a, dt) for a in (x_tr, t_tr, x_val, t_val))
         ranges = {k: [float(v) for v in r] for k, r in s["ranges"].items()}
         rounds, best_acc = [], 0.0
         bar = progress_bar(int(s["rounds"]) * int(s["trials"]), NAME, progress)
+
+        def on_trial(trial: dict[str, Any], done: int, total: int) -> None:
+            nonlocal best_acc
+            best_acc = max(best_acc, trial["value"])
+            bar.update()
+            bar.set_postfix_str(f"round {len(rounds) + 1} best val acc {best_acc:.3f}")
+
         for r in range(int(s["rounds"])):
-            draws = sample_hyperparameters(
-                int(s["trials"]), ranges, seed=seed, purpose=f"{NAME}/round{r + 1}"
+            found = search(
+                _space(ranges),
+                int(s["trials"]),
+                objective,
+                seed=seed,
+                workers=int(s["workers"]),
+                study_name=f"{NAME}/round{r + 1}",
+                on_trial=on_trial,
             )
-            trials = []
-            for d in draws:
-                trial = train_trial(
-                    data, d["lr"], d["weight_decay"], settings=s, seed=seed, dtype=dt
-                )
-                trials.append(trial)
-                best_acc = max(best_acc, trial["val_acc"][-1])
-                bar.update()
-                bar.set_postfix_str(f"round {r + 1} best val acc {best_acc:.3f}")
+            trials = [
+                {**t["params"], "val_acc": t["val_acc"], "train_acc": t["train_acc"]}
+                for t in found.trials
+            ]
             rounds.append({"ranges": ranges, "trials": rank_trials(trials)})
             ranges = narrow_ranges(trials, list(ranges), int(s["top_k"]))
         bar.close()

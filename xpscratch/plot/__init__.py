@@ -20,14 +20,22 @@ from .book import (
     plot_weight_init_activation_histogram,
     plot_weight_init_compare,
 )
+from .optimization import plot_lr_schedule_compare, plot_optimizer_zoo
+from .regularization import plot_regularization_compare
+from .search import plot_search_best20, plot_search_scatter
 
 __all__ = [
     "plot_batch_norm_test",
     "plot_hyperparameter_optimization",
+    "plot_lr_schedule_compare",
     "plot_optimizer_compare_mnist",
     "plot_optimizer_compare_naive",
+    "plot_optimizer_zoo",
     "plot_overfit_dropout",
     "plot_overfit_weight_decay",
+    "plot_regularization_compare",
+    "plot_search_best20",
+    "plot_search_scatter",
     "plot_weight_init_activation_histogram",
     "plot_weight_init_compare",
     "smooth_curve",

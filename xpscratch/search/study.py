@@ -1,0 +1,283 @@
+"""Running a search: trials in parallel processes, optionally in a shared study.
+
+Two engines, one result:
+
+* random search without a storage needs nothing but xpscratch: trial ``k`` gets
+  :func:`~xpscratch.search.space.sample` ``(space, seed, k, study_name)`` and the trials
+  run in this process or in a pool of ``workers`` processes;
+* TPE, or any ``storage``, goes through Optuna (:mod:`._optuna`): every worker process,
+  here or on other machines, claims trials from the same study, so a search resumes
+  where it stopped and machines share the work.
+
+Every trial trains with the same network seed and its own hyperparameters only, so a
+random search gives the same numbers whatever the number of workers or machines.
+Worker processes are started with ``spawn`` (safe with torch and CUDA) and activate the
+backend, device and float dtype that were active where the search started.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, replace
+from typing import Any
+
+from .. import backend as _backend
+from .objective import Objective, TrialRecord
+from .space import Param, Space, format_space, narrow, parse_space, space_to_dict
+
+__all__ = ["SAMPLERS", "SearchError", "SearchResult", "check_storage", "search"]
+
+SAMPLERS = ("random", "tpe")
+DEFAULT_STUDY = "xpscratch-search"
+SPAWN_HINT = (
+    "Worker processes are spawned and import the main script: a script that starts a "
+    "search must do so under `if __name__ == '__main__':`"
+)
+OnTrial = Callable[[TrialRecord, int, int], None]  # (trial, finished so far, total)
+
+
+class SearchError(RuntimeError):
+    """A worker process failed or died; rerun the same search (with a storage) to resume."""
+
+
+def check_storage(url: str | None) -> None:
+    """Refuse a storage that is neither a database URL nor ``journal:PATH``, before any work."""
+    if url is None:
+        return
+    if not isinstance(url, str) or not (
+        (url.startswith("journal:") and len(url) > len("journal:")) or "://" in url
+    ):
+        raise ValueError(
+            f"storage {url!r}: use a database URL (sqlite:///study.db, "
+            "postgresql://user:password@host/db) or journal:PATH (a local journal file)"
+        )
+
+
+def mask_password(url: str | None) -> str | None:
+    """``url`` with its password replaced by ``***`` (for results and messages)."""
+    if url is None or "://" not in url or "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    auth, at, host = rest.rpartition("@")
+    user, colon, _ = auth.partition(":")
+    return f"{scheme}://{user}{':***' if colon else ''}{at}{host}"
+
+
+@dataclass
+class SearchResult:
+    """Every trial (in trial-number order) and how the search was run; JSON via ``to_dict``.
+
+    A trial is ``{"number", "params", "value", "state", "val_acc", "train_acc",
+    "epochs", "seconds"}``; ``value`` is the final validation accuracy, ``state`` one
+    of complete, pruned or diverged.
+    """
+
+    space: dict[str, Any]
+    sampler: str
+    seed: int
+    study_name: str
+    storage: str | None
+    workers: int
+    objective: dict[str, Any]
+    trials: list[TrialRecord]
+    backend: str
+    device: str
+    dtype: str
+    elapsed_s: float
+
+    @property
+    def param_space(self) -> Space:
+        return parse_space(self.space)
+
+    def best(self, k: int = 1) -> list[TrialRecord]:
+        """The ``k`` best trials, best first (ties: the earlier trial first)."""
+        return sorted(self.trials, key=lambda t: -t["value"])[:k]
+
+    def trials_to_reach(self, accuracy: float) -> int | None:
+        """How many trials (in order) it took to reach ``accuracy``; None if never."""
+        for i, t in enumerate(self.trials):
+            if t["value"] >= accuracy:
+                return i + 1
+        return None
+
+    def narrowed(self, top_k: int = 5) -> Space:
+        """The space spanned by the ``top_k`` best trials (the book's next round)."""
+        return narrow(self.param_space, self.trials, top_k)
+
+    def pruning(self) -> dict[str, Any]:
+        """Pruned trials and the epochs (and an estimate of the seconds) they saved."""
+        epochs = int(self.objective["epochs"])
+        pruned = [t for t in self.trials if t["state"] == "pruned"]
+        saved = sum(epochs - t["epochs"] for t in pruned)
+        run = sum(t["epochs"] for t in self.trials)
+        per_epoch = sum(t["seconds"] for t in self.trials) / max(run, 1)
+        return {
+            "pruned": len(pruned),
+            "epochs_run": run,
+            "epochs_saved": saved,
+            "fraction_saved": saved / (run + saved) if run + saved else 0.0,
+            "seconds_saved_estimate": round(saved * per_epoch, 3),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        from ..experiments._common import _plain
+
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        d["pruning"] = self.pruning()
+        d["narrowed_space"] = space_to_dict(self.narrowed())
+        return _plain(d, "SearchResult")
+
+    def summary(self) -> str:
+        b = self.best()[0]
+        params = ", ".join(f"{k} {_fmt(v)}" for k, v in b["params"].items())
+        lines = [
+            f"{len(self.trials)} trials ({self.sampler} search, {self.workers} worker(s), "
+            f"{self.elapsed_s:.1f} s): best val acc {b['value']:.3f} (trial {b['number']}: "
+            f"{params})"
+        ]
+        top = self.best(5)
+        for name in b["params"]:
+            vals = [t["params"][name] for t in top]
+            if all(isinstance(v, float) for v in vals):
+                lines.append(f"  best-{len(top)} {name}: {min(vals):.1e}..{max(vals):.1e}")
+        p = self.pruning()
+        if self.objective.get("prune_after"):
+            lines.append(
+                f"  pruned {p['pruned']} trials at epoch {self.objective['prune_after']}: "
+                f"{p['epochs_saved']} epochs saved ({p['fraction_saved']:.0%}, "
+                f"~{p['seconds_saved_estimate']:.1f} s of training)"
+            )
+        lines.append(f"  narrowed space: {format_space(self.narrowed())}")
+        return "\n".join(lines)
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.2e}" if isinstance(v, float) else str(v)
+
+
+def search(
+    space: str | Mapping[str, Param | str],
+    trials: int,
+    objective: Objective | None = None,
+    *,
+    sampler: str = "random",
+    seed: int = 0,
+    workers: int = 1,
+    storage: str | None = None,
+    study_name: str = DEFAULT_STUDY,
+    on_trial: OnTrial | None = None,
+) -> SearchResult:
+    """Run ``trials`` trials of ``objective`` over ``space``; the best by validation accuracy.
+
+    ``sampler``: "random" (the book's; reproducible from ``seed``) or "tpe" (Optuna's
+    Bayesian TPE, seeded).  ``workers`` processes run trials at once on this machine.
+    ``storage`` (an Optuna storage: ``sqlite:///study.db``, ``journal:study.log``,
+    ``postgresql://...``) keeps the study, so that rerunning the same call resumes it
+    and other machines can work on it at the same time (same ``study_name``).
+    ``on_trial(trial, finished, total)`` is called as each trial finishes.  With
+    ``workers > 1``, a script must start the search under ``if __name__ == "__main__":``
+    (the worker processes are spawned, and import the script).
+    """
+    space = parse_space(space)
+    objective = objective or Objective()
+    objective.check(space)
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
+    for name, value in (("trials", trials), ("workers", workers)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if not (isinstance(seed, int) and 0 <= seed < 2**64):
+        raise ValueError(f"seed must be an int in [0, 2**64), got {seed!r}")
+    if not isinstance(study_name, str) or not study_name:
+        raise ValueError(f"study_name must be a non-empty string, got {study_name!r}")
+    check_storage(storage)
+
+    b = _backend.get_backend()
+    dtype = objective.dtype or _backend.get_default_dtype()
+    _backend.float_dtype(b.xp, dtype, b.device)  # float64 on a device without it: fail now
+    objective = replace(objective, dtype=dtype)
+    where = (b.name, _device_spec(b), dtype, workers)
+    start = time.perf_counter()
+    if sampler == "random" and storage is None:
+        records = _run_random(space, trials, objective, seed, study_name, where, on_trial)
+    else:
+        from ._optuna import StudyConfig, run_study
+
+        cfg = StudyConfig(space, trials, objective, sampler, seed, storage, study_name, where)
+        records = run_study(cfg, on_trial)
+    return SearchResult(
+        space=space_to_dict(space),
+        sampler=sampler,
+        seed=seed,
+        study_name=study_name,
+        storage=mask_password(storage),
+        workers=workers,
+        objective=objective.to_dict(),
+        trials=records,
+        backend=b.name,
+        device=str(b.device),
+        dtype=dtype,
+        elapsed_s=round(time.perf_counter() - start, 3),
+    )
+
+
+def _run_random(
+    space: Space,
+    trials: int,
+    objective: Objective,
+    seed: int,
+    study_name: str,
+    where: tuple,
+    on_trial: OnTrial | None,
+) -> list[TrialRecord]:
+    from .space import sample
+
+    draws = [sample(space, seed, k, study_name) for k in range(trials)]
+    records: list[TrialRecord | None] = [None] * trials
+
+    def done(k: int, rec: TrialRecord) -> None:
+        records[k] = {"number": k, "params": draws[k], **rec}
+        if on_trial is not None:
+            on_trial(records[k], sum(r is not None for r in records), trials)
+
+    workers = min(where[3], trials)
+    if workers == 1:
+        for k in range(trials):
+            done(k, objective(draws[k]))
+        return records  # type: ignore[return-value]
+    context = multiprocessing.get_context("spawn")  # fork is unsafe with torch and CUDA
+    pool = ProcessPoolExecutor(workers, context, initializer=activate, initargs=where)
+    try:
+        futures = {pool.submit(objective, draws[k]): k for k in range(trials)}
+        for f in as_completed(futures):
+            done(futures[f], f.result())
+    except BrokenProcessPool as exc:
+        raise SearchError(f"a search worker process died. {SPAWN_HINT}") from exc
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # after an error: no more trials
+    return records  # type: ignore[return-value]
+
+
+def _device_spec(b: _backend.Backend) -> str | None:
+    """A device argument that recreates ``b`` in another process."""
+    if b.name == "array_api_strict":
+        return b.device._device
+    if b.name == "cupy":
+        return f"cuda:{b.device.id}"
+    return None if b.name == "numpy" else str(b.device)
+
+
+def activate(name: str, device: str | None, dtype: str, workers: int) -> None:
+    """In a worker process: the parent's backend, device and default float dtype."""
+    _backend.set_backend(name, device)
+    _backend.set_default_dtype(dtype)
+    if name == "torch" and (device or "cpu").startswith("cpu"):
+        import torch
+
+        # the workers share the cores; each with all of them would oversubscribe
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
