@@ -142,17 +142,11 @@ def _run(args: argparse.Namespace) -> int:
         _check_dataset(args.dataset)
     except Exception as exc:  # DatasetError: missing files, with the fix in its message
         return _usage_error(f"--dataset {args.dataset}: {exc}")
-    backend, device = _split_spec(args.backend)
+    activated = _activate_backend(args)
+    if isinstance(activated, int):
+        return activated
+    context, b = activated
     try:
-        context = use_backend(backend, device) if backend else _active_backend()
-        b = context.__enter__()
-    except BackendError as exc:
-        return _usage_error(f"--backend {args.backend}: {exc}")
-    try:
-        try:
-            float_dtype(b.xp, args.dtype, b.device)
-        except BackendError as exc:
-            return _usage_error(f"--dtype {args.dtype}: {exc}")
         failed = 0
         for name in names:
             failed += _run_one(EXPERIMENTS[name], args, b, atomic_write_bytes)
@@ -230,17 +224,11 @@ def _search(args: argparse.Namespace) -> int:
         _check_dataset(args.dataset)
     except Exception as exc:  # a bad space, storage, setting or missing dataset
         return _usage_error(str(exc))
-    backend, device = _split_spec(args.backend)
+    activated = _activate_backend(args)
+    if isinstance(activated, int):
+        return activated
+    context, b = activated
     try:
-        context = use_backend(backend, device) if backend else _active_backend()
-        b = context.__enter__()
-    except BackendError as exc:
-        return _usage_error(f"--backend {args.backend}: {exc}")
-    try:
-        try:
-            float_dtype(b.xp, args.dtype, b.device)
-        except BackendError as exc:
-            return _usage_error(f"--dtype {args.dtype}: {exc}")
         print(
             f"== search: {args.trials} trials, {args.sampler} sampler, {args.workers} worker(s) "
             f"on {b.name}:{b.device}" + (f", study {args.study_name!r}" if args.storage else ""),
@@ -326,6 +314,22 @@ def _check_dataset(dataset: str) -> None:
     from .datasets import load_mnist
 
     load_mnist(dataset=dataset)
+
+
+def _activate_backend(args: argparse.Namespace) -> tuple[Any, Any] | int:
+    """Enter ``--backend`` and check ``--dtype`` on it: (context, Backend), or exit status 2."""
+    backend, device = _split_spec(args.backend)
+    try:
+        context = use_backend(backend, device) if backend else _active_backend()
+        b = context.__enter__()
+    except BackendError as exc:
+        return _usage_error(f"--backend {args.backend}: {exc}")
+    try:
+        float_dtype(b.xp, args.dtype, b.device)
+    except BackendError as exc:
+        context.__exit__(None, None, None)
+        return _usage_error(f"--dtype {args.dtype}: {exc}")
+    return context, b
 
 
 def _split_spec(spec: str | None) -> tuple[str | None, str | None]:
