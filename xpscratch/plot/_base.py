@@ -16,7 +16,7 @@ import numpy as np
 
 from ..experiments._common import atomic_write_bytes
 
-__all__ = ["MARKERS", "figure", "save", "smooth_curve", "title"]
+__all__ = ["MARKERS", "figure", "save", "smooth_curve", "title", "trial_curves"]
 
 MARKERS = {
     "SGD": "o",
@@ -64,3 +64,15 @@ def save(fig: Any, path: str | os.PathLike) -> None:
 
 def title(fig: Any, result: Any, text: str) -> None:
     fig.suptitle(f"{text}  [{result.backend}, {result.dtype}, seed {result.seed}]", fontsize=10)
+
+
+def trial_curves(ax: Any, trial: dict[str, Any], heading: str, show_yticks: bool) -> None:
+    """One panel of figure 6-24: a trial's validation (solid) and train (dashed) accuracy."""
+    x = np.arange(1, len(trial["val_acc"]) + 1)
+    ax.plot(x, trial["val_acc"])
+    ax.plot(x, trial["train_acc"], "--")
+    ax.set_ylim(0.0, 1.0)
+    ax.set_title(heading, fontsize=8)
+    if not show_yticks:
+        ax.set_yticks([])
+    ax.set_xticks([])

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ._base import MARKERS, figure, save, smooth_curve, title
+from ._base import MARKERS, figure, save, smooth_curve, title, trial_curves
 
 __all__ = [
     "plot_batch_norm_test",
@@ -187,17 +187,9 @@ def plot_hyperparameter_optimization(result: Any, path: str | os.PathLike) -> No
     fig = figure(15, 2.3 * row_num + 0.6)
     grid = fig.add_gridspec(row_num, col_num + 3)
     for i, trial in enumerate(first):
+        heading = f"Best-{i + 1}: lr {trial['lr']:.1e}\nwd {trial['weight_decay']:.1e}"
         ax = fig.add_subplot(grid[i // col_num, i % col_num])
-        x = np.arange(1, len(trial["val_acc"]) + 1)
-        ax.plot(x, trial["val_acc"])
-        ax.plot(x, trial["train_acc"], "--")
-        ax.set_ylim(0.0, 1.0)
-        ax.set_title(
-            f"Best-{i + 1}: lr {trial['lr']:.1e}\nwd {trial['weight_decay']:.1e}", fontsize=8
-        )
-        if i % col_num:
-            ax.set_yticks([])
-        ax.set_xticks([])
+        trial_curves(ax, trial, heading, show_yticks=i % col_num == 0)
     ax = fig.add_subplot(grid[:, col_num:])
     markers = "o^sD"
     for r, rnd in enumerate(result.rounds):

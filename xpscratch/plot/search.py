@@ -13,9 +13,7 @@ import math
 import os
 from typing import Any
 
-import numpy as np
-
-from ._base import figure, save, title
+from ._base import figure, save, title, trial_curves
 
 __all__ = ["plot_search_best20", "plot_search_scatter"]
 
@@ -44,16 +42,9 @@ def plot_search_best20(result: Any, path: str | os.PathLike) -> None:
     epochs = int(result.objective["epochs"])
     for i, trial in enumerate(best):
         ax = fig.add_subplot(rows, cols, i + 1)
-        x = np.arange(1, len(trial["val_acc"]) + 1)
-        ax.plot(x, trial["val_acc"])
-        ax.plot(x, trial["train_acc"], "--")
-        ax.set_xlim(1, max(epochs, 2))
-        ax.set_ylim(0.0, 1.0)
         state = "" if trial["state"] == "complete" else f" ({trial['state']})"
-        ax.set_title(f"Best-{i + 1}{state}\n{_short(trial['params'])}", fontsize=8)
-        if i % cols:
-            ax.set_yticks([])
-        ax.set_xticks([])
+        trial_curves(ax, trial, f"Best-{i + 1}{state}\n{_short(trial['params'])}", i % cols == 0)
+        ax.set_xlim(1, max(epochs, 2))  # a pruned trial's curve is shorter: same x scale
     title(
         fig,
         result,
