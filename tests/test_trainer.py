@@ -450,3 +450,16 @@ def test_checkpoint_from_before_label_smoothing_still_loads():
     smoothed = Trainer(MultiLayerNet(4, [3], 2, label_smoothing=0.1), x, t, x, t, verbose=False)
     with pytest.raises(ValueError, match="label_smoothing: checkpoint 0.0 vs network 0.1"):
         smoothed.load_state_dict(state)
+
+
+def test_evaluate_sample_num_larger_than_a_set_evaluates_all_of_it(backend, float_dtype):
+    x, t = blobs(30, 6, 3)
+    xt, tt = blobs(12, 6, 3, seed=1)
+    net = MultiLayerNet(6, [5], 3, seed=0, dtype=float_dtype)
+    tr = Trainer(net, x, t, xt, tt, epochs=1, mini_batch_size=10, verbose=False,
+                 evaluate_sample_num_per_epoch=20)  # fmt: skip
+    tr.train()  # 20 > 12 test samples: as the book's x[:20], all 12 (strict refuses the slice)
+    xd, td = xpscratch.asarray(xt, float_dtype), xpscratch.asarray(tt)
+    assert tr.test_acc_list == [net.accuracy(xd, td)]
+    assert tr.train_acc_list == [net.accuracy(xpscratch.asarray(x[:20], float_dtype),
+                                              xpscratch.asarray(t[:20]))]  # fmt: skip
