@@ -27,6 +27,7 @@ def blobs(n: int = 90, d: int = 10, k: int = 4, seed: int = 0):
 
 X, T = blobs()
 XV, TV = blobs(30, seed=1)
+X16, T16 = blobs(60, d=16, k=3)  # 4x4 "images" for the augmentation test
 PLAIN = dict(use_batchnorm=False, use_dropout=False)
 RICH = dict(use_batchnorm=True, use_dropout=True, dropout_ratio=0.2)
 
@@ -342,3 +343,33 @@ def test_plain_multilayernet_resumes_without_network_argument(tmp_path):
     tr.epochs, tr.max_iter = 2, 2 * tr.iter_per_epoch
     tr.train()
     assert_same_run(tr, resumed)
+
+
+def test_resume_with_augmentation_continues_the_same_augmented_batches(tmp_path):
+    from xpscratch.augment import RandomShiftRotate
+
+    def run(epochs, augment_seed=7):
+        net = MultiLayerNet(16, [8], 3, seed=3, dtype="float64")
+        aug = RandomShiftRotate(1.0, 20.0, seed=augment_seed, image_shape=(4, 4))
+        tr = Trainer(net, X16, T16, X16, T16, epochs=epochs, mini_batch_size=16,
+                     optimizer_param={"lr": 0.1}, verbose=False, seed=11, augment=aug)  # fmt: skip
+        return tr
+
+    straight = run(4)
+    straight.train()
+    first = run(2)
+    first.train()
+    path = tmp_path / "aug.ckpt"
+    first.save_checkpoint(path)
+    second = run(4, augment_seed=99)  # the augment stream's position comes from the file
+    second.load_checkpoint(path)
+    second.train()
+    assert_same_run(straight, second)
+    assert second.augment.stream.seed == 7
+
+    net = MultiLayerNet(16, [8], 3, seed=3, dtype="float64")
+    without = Trainer(net, X16, T16, X16, T16, epochs=4, mini_batch_size=16, verbose=False)
+    before = xpscratch.to_numpy(net.params["W1"]).copy()
+    with pytest.raises(ValueError, match="augment"):
+        without.load_checkpoint(path)
+    np.testing.assert_array_equal(xpscratch.to_numpy(net.params["W1"]), before)

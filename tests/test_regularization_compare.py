@@ -32,8 +32,7 @@ import xpscratch
 from xpscratch.experiments import EXPERIMENTS
 from xpscratch.experiments.regularization_compare import METHODS, fit
 from xpscratch.networks import MultiLayerNetExtend
-from xpscratch.random import RandomStream
-from xpscratch.trainer import SHUFFLE_PURPOSE, Trainer
+from xpscratch.trainer import Trainer
 
 NAME = "regularization_compare"
 
@@ -113,8 +112,8 @@ def blobs(n: int, d: int = 12, k: int = 4, seed: int = 0):
 
 
 def test_early_stopping_is_the_trainers(backend, float_dtype):
-    """fit()'s early stopping = Trainer(early_stopping_patience, restore_best) on the same
-    batches: the same stopping epoch, best epoch and (bit for bit) the same weights."""
+    """fit()'s early stopping = a Trainer(early_stopping_patience, restore_best) built by
+    hand: the same stopping epoch, best epoch and (bit for bit) the same weights."""
     X, T = blobs(120)
     XV, TV = blobs(40, seed=1)
     settings = dict(use_dropout=True, dropout_ratio=0.1, seed=3, dtype=float_dtype)
@@ -128,8 +127,9 @@ def test_early_stopping_is_the_trainers(backend, float_dtype):
     mine = MultiLayerNetExtend(12, [16, 16], 4, **settings)
     x, t = xpscratch.asarray(X, float_dtype), xpscratch.asarray(T)
     val = (xpscratch.asarray(XV, float_dtype), xpscratch.asarray(TV))
-    info = fit(mine, x, t, epochs=60, batch_size=24, lr=0.3,
-               stream=RandomStream(5, SHUFFLE_PURPOSE), validation=val, patience=3)  # fmt: skip
+    mine_trainer = fit(mine, x, t, epochs=60, batch_size=24, lr=0.3, seed=5, test=val,
+                       validation=val, patience=3)  # fmt: skip
+    info = {"epochs_run": mine_trainer.current_epoch, "best_epoch": mine_trainer.best_epoch}
     assert trainer.stopped_early and info["epochs_run"] == trainer.current_epoch < 60
     assert info["best_epoch"] == trainer.best_epoch < info["epochs_run"]  # weights restored
     for key, value in net.params.items():

@@ -452,6 +452,44 @@ def test_checkpoint_from_before_label_smoothing_still_loads():
         smoothed.load_state_dict(state)
 
 
+def test_augment_maps_each_training_batch_and_nothing_else():
+    """augment= is applied to every mini-batch before the update (and its recorded loss);
+    accuracies use the unchanged images.  Reference: the book's loop written by hand."""
+    from xpscratch.augment import RandomShiftRotate
+
+    x, t = blobs(60, 16, 3)
+    net = MultiLayerNet(16, [8], 3, seed=3, dtype="float64")
+    augment = RandomShiftRotate(1.0, 20.0, seed=7, image_shape=(4, 4))
+    tr = Trainer(
+        net, x, t, x, t, epochs=2, mini_batch_size=16, optimizer_param={"lr": 0.1},
+        verbose=False, seed=11, augment=augment,
+    )  # fmt: skip
+    tr.train()
+    assert augment.stream.counter == 2 * 4  # one draw per mini-batch
+
+    ref = MultiLayerNet(16, [8], 3, seed=3, dtype="float64")
+    ref_augment = RandomShiftRotate(1.0, 20.0, seed=7, image_shape=(4, 4))
+    opt, losses = SGD(lr=0.1), []
+    xd, td = xpscratch.asarray(x, "float64"), xpscratch.asarray(t)
+    xp = xpscratch.get_backend().xp
+    for epoch in range(2):
+        perm = xpscratch.asarray(np.asarray(permutation(11, "trainer/shuffle", epoch, 60, xp=HOST)))
+        for i in range(0, 60, 16):
+            idx = perm[i : min(i + 16, 60)]
+            xb, tb = ref_augment(xp.take(xd, idx, axis=0)), xp.take(td, idx, axis=0)
+            opt.update(ref.params, ref.gradient(xb, tb))
+            losses.append(float(ref.loss(xb, tb)))
+    assert tr.train_loss_list == losses
+    for k, v in ref.params.items():
+        np.testing.assert_array_equal(xpscratch.to_numpy(net.params[k]), xpscratch.to_numpy(v))
+    assert tr.train_acc_list[-1] == ref.accuracy(xd, td)
+    plain = MultiLayerNet(16, [8], 3, seed=3, dtype="float64")
+    Trainer(plain, x, t, x, t, epochs=2, mini_batch_size=16, optimizer_param={"lr": 0.1},
+            verbose=False, seed=11).train()  # fmt: skip
+    w_plain, w_aug = (xpscratch.to_numpy(n.params["W1"]) for n in (plain, net))
+    assert not np.array_equal(w_plain, w_aug)  # augmentation changed the training
+
+
 def test_evaluate_sample_num_larger_than_a_set_evaluates_all_of_it(backend, float_dtype):
     x, t = blobs(30, 6, 3)
     xt, tt = blobs(12, 6, 3, seed=1)

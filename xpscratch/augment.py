@@ -220,3 +220,10 @@ class RandomShiftRotate:
         )
         s.counter = counter + 1  # only once the batch was augmented
         return out
+
+    def state_dict(self) -> dict[str, Any]:
+        """The stream's position (what a checkpoint needs to resume the same batches)."""
+        return self.stream.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.stream.load_state_dict(state)

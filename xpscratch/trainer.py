@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import inspect
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, is_dataclass
 from os import PathLike
 from typing import Any
@@ -88,6 +89,10 @@ class Trainer:
     epoch; ``early_stopping_patience=k`` stops once it has not improved for k epochs,
     and ``restore_best=True`` puts back the weights of the best epoch at the end.
 
+    ``augment`` (e.g. :class:`xpscratch.augment.RandomShiftRotate`) maps each training
+    mini-batch of images before the update; accuracies use the unchanged images.  Its
+    ``state_dict()``, if it has one, is part of the checkpoint.
+
     Output: ``verbose=True`` prints the book's per-epoch lines and, when ``progress`` is
     not False and tqdm is installed, shows a bar refreshed every ``log_every`` steps
     (default 50).  ``verbose=False`` prints nothing.
@@ -116,6 +121,7 @@ class Trainer:
         t_val: Any = None,
         early_stopping_patience: int | None = None,
         restore_best: bool = False,
+        augment: Callable[[Any], Any] | None = None,
         max_iterations: int | None = None,
         progress: bool | None = None,
         log_every: int | None = None,
@@ -180,6 +186,7 @@ class Trainer:
         self.log_every = 50 if log_every is None else int(log_every)
         self.early_stopping_patience = early_stopping_patience
         self.restore_best = bool(restore_best)
+        self.augment = augment
         self.checkpoint_path = checkpoint_path
         self.checkpoint_every = int(checkpoint_every)
 
@@ -235,6 +242,8 @@ class Trainer:
         idx = self._perm[start : min(start + self.batch_size, self.train_size)]
         x_batch = xp.take(self.x_train, idx, axis=0)
         t_batch = xp.take(self.t_train, idx, axis=0)
+        if self.augment is not None:
+            x_batch = self.augment(x_batch)
 
         grads = self.network.gradient(x_batch, t_batch)
         self.optimizer.update(self.network.params, grads)
@@ -427,6 +436,7 @@ class Trainer:
             "trainer": {
                 "seed": self.seed,
                 "shuffle_rng": self._shuffle.state_dict(),
+                "augment": _augment_state(self.augment),
                 "epoch": self.current_epoch,
                 "iter_in_epoch": self.iter_in_epoch,
                 "iteration": self.current_iter,
@@ -478,6 +488,8 @@ class Trainer:
             self.optimizer.step = int(opt_state.get("step", 0))
         self.seed = int(tr["seed"])
         self._shuffle.load_state_dict(tr["shuffle_rng"])
+        if tr.get("augment") is not None:
+            self.augment.load_state_dict(tr["augment"])
         self._perm, self._perm_epoch = None, -1
         self.current_epoch = int(tr["epoch"])
         self.iter_in_epoch = int(tr["iter_in_epoch"])
@@ -502,6 +514,15 @@ class Trainer:
             state["history"]["train_loss"]
         except (KeyError, TypeError) as exc:
             raise ValueError(f"not a Trainer state: missing {exc}") from None
+        saved_aug, my_aug = tr.get("augment"), _augment_state(self.augment)
+        if (saved_aug is None) != (my_aug is None):
+            raise ValueError(
+                "the checkpoint was saved "
+                + ("with" if saved_aug is not None else "without")
+                + " an augment state, this trainer has "
+                + ("one" if my_aug is not None else "none")
+                + ": pass the same augment= as the saved run"
+            )
         mine = getattr(self.network, "config", None)
         if mine is None or net.get("config") is None:
             if net.get("class") != type(self.network).__name__:
@@ -627,6 +648,11 @@ def _net_state(network: Any) -> dict[str, Any]:
     if hasattr(network, "state_dict"):
         return network.state_dict()
     return {"params": dict(network.params), "buffers": {}, "rng": {}}
+
+
+def _augment_state(augment: Any) -> dict[str, Any] | None:
+    state_dict = getattr(augment, "state_dict", None)
+    return None if state_dict is None else state_dict()
 
 
 def _load_net_state(network: Any, state: dict[str, Any]) -> None:

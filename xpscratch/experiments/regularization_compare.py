@@ -1,8 +1,9 @@
 """Which regulariser helps, and by how much? The book's overfitting set-up, eight ways.
 
 The set-up of :mod:`.overfit_weight_decay`: a 784-100x6-10 ReLU net (He init) learns
-the first 300 training images with SGD lr 0.01, batches of 100, for 201 epochs.  The
-same network, data, batches, epochs and optimizer are trained eight ways:
+the first 300 training images with SGD lr 0.01, batches of 100, for 201 epochs, by the
+book's Trainer.  The same network, data, batches, epochs and optimizer are trained
+eight ways:
 
 * ``none``: as is;
 * ``weight_decay_l2``: the book's weight decay, lambda 0.1 (0.5 * lambda * ||W||^2);
@@ -36,10 +37,9 @@ from ..augment import RandomShiftRotate
 from ..ensemble import ensemble_accuracy
 from ..networks import MultiLayerNetExtend
 from ..optim import SGD
-from ..random import RandomStream
+from ..trainer import Trainer
 from ._common import (
     ExperimentResult,
-    batch_indices,
     load_host,
     mean,
     meta,
@@ -95,6 +95,7 @@ LABELS = {
     "ensemble": "ensemble of {ensemble_size}",
 }
 MEMBER_SEED_STEP = 1000  # ensemble member k of seed s is seeded s + 1000 k
+EVALUATE_PER_EPOCH = 100  # images for the per-epoch accuracies the Trainer records (unused here)
 
 
 @dataclass
@@ -162,49 +163,35 @@ def fit(
     epochs: int,
     batch_size: int,
     lr: float,
-    stream: RandomStream,
+    seed: int,
+    test: tuple[Any, Any],
     augment: Any = None,
     validation: tuple[Any, Any] | None = None,
     patience: int | None = None,
-    bar: Any = None,
-) -> dict[str, Any]:
-    """The book's SGD loop, with optional augmentation and early stopping.
-
-    One permutation of the training set per epoch from ``stream``; ``augment`` maps each
-    mini-batch of images before the update.  With ``validation`` the accuracy on it is
-    measured after each epoch; with ``patience`` training stops once it has not improved
-    for that many epochs, and the best epoch's weights are put back (the Trainer's
-    ``early_stopping_patience`` and ``restore_best``, on the same batches).
-    """
-    xp, n = network.xp, x.shape[0]
-    optimizer = SGD(lr=lr)
-    best_acc, best_epoch, best_state, since = -1.0, 0, None, 0
-    epoch = 0
-    while epoch < epochs:
-        for idx in batch_indices(stream, n, batch_size):
-            x_batch, t_batch = xp.take(x, idx, axis=0), xp.take(t, idx, axis=0)
-            if augment is not None:
-                x_batch = augment(x_batch)
-            optimizer.update(network.params, network.gradient(x_batch, t_batch))
-        epoch += 1
-        if bar is not None:
-            bar.update()
-        if validation is None:
-            continue
-        acc = network.accuracy(*validation)
-        if acc > best_acc:
-            best_acc, best_epoch, since = acc, epoch, 0
-            if patience is not None:
-                best_state = {k: xp.asarray(v, copy=True) for k, v in network.params.items()}
-        else:
-            since += 1
-            if patience is not None and since >= patience:
-                break
-    if best_state is not None and best_epoch != epoch:
-        network.load_state_dict({"params": best_state}, strict=False)
-    if bar is not None and epoch < epochs:
-        bar.update(epochs - epoch)  # the epochs early stopping saved
-    return {"epochs_run": epoch, "best_epoch": best_epoch}
+) -> Trainer:
+    """The book's Trainer with SGD, quiet; early stopping (best weights restored) with
+    ``validation`` and ``patience``.  Per-epoch accuracies use the first
+    ``EVALUATE_PER_EPOCH`` images only: this experiment reports final ones."""
+    stopping = validation is not None and patience is not None
+    trainer = Trainer(
+        network,
+        x,
+        t,
+        *test,
+        epochs=epochs,
+        mini_batch_size=batch_size,
+        optimizer=SGD(lr=lr),
+        evaluate_sample_num_per_epoch=EVALUATE_PER_EPOCH,
+        verbose=False,
+        seed=seed,
+        x_val=validation[0] if stopping else None,
+        t_val=validation[1] if stopping else None,
+        early_stopping_patience=patience if stopping else None,
+        restore_best=stopping,
+        augment=augment,
+    )
+    trainer.train()
+    return trainer
 
 
 def run_regularization_compare(
@@ -269,20 +256,21 @@ def run_regularization_compare(
                     purpose=f"{NAME}/augment",
                 )
             stopping = method == "early_stopping"
-            info = fit(
+            trainer = fit(
                 network,
                 x,
                 t,
                 epochs=epochs,
                 batch_size=batch_size,
                 lr=lr,
-                stream=RandomStream(run_seed, f"{NAME}/batches"),
+                seed=run_seed,
+                test=(x_test, t_test),
                 augment=augment,
                 validation=(x_val, t_val) if stopping else None,
                 patience=int(s["patience"]) if stopping else None,
-                bar=bar,
             )
-            return network, info
+            bar.update(epochs)  # epochs that early stopping saved included
+            return network, trainer
 
         def accuracies(networks: list[Any]) -> tuple[float, float]:
             """Train and test accuracy of one network, or of an ensemble."""
@@ -301,13 +289,13 @@ def run_regularization_compare(
             for sd in seeds:
                 plain = None
                 for method in (m for m in methods if m != "ensemble"):
-                    network, info = train(sd, method)
+                    network, trainer = train(sd, method)
                     if method == "none":
                         plain = network  # also the ensemble's first member
                     if method == "early_stopping":
-                        best_epoch.append(int(info["best_epoch"]))
-                        epochs_run.append(int(info["epochs_run"]))
-                    train_a, test_a = accuracies([network])
+                        best_epoch.append(int(trainer.best_epoch))
+                        epochs_run.append(int(trainer.current_epoch))
+                    train_a, test_a = network.accuracy(x, t), trainer.final_test_acc
                     train_acc[method].append(train_a)
                     test_acc[method].append(test_a)
                 if "ensemble" in methods:
