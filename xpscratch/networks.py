@@ -17,9 +17,10 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
+from ._checks import check_fraction, check_nonnegative, check_positive_int
 from .backend import asarray, float_dtype, get_backend, namespace
 from .gradient import numerical_gradient
-from .initializers import init_weight, zeros
+from .initializers import init_std, init_weight, zeros
 from .layers import (
     Affine,
     BatchNormalization,
@@ -66,6 +67,19 @@ class MultiLayerNetExtend:
         seed: int = 0,
         dtype: Any = None,
     ) -> None:
+        input_size, output_size = (
+            check_positive_int(n, v)
+            for n, v in (("input_size", input_size), ("output_size", output_size))
+        )
+        if isinstance(hidden_size_list, str | int) or not hasattr(hidden_size_list, "__iter__"):
+            raise ValueError(f"hidden_size_list must be a list of sizes, got {hidden_size_list!r}")
+        hidden_size_list = [
+            check_positive_int(f"hidden_size_list[{i}]", n) for i, n in enumerate(hidden_size_list)
+        ]
+        weight_decay_lambda = check_nonnegative("weight_decay_lambda", weight_decay_lambda)
+        dropout_ratio = check_fraction("dropout_ratio", dropout_ratio)
+        label_smoothing = check_fraction("label_smoothing", label_smoothing)
+        init_std(weight_init_std, 1)  # an unknown name or a bad number fails here, not mid-init
         if activation not in ACTIVATIONS:
             raise ValueError(
                 f"unknown activation {activation!r}; choose one of {list(ACTIVATIONS)}"

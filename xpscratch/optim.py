@@ -19,6 +19,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ._checks import check_fraction, check_nonnegative
 from .backend import asarray, namespace
 from .schedules import CosineDecay, LinearDecay, Schedule, StepDecay
 
@@ -48,7 +49,7 @@ class Optimizer:
     slots: tuple[str, ...] = ()
 
     def __init__(self, lr: float | Callable[[int], float]) -> None:
-        self.lr = lr if callable(lr) else float(lr)
+        self.lr = lr if callable(lr) else check_nonnegative("lr", lr)
         self.step = 0  # updates done so far
         self.state: dict[str, dict[str, Any]] | None = None
 
@@ -149,7 +150,7 @@ class Momentum(Optimizer):
 
     def __init__(self, lr: float | Callable[[int], float] = 0.01, momentum: float = 0.9) -> None:
         super().__init__(lr)
-        self.momentum = float(momentum)
+        self.momentum = check_fraction("momentum", momentum)
 
     def _apply(self, key, p, g, lr, v):
         v *= self.momentum
@@ -169,7 +170,7 @@ class Nesterov(Optimizer):
 
     def __init__(self, lr: float | Callable[[int], float] = 0.01, momentum: float = 0.9) -> None:
         super().__init__(lr)
-        self.momentum = float(momentum)
+        self.momentum = check_fraction("momentum", momentum)
 
     def _apply(self, key, p, g, lr, v):
         mu = self.momentum
@@ -187,7 +188,7 @@ class AdaGrad(Optimizer):
 
     def __init__(self, lr: float | Callable[[int], float] = 0.01, eps: float = EPS) -> None:
         super().__init__(lr)
-        self.eps = float(eps)
+        self.eps = check_nonnegative("eps", eps)
 
     def _apply(self, key, p, g, lr, h):
         h += g * g
@@ -209,7 +210,8 @@ class RMSprop(Optimizer):
         eps: float = EPS,
     ) -> None:
         super().__init__(lr)
-        self.decay_rate, self.eps = float(decay_rate), float(eps)
+        self.decay_rate = check_fraction("decay_rate", decay_rate)
+        self.eps = check_nonnegative("eps", eps)
 
     def _apply(self, key, p, g, lr, h):
         h *= self.decay_rate
@@ -241,7 +243,8 @@ class Adam(Optimizer):
         eps_after_bias_correction: bool = False,
     ) -> None:
         super().__init__(lr)
-        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+        self.beta1, self.beta2 = check_fraction("beta1", beta1), check_fraction("beta2", beta2)
+        self.eps = check_nonnegative("eps", eps)
         self.eps_after_bias_correction = eps_after_bias_correction
 
     def _apply(self, key, p, g, lr, m, v):
@@ -277,7 +280,7 @@ class AdamW(Adam):
         weight_decay: float = 0.01,
     ) -> None:
         super().__init__(lr, beta1, beta2, eps, eps_after_bias_correction=True)
-        self.weight_decay = float(weight_decay)
+        self.weight_decay = check_nonnegative("weight_decay", weight_decay)
 
     def _apply(self, key, p, g, lr, m, v):
         if key.startswith("W") and self.weight_decay:

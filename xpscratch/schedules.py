@@ -7,7 +7,11 @@ Pass one as any optimizer's ``lr``: ``SGD(lr=CosineDecay(0.1, total_steps=2000))
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
+
+from ._checks import check_nonnegative, check_positive, check_positive_int
 
 __all__ = ["CosineDecay", "LinearDecay", "Schedule", "StepDecay"]
 
@@ -17,6 +21,14 @@ class Schedule:
 
     def __call__(self, step: int) -> float:
         raise NotImplementedError
+
+
+def _check(schedule: Schedule, **rules: Callable[[str, Any], Any]) -> None:
+    """Validate the named fields, naming the schedule and the field; store plain numbers."""
+    kind = type(schedule).__name__
+    for field, check in rules.items():
+        value = check(f"{kind}.{field}", getattr(schedule, field))
+        object.__setattr__(schedule, field, value)
 
 
 def _decay_progress(step: int, warmup_steps: int, total_steps: int) -> float:
@@ -30,6 +42,10 @@ def _warmup(lr: float, warmup_steps: int, step: int) -> float:
     return lr * (step + 1) / warmup_steps
 
 
+def _check_warmup(name: str, value: Any) -> int:
+    return check_positive_int(name, value, allow_zero=True)
+
+
 @dataclass(frozen=True)
 class StepDecay(Schedule):
     """lr * gamma ** (step // step_size): multiply by gamma every step_size updates."""
@@ -37,6 +53,9 @@ class StepDecay(Schedule):
     lr: float
     step_size: int
     gamma: float = 0.1
+
+    def __post_init__(self) -> None:
+        _check(self, lr=check_nonnegative, step_size=check_positive_int, gamma=check_positive)
 
     def __call__(self, step: int) -> float:
         return self.lr * self.gamma ** (step // self.step_size)
@@ -50,6 +69,15 @@ class LinearDecay(Schedule):
     total_steps: int
     end_lr: float = 0.0
     warmup_steps: int = 0
+
+    def __post_init__(self) -> None:
+        _check(
+            self,
+            lr=check_nonnegative,
+            total_steps=check_positive_int,
+            end_lr=check_nonnegative,
+            warmup_steps=_check_warmup,
+        )
 
     def __call__(self, step: int) -> float:
         if step < self.warmup_steps:
@@ -69,6 +97,15 @@ class CosineDecay(Schedule):
     total_steps: int
     end_lr: float = 0.0
     warmup_steps: int = 0
+
+    def __post_init__(self) -> None:
+        _check(
+            self,
+            lr=check_nonnegative,
+            total_steps=check_positive_int,
+            end_lr=check_nonnegative,
+            warmup_steps=_check_warmup,
+        )
 
     def __call__(self, step: int) -> float:
         if step < self.warmup_steps:
