@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from .. import backend as _backend
+from .space import VALUE_CHECKS
 
 __all__ = ["HYPERPARAMETERS", "Objective", "TrialRecord"]
 
@@ -55,6 +56,8 @@ class Objective:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"Objective.{name} must be a positive int, got {value!r}")
+        for k in ("lr", "weight_decay", "optimizer"):  # what every trial would fail on
+            VALUE_CHECKS[k](f"Objective.{k}", getattr(self, k))
         if not 0 < self.validation_rate < 1:
             raise ValueError(f"validation_rate must be in (0, 1), got {self.validation_rate}")
         if self.prune_after is not None and not 1 <= self.prune_after <= self.epochs:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .. import backend as _backend
+from ._storage import check_storage, mask_password
 from .objective import Objective, TrialRecord
 from .space import Param, Space, format_space, narrow, parse_space, space_to_dict
 
@@ -43,29 +44,6 @@ OnTrial = Callable[[TrialRecord, int, int], None]  # (trial, finished so far, to
 
 class SearchError(RuntimeError):
     """A worker process failed or died; rerun the same search (with a storage) to resume."""
-
-
-def check_storage(url: str | None) -> None:
-    """Refuse a storage that is neither a database URL nor ``journal:PATH``, before any work."""
-    if url is None:
-        return
-    if not isinstance(url, str) or not (
-        (url.startswith("journal:") and len(url) > len("journal:")) or "://" in url
-    ):
-        raise ValueError(
-            f"storage {url!r}: use a database URL (sqlite:///study.db, "
-            "postgresql://user:password@host/db) or journal:PATH (a local journal file)"
-        )
-
-
-def mask_password(url: str | None) -> str | None:
-    """``url`` with its password replaced by ``***`` (for results and messages)."""
-    if url is None or "://" not in url or "@" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    auth, at, host = rest.rpartition("@")
-    user, colon, _ = auth.partition(":")
-    return f"{scheme}://{user}{':***' if colon else ''}{at}{host}"
 
 
 @dataclass
