@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -117,6 +118,7 @@ def _list() -> int:
     width = max(map(len, EXPERIMENTS))
     for name, exp in EXPERIMENTS.items():
         print(f"{name:<{width}}  {exp.description}")
+    sys.stdout.flush()  # a closed pipe (xpscratch list | head) fails here, inside main()
     return 0
 
 
@@ -365,6 +367,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("xpscratch: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader has gone (| head): stop quietly, as the docs advise
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+        return 1
 
 
 if __name__ == "__main__":
