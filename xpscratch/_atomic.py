@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["atomic_open"]
+__all__ = ["atomic_open", "atomic_write_bytes"]
 
 
 @contextlib.contextmanager
@@ -39,6 +39,14 @@ def atomic_open(path: str | os.PathLike, *, suffix: str = ".tmp") -> Iterator[Bi
             os.unlink(tmp)
         raise
     _fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` (creating its directory) with :func:`atomic_open`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(path) as f:
+        f.write(data)
 
 
 def _file_mode(path: Path) -> int:

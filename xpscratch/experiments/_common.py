@@ -11,22 +11,21 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import math
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from .. import backend as _backend
-from .._atomic import atomic_open
+from .. import plot as _plot
+from .._plain import plain
+from ..datasets.placement import load_data, load_host, to_device
 from ..random import RandomStream
 
 __all__ = [
     "Experiment",
     "ExperimentResult",
-    "atomic_write_bytes",
     "batch_indices",
     "compare_losses",
     "iterate_batches",
@@ -55,9 +54,7 @@ class Experiment:
 
     def plot(self, result: ExperimentResult, path: str | os.PathLike) -> None:
         """Draw the book's figure for ``result`` into ``path`` (PNG, PDF, SVG...)."""
-        from .. import plot
-
-        getattr(plot, f"plot_{self.name}")(result, path)
+        getattr(_plot, f"plot_{self.name}")(result, path)
 
 
 @dataclass
@@ -74,23 +71,10 @@ class ExperimentResult:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data (Python floats, ints, strings, lists and dicts only)."""
-        return _plain(dataclasses.asdict(self), type(self).__name__)
+        return plain(dataclasses.asdict(self), type(self).__name__)
 
     def summary(self) -> str:
         raise NotImplementedError
-
-
-def _plain(value: Any, where: str) -> Any:
-    # Refuse rather than convert: a NumPy or device scalar here means a missed to_numpy.
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None  # JSON has no NaN/inf
-    if isinstance(value, (list, tuple)):
-        return [_plain(v, where) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v, f"{where}.{k}") for k, v in value.items()}
-    raise TypeError(f"{where}: {type(value).__name__} is not plain JSON data")
 
 
 def resolve_settings(
@@ -129,39 +113,6 @@ def meta(b: _backend.Backend, dtype: str, seed: int, dataset: str, start: float)
         "dataset": dataset,
         "elapsed_s": round(time.perf_counter() - start, 3),
     }
-
-
-def load_data(
-    dataset: str, dtype: str, *, train_size: int | None = None, test_size: int | None = None
-) -> tuple[Any, Any, Any, Any]:
-    """The dataset's first ``train_size`` training and ``test_size`` test samples.
-
-    Loaded on the host and moved onto the active backend once: ``(x_train, t_train,
-    x_test, t_test)`` with images in ``dtype`` and int64 labels.
-    """
-    host = load_host(dataset, train_size=train_size, test_size=test_size)
-    return tuple(to_device(a, dtype) for a in host)  # type: ignore[return-value]
-
-
-def to_device(host_array: Any, dtype: str) -> Any:
-    """A host array onto the active backend: images in ``dtype``, labels as int64."""
-    return _backend.asarray(host_array, dtype if host_array.dtype.kind == "f" else None)
-
-
-def load_host(
-    dataset: str, *, train_size: int | None = None, test_size: int | None = None
-) -> tuple[Any, Any, Any, Any]:
-    """Like :func:`load_data` but the host NumPy arrays (for host-side splitting)."""
-    from ..datasets import load_mnist
-
-    (x_train, t_train), (x_test, t_test) = load_mnist(dataset=dataset)
-    for size, n, what in (
-        (train_size, x_train.shape[0], "train"),
-        (test_size, x_test.shape[0], "test"),
-    ):
-        if size is not None and not 0 < size <= n:
-            raise ValueError(f"{what}_size={size} but {dataset!r} has {n} {what} samples")
-    return x_train[:train_size], t_train[:train_size], x_test[:test_size], t_test[:test_size]
 
 
 def batch_indices(
@@ -224,14 +175,6 @@ def progress_bar(total: int, desc: str, enabled: bool) -> Any:
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True)
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a reader sees the old file or the new one, whole."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_open(path) as f:
-        f.write(data)
 
 
 def compare_losses(

@@ -43,9 +43,9 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
         "(random search without a storage needs nothing more)"
     ) from exc
 
+from ._workers import SPAWN_HINT, OnTrial, SearchError, activate
 from .objective import Objective, TrialRecord
 from .space import Choice, LogUniform, Space, sample, space_to_dict
-from .study import SPAWN_HINT, OnTrial, SearchError, activate
 
 SLOT, OWNER, RETRY_OF, RESULT, CONFIG = (
     f"xpscratch:{k}" for k in ("slot", "owner", "retry_of", "result", "config")

@@ -21,6 +21,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from .. import backend as _backend
+from ..datasets import train_validation_split
+from ..datasets.placement import load_host, to_device
+from ..networks import MultiLayerNet
+from ..trainer import NonFiniteLossError, Trainer
 
 __all__ = ["HYPERPARAMETERS", "Objective", "TrialRecord"]
 
@@ -83,9 +87,6 @@ class Objective:
 
     def __call__(self, params: Mapping[str, Any]) -> TrialRecord:
         """Train once with ``params``: validation and train accuracy per epoch."""
-        from ..networks import MultiLayerNet
-        from ..trainer import NonFiniteLossError, Trainer
-
         self.check(params)
         hp = {**self.to_dict(), **params}
         start = time.perf_counter()
@@ -148,9 +149,6 @@ class Objective:
         key = (self.dataset, self.train_size, self.validation_rate, self.seed, dtype)
         key += (b.name, str(b.device))
         if key not in _DATA:
-            from ..datasets import train_validation_split
-            from ..experiments._common import load_host, to_device
-
             x, t, _, _ = load_host(self.dataset, train_size=self.train_size, test_size=1)
             (x_tr, t_tr), (x_val, t_val) = train_validation_split(
                 x, t, validation_rate=self.validation_rate, seed=self.seed
