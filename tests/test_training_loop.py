@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 import xpscratch
-from xpscratch import trainer as trainer_mod
 from xpscratch.networks import MultiLayerNet, MultiLayerNetExtend
 from xpscratch.optim import SGD
 from xpscratch.random import permutation
 from xpscratch.trainer import NonFiniteLossError, Trainer, TrainHistory
+from xpscratch.training import loop as trainer_mod
 
 HOST = xpscratch.backend.host_namespace()  # reference permutations, computed on the host
 

@@ -22,6 +22,8 @@ from .. import plot as _plot
 from .._plain import plain
 from ..datasets.placement import load_data, load_host, to_device
 from ..random import RandomStream
+from ..training.batches import batch_indices, iterate_batches
+from ..training.progress import open_bar
 
 __all__ = [
     "Experiment",
@@ -115,36 +117,6 @@ def meta(b: _backend.Backend, dtype: str, seed: int, dataset: str, start: float)
     }
 
 
-def batch_indices(
-    stream: RandomStream, n: int, batch_size: int, *, drop_last: bool = False
-) -> Iterator[Any]:
-    """One epoch of mini-batch index arrays, on the active backend's device.
-
-    One permutation per epoch from ``stream`` (so every sample is seen once per epoch,
-    and the order is the same on every backend); gather with ``xp.take(x, idx, axis=0)``.
-    ``drop_last`` skips the final partial batch, for iteration-counted experiments
-    whose losses should all come from full batches.
-    """
-    b = _backend.get_backend()
-    order = stream.permutation(n, xp=b.xp, device=b.device)
-    stop = n - n % batch_size if drop_last and n >= batch_size else n
-    for start in range(0, stop, batch_size):
-        yield order[start : min(start + batch_size, n)]  # strict refuses slicing past the end
-
-
-def iterate_batches(
-    stream: RandomStream, n: int, batch_size: int, iterations: int
-) -> Iterator[Any]:
-    """``iterations`` full mini-batches, a fresh permutation each epoch."""
-    done = 0
-    while done < iterations:
-        for idx in batch_indices(stream, n, batch_size, drop_last=True):
-            yield idx
-            done += 1
-            if done == iterations:
-                return
-
-
 def stack_to_host(values: list[Any]) -> list[float]:
     """0-d device arrays to Python floats with one device-to-host transfer."""
     if not values:
@@ -157,24 +129,9 @@ def mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else float("nan")
 
 
-class _NoBar:
-    def update(self, n: int = 1) -> None:
-        pass
-
-    def set_postfix_str(self, s: str, refresh: bool = True) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 def progress_bar(total: int, desc: str, enabled: bool) -> Any:
-    """A tqdm bar (imported only when wanted) or a no-op with the same methods."""
-    if not enabled:
-        return _NoBar()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True)
+    """An experiment's bar (:func:`xpscratch.training.progress.open_bar`), or a no-op."""
+    return open_bar(total, desc, enabled=enabled, leave=False, dynamic_ncols=True)
 
 
 def compare_losses(

@@ -24,7 +24,7 @@ from .. import backend as _backend
 from ..datasets import train_validation_split
 from ..datasets.placement import load_host, to_device
 from ..networks import MultiLayerNet
-from ..trainer import NonFiniteLossError, Trainer
+from ..training import NonFiniteLossError, PruneAfter, Trainer
 
 __all__ = ["HYPERPARAMETERS", "Objective", "TrialRecord"]
 
@@ -103,6 +103,7 @@ class Objective:
         opt_params = {"lr": float(hp["lr"])}
         if "momentum" in params and _has_momentum(hp["optimizer"]):
             opt_params["momentum"] = float(params["momentum"])
+        prune = [] if self.prune_after is None else [PruneAfter(self.prune_after, self.hopeless)]
         # the validation set takes the test set's place in the Trainer, as in the book
         trainer = Trainer(
             network,
@@ -116,18 +117,13 @@ class Objective:
             optimizer_param=opt_params,
             verbose=False,
             seed=self.seed,
+            callbacks=prune,
         )
         state = "complete"
         try:
-            while not trainer.finished:
-                epoch = trainer.current_epoch
-                trainer.train_step()
-                if trainer.current_epoch == epoch:
-                    continue
-                acc = trainer.test_acc_list[-1]
-                if trainer.current_epoch == self.prune_after and self.hopeless(acc):
-                    state = "pruned"
-                    break
+            trainer.train()
+            if prune and prune[0].pruned:
+                state = "pruned"
         except NonFiniteLossError:
             state = "diverged"  # too high a learning rate: worse than any trial that learned
         val_acc = [float(a) for a in trainer.test_acc_list]
