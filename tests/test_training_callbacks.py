@@ -20,7 +20,7 @@ from xpscratch.training import (
     PruneAfter,
     Trainer,
 )
-from xpscratch.training import loop as loop_mod
+from xpscratch.training import history as history_mod
 from xpscratch.training.progress import NoBar, open_bar
 
 
@@ -94,8 +94,8 @@ class Recorder(Callback):
 
 def test_hooks_run_in_order_and_step_hooks_get_a_device_loss_without_a_sync(monkeypatch):
     conversions = []
-    real = loop_mod.to_numpy
-    monkeypatch.setattr(loop_mod, "to_numpy", lambda a: conversions.append(a.shape) or real(a))
+    real = history_mod.to_numpy
+    monkeypatch.setattr(history_mod, "to_numpy", lambda a: conversions.append(a.shape) or real(a))
     log = []
     _, tr = make(epochs=2, callbacks=[Recorder("a", log), Recorder("b", log)], log_every=1000)
     tr.train()
@@ -210,7 +210,8 @@ def test_checkpoint_sugar_writes_the_same_file_as_the_explicit_callback(tmp_path
     # resuming rebuilds the callbacks from the file's run settings
     resumed = Trainer.resume(tmp_path / "b.ckpt", X, T, X, T, x_val=XV, t_val=TV, verbose=False)
     assert [type(cb) for cb in resumed.callbacks] == [EarlyStopping, Checkpoint]
-    assert resumed.checkpoint_path == tmp_path / "b.ckpt" and resumed.checkpoint_every == 2
+    saving = resumed.callbacks[1]
+    assert saving.path == tmp_path / "b.ckpt" and saving.every == 2
 
 
 def test_a_checkpoint_written_before_the_callbacks_existed_still_loads(tmp_path):

@@ -68,6 +68,10 @@ class Callback:
     def check_state(self, state: dict[str, Any], trainer: Trainer) -> None:
         """Refuse a saved state this callback cannot take (before anything changes)."""
 
+    def run_settings(self) -> dict[str, Any]:
+        """The Trainer keyword arguments that rebuild this callback on resume (the sugar)."""
+        return {}
+
 
 class Progress(Callback):
     """A tqdm bar over the run's iterations, refreshed at the Trainer's report points.
@@ -106,7 +110,7 @@ class Progress(Callback):
             return
         bar.update(trainer.current_iter - bar.n)
         post: dict[str, Any] = {"epoch": trainer.current_epoch}
-        losses = trainer.checked_losses
+        losses = trainer.loss_log.values  # converted at report points: no sync here
         if losses:
             post["loss"] = f"{losses[-1]:.4g}"
         if trainer.train_acc_list:
@@ -153,6 +157,9 @@ class EarlyStopping(Callback):
                 f"epochs (best {trainer.best_val_acc} at epoch {trainer.best_epoch})"
             )
 
+    def run_settings(self) -> dict[str, Any]:
+        return {"early_stopping_patience": self.patience, "restore_best": self.restore_best}
+
     def on_train_end(self, trainer: Trainer) -> None:
         if self.restore_best and self.best_state is not None:
             if trainer.best_epoch != trainer.current_epoch or trainer.iter_in_epoch:
@@ -186,6 +193,9 @@ class Checkpoint(Callback):
         if trainer.current_epoch % self.every == 0:
             trainer.save_checkpoint(self.path)
             self._saved_at = trainer.current_iter
+
+    def run_settings(self) -> dict[str, Any]:
+        return {"checkpoint_every": self.every, "autosave": True}
 
     def on_train_end(self, trainer: Trainer) -> None:
         if self._saved_at != trainer.current_iter:

@@ -22,57 +22,23 @@ after the update (``train_flg=False``), and accuracies are taken on the first
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
 from os import PathLike
 from typing import Any
 
 from .. import checkpoint as _checkpoint
-from ..backend import asarray, device_of, namespace, to_numpy
-from ..optim import Optimizer, make_optimizer
+from ..backend import device_of, namespace
+from ..optim import Optimizer
 from ..random import RandomStream
 from . import state as _state
+from .arguments import check_settings, make_trainer_optimizer, place_data, sugar_callbacks
 from .batches import batch_at, batch_count, epoch_order
-from .callbacks import Callback, Checkpoint, EarlyStopping, Progress
+from .callbacks import Callback, Progress
+from .history import LossLog, NonFiniteLossError, TrainHistory
 
 __all__ = ["SHUFFLE_PURPOSE", "NonFiniteLossError", "TrainHistory", "Trainer"]
 
 SHUFFLE_PURPOSE = "trainer/shuffle"
-
-
-class NonFiniteLossError(FloatingPointError):
-    """The training loss became NaN or infinite (the run diverged).
-
-    ``iteration`` is the 0-based index into ``train_loss_list`` of the first bad loss,
-    ``epoch`` the 1-based epoch it belongs to and ``loss`` its value.
-    """
-
-    def __init__(self, message: str, iteration: int = -1, epoch: int = -1, loss: float = math.nan):
-        super().__init__(message)
-        self.iteration, self.epoch, self.loss = iteration, epoch, loss
-
-
-@dataclass
-class TrainHistory:
-    """What a training run produced (Python numbers only; ``to_dict()`` is JSON-ready).
-
-    ``best_epoch`` is the 1-based epoch with the highest validation accuracy (None
-    without a validation set); ``final_test_acc`` is the accuracy on the whole test set.
-    """
-
-    train_loss: list[float] = field(default_factory=list)
-    train_acc: list[float] = field(default_factory=list)
-    test_acc: list[float] = field(default_factory=list)
-    val_acc: list[float] = field(default_factory=list)
-    epochs_run: int = 0
-    iterations: int = 0
-    stopped_early: bool = False
-    best_epoch: int | None = None
-    final_test_acc: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class Trainer:
@@ -132,35 +98,18 @@ class Trainer:
         callbacks: Sequence[Callback] = (),
     ) -> None:
         self.network = network
-        self.optimizer = _make_optimizer(optimizer, optimizer_param)
+        self.optimizer = make_trainer_optimizer(optimizer, optimizer_param)
         ref = next(iter(network.params.values()))
         self.dtype = getattr(network, "dtype", ref.dtype)
         # moved once, here; the loop then only gathers mini-batches on the device
-        self.x_train, self.t_train, self.x_test, self.t_test, self.x_val, self.t_val = (
-            _place(a, self.dtype, ref) for a in (x_train, t_train, x_test, t_test, x_val, t_val)
+        self.x_train, self.t_train, self.x_test, self.t_test, self.x_val, self.t_val = place_data(
+            self.dtype, ref, x_train, t_train, x_test, t_test, x_val, t_val
         )
-        for name, x, t in (
-            ("train", self.x_train, self.t_train),
-            ("test", self.x_test, self.t_test),
-            ("val", self.x_val, self.t_val),
-        ):
-            if (x is None) != (t is None):
-                raise ValueError(f"give both x_{name} and t_{name}, or neither")
-            if x is not None and x.shape[0] != t.shape[0]:
-                raise ValueError(f"x_{name} has {x.shape[0]} samples but t_{name} has {t.shape[0]}")
         self.train_size = int(self.x_train.shape[0])
-        if self.train_size == 0:
-            raise ValueError("x_train is empty")
-
-        _state.positive("mini_batch_size", mini_batch_size)
-        for name, value in (("epochs", epochs), ("max_iterations", max_iterations)):
-            if value is not None and (not isinstance(value, int) or value < 0):
-                raise ValueError(f"{name} must be a non-negative int or None, got {value!r}")
-        if log_every is not None:
-            _state.positive("log_every", log_every)
-        if evaluate_sample_num_per_epoch is not None:
-            _state.positive("evaluate_sample_num_per_epoch", evaluate_sample_num_per_epoch)
-        self.callbacks: list[Callback] = _sugar(
+        check_settings(
+            mini_batch_size, epochs, max_iterations, log_every, evaluate_sample_num_per_epoch
+        )
+        self.callbacks: list[Callback] = sugar_callbacks(
             verbose,
             progress,
             early_stopping_patience,
@@ -207,9 +156,7 @@ class Trainer:
         self.current_epoch = epoch  # completed epochs
         self.iter_in_epoch = iter_in_epoch  # updates done in the current epoch
         self.current_iter = iteration  # updates done in all
-        self._pending: list[Any] = []  # device losses not yet converted
-        self._losses = [float(v) for v in history.get("train_loss", [])]
-        self._checked = len(self._losses)  # losses [0, _checked) were found finite
+        self.loss_log = LossLog(history.get("train_loss", []))
         self.train_acc_list = [float(v) for v in history.get("train_acc", [])]
         self.test_acc_list = [float(v) for v in history.get("test_acc", [])]
         self.val_acc_list = [float(v) for v in history.get("val_acc", [])]
@@ -220,13 +167,7 @@ class Trainer:
     @property
     def train_loss_list(self) -> list[float]:
         """One loss per iteration, as Python floats (reading it converts pending ones)."""
-        self._sync_losses()
-        return self._losses
-
-    @property
-    def checked_losses(self) -> list[float]:
-        """The losses converted so far (reading this never waits for the device)."""
-        return self._losses
+        return self.loss_log.sync()
 
     def train_step(self) -> Any:
         """One mini-batch update; returns the step's loss as a 0-d device array (no sync)."""
@@ -249,7 +190,7 @@ class Trainer:
         grads = self.network.gradient(x_batch, t_batch)
         self.optimizer.update(self.network.params, grads)
         loss = self.network.loss(x_batch, t_batch)
-        self._pending.append(loss)
+        self.loss_log.append(loss)
 
         self.current_iter += 1
         self.iter_in_epoch += 1
@@ -318,39 +259,8 @@ class Trainer:
                 return
         print(line)
 
-    # -- report points --------------------------------------------------------
-
-    def _sync_losses(self) -> None:
-        if not self._pending:
-            return
-        pending, self._pending = self._pending, []
-        if all(hasattr(v, "shape") for v in pending):  # arrays (or NumPy scalars)
-            xp = namespace(pending[0])
-            # one transfer for the whole buffer instead of one sync per step
-            self._losses.extend(
-                float(v) for v in to_numpy(xp.reshape(xp.stack(pending), (-1,))).tolist()
-            )
-        else:
-            self._losses.extend(float(v) for v in pending)
-
     def _check_losses(self) -> None:
-        self._sync_losses()
-        start, self._checked = self._checked, len(self._losses)
-        for i in range(start, len(self._losses)):
-            value = self._losses[i]
-            if not math.isfinite(value):
-                epoch, step = divmod(i, self.iter_per_epoch)
-                lr = self.optimizer.current_lr()
-                raise NonFiniteLossError(
-                    f"the training loss became {value} at iteration {i} (train_loss_list[{i}]; "
-                    f"epoch {epoch + 1}, mini-batch {step + 1} of {self.iter_per_epoch}): the "
-                    f"run diverged. Try a lower learning rate (now {lr:g}), float64 "
-                    "(xpscratch.set_default_dtype('float64')), batch normalization or weight "
-                    "decay, and check the data for NaN/inf values",
-                    iteration=i,
-                    epoch=epoch + 1,
-                    loss=value,
-                )
+        self.loss_log.check(self.iter_per_epoch, self.optimizer.current_lr())
 
     def _end_epoch(self) -> None:
         self._check_losses()
@@ -384,41 +294,13 @@ class Trainer:
 
     # -- state and checkpoints (the work is in .state) -------------------------
 
-    def _callback(self, kind: type) -> Any:
-        return next((cb for cb in self.callbacks if isinstance(cb, kind)), None)
-
     @property
     def early_stopping_patience(self) -> int | None:
-        stopping = self._callback(EarlyStopping)
-        return None if stopping is None else stopping.patience
+        return _state.run_settings(self)["early_stopping_patience"]
 
     @property
     def restore_best(self) -> bool:
-        stopping = self._callback(EarlyStopping)
-        return False if stopping is None else stopping.restore_best
-
-    @property
-    def checkpoint_path(self) -> str | PathLike | None:
-        saving = self._callback(Checkpoint)
-        return None if saving is None else saving.path
-
-    @property
-    def checkpoint_every(self) -> int:
-        saving = self._callback(Checkpoint)
-        return 1 if saving is None else saving.every
-
-    def run_settings(self) -> dict[str, Any]:
-        """The settings :meth:`resume` rebuilds this trainer with (the sugar's arguments)."""
-        return {
-            "epochs": self.epochs,
-            "max_iterations": self.max_iterations,
-            "evaluate_sample_num_per_epoch": self.evaluate_sample_num_per_epoch,
-            "early_stopping_patience": self.early_stopping_patience,
-            "restore_best": self.restore_best,
-            "log_every": self.log_every,
-            "checkpoint_every": self.checkpoint_every,
-            "autosave": self.checkpoint_path is not None,
-        }
+        return _state.run_settings(self)["restore_best"]
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue this run exactly (arrays stay on the device)."""
@@ -464,49 +346,3 @@ class Trainer:
         trainer = cls(network, x_train, t_train, x_test, t_test, **kwargs)
         trainer.load_state_dict(state)
         return trainer
-
-
-def _make_optimizer(optimizer: Any, optimizer_param: dict[str, Any] | None) -> Optimizer:
-    if isinstance(optimizer, str):
-        params = {"lr": 0.01} if optimizer_param is None else dict(optimizer_param)
-        return make_optimizer(optimizer, **params)
-    if isinstance(optimizer, Optimizer):
-        if optimizer_param is not None:
-            raise ValueError(
-                "optimizer_param is only used with an optimizer name; set the "
-                "hyperparameters on the Optimizer instance instead"
-            )
-        return optimizer
-    raise TypeError(f"optimizer must be a name or an Optimizer, got {optimizer!r}")
-
-
-def _sugar(
-    verbose: bool,
-    progress: bool | None,
-    early_stopping_patience: int | None,
-    restore_best: bool,
-    checkpoint_path: str | PathLike | None,
-    checkpoint_every: int,
-) -> list[Callback]:
-    """The callbacks the book-style keyword arguments stand for, in the order they run."""
-    out: list[Callback] = []
-    if early_stopping_patience is not None or restore_best:
-        out.append(EarlyStopping(early_stopping_patience, restore_best))
-    if verbose if progress is None else progress:
-        out.append(Progress())
-    _state.positive("checkpoint_every", checkpoint_every)
-    if checkpoint_path is not None:
-        out.append(Checkpoint(checkpoint_path, checkpoint_every))
-    return out
-
-
-def _place(a: Any, dtype: Any, like: Any) -> Any:
-    """Data onto the network's backend/device; floats in the network's dtype, ints as int64."""
-    if a is None:
-        return None
-    kind = getattr(getattr(a, "dtype", None), "kind", None)  # NumPy/CuPy dtypes have .kind
-    if kind is None and hasattr(a, "shape"):
-        is_float = namespace(a).isdtype(a.dtype, "real floating")
-    else:
-        is_float = kind == "f"
-    return asarray(a, dtype if is_float else None, like=like)

@@ -32,6 +32,7 @@ __all__ = [
     "on_device",
     "positive",
     "resume_arguments",
+    "run_settings",
     "trainer_state",
 ]
 
@@ -120,7 +121,7 @@ def trainer_state(tr: Trainer) -> dict[str, Any]:
     ref = next(iter(tr.network.params.values()))
     xp = namespace(ref)
     opt = tr.optimizer
-    run = tr.run_settings()
+    run = run_settings(tr)
     return {
         "backend": backend_name(xp),
         "device": str(device_of(ref)),
@@ -160,6 +161,28 @@ def trainer_state(tr: Trainer) -> dict[str, Any]:
         "callbacks": {
             cb.state_key: cb.state_dict() for cb in tr.callbacks if cb.state_key is not None
         },
+    }
+
+
+def run_settings(tr: Trainer) -> dict[str, Any]:
+    """The settings :func:`resume_arguments` rebuilds ``tr`` with (the sugar's arguments)."""
+    from_callbacks: dict[str, Any] = {
+        "early_stopping_patience": None,
+        "restore_best": False,
+        "checkpoint_every": 1,
+        "autosave": False,
+    }
+    for cb in tr.callbacks:
+        from_callbacks.update(cb.run_settings())
+    return {
+        "epochs": tr.epochs,
+        "max_iterations": tr.max_iterations,
+        "evaluate_sample_num_per_epoch": tr.evaluate_sample_num_per_epoch,
+        "early_stopping_patience": from_callbacks["early_stopping_patience"],
+        "restore_best": from_callbacks["restore_best"],
+        "log_every": tr.log_every,
+        "checkpoint_every": from_callbacks["checkpoint_every"],
+        "autosave": from_callbacks["autosave"],
     }
 
 
