@@ -1,4 +1,7 @@
-"""What every experiment shares: settings, results, data, mini-batches, progress bars.
+"""What every experiment shares: settings, results, the book's loss comparison.
+
+Data (:mod:`xpscratch.datasets.placement`), mini-batches (:mod:`xpscratch.training.batches`)
+and progress bars (:mod:`xpscratch.training.progress`) live below; they are re-exported here.
 
 Experiments run on the active backend and bring numbers back to the host once per
 report point (an epoch's accuracy, or all per-iteration losses stacked at the end),
