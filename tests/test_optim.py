@@ -210,6 +210,25 @@ def test_adamw_decays_only_weights(backend, float_dtype):
     np.testing.assert_array_equal(xpscratch.to_numpy(params["b"]), 2.0)
 
 
+def test_adamw_decay_mask_is_explicit_weights_by_default():
+    """The default mask: W, W1, W2, ... (not gamma, beta, b, nor a name merely starting
+    with W); decay= chooses the parameters by name, and survives get_config."""
+    from xpscratch.optim import optimizer_from_config, weight_matrices
+
+    names = ["W", "W1", "W12", "b1", "gamma1", "beta1", "Wx", "xy"]
+    assert [n for n in names if weight_matrices(n, None)] == ["W", "W1", "W12"]
+    host = {n: np.full((2,), 2.0) for n in ("W1", "gamma1", "b1")}
+    zero = {n: np.zeros((2,)) for n in host}
+    for decay, decayed in ((None, {"W1"}), (["gamma1", "b1"], {"gamma1", "b1"}), ([], set())):
+        opt = AdamW(lr=0.1, weight_decay=0.5, decay=decay)
+        opt = optimizer_from_config("AdamW", opt.get_config())  # the mask is saved too
+        params = {k: xpscratch.asarray(v.copy(), "float64") for k, v in host.items()}
+        opt.update(params, {k: xpscratch.asarray(v, "float64") for k, v in zero.items()})
+        for k in host:
+            expected = 2.0 * 0.95 if k in decayed else 2.0
+            np.testing.assert_allclose(xpscratch.to_numpy(params[k]), expected, err_msg=k)
+
+
 # -- first steps by hand ------------------------------------------------------------------------
 
 G = [2.0, -3.0, 0.5, 0.0]  # includes a zero gradient: no move for the adaptive methods

@@ -47,7 +47,7 @@ from xpscratch.search import (
     search,
     space_to_dict,
 )
-from xpscratch.search.study import _device_spec
+from xpscratch.search._workers import device_spec as _device_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

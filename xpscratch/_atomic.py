@@ -26,7 +26,7 @@ try:
 except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["atomic_open"]
+__all__ = ["atomic_open", "atomic_write_bytes"]
 
 
 @contextlib.contextmanager
@@ -60,6 +60,14 @@ def atomic_open(path: str | os.PathLike, *, suffix: str = ".tmp") -> Iterator[Bi
         if lock is not None:
             os.close(lock)  # held until the rename: the temporary file is never "left over"
     _fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` (creating its directory) with :func:`atomic_open`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(path) as f:
+        f.write(data)
 
 
 def _locked_temp(path: Path, suffix: str) -> tuple[int, str, int | None]:

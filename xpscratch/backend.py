@@ -368,6 +368,12 @@ def device_of(x: Any) -> Any:
     return array_api_compat.device(x)
 
 
+def backend_name(xp: ModuleType) -> str:
+    """The backend name, as :func:`set_backend` takes it, of an array namespace."""
+    name = xp.__name__.rsplit(".", 1)[-1]
+    return "array_api_strict" if name.startswith("array_api_strict") else name
+
+
 def host_namespace() -> ModuleType:
     """NumPy's array-API namespace, for work that is done on the host by design."""
     return _make_numpy(None).xp

@@ -319,3 +319,55 @@ class MultiLayerNet(MultiLayerNetExtend):
             seed=seed,
             dtype=dtype,
         )
+
+
+# -- saved configs: what a checkpoint's network section means ---------------------------
+
+# config keys added after checkpoints were first written, with the value an older
+# checkpoint (which lacks the key) was trained with
+CONFIG_DEFAULTS = {"label_smoothing": 0.0}
+# keys that only shape the initial weights: a network built with other values can still
+# take a saved state
+INIT_ONLY_CONFIG = ("seed", "weight_init_std")
+
+
+def check_saved_network(class_name: Any, config: dict[str, Any] | None, network: Any) -> None:
+    """Refuse a saved network (class name and config) that ``network`` cannot continue.
+
+    Networks without a config (any object with ``params``) are compared by class name.
+    """
+    mine = getattr(network, "config", None)
+    if mine is None or config is None:
+        if class_name != type(network).__name__:
+            raise ValueError(
+                f"the checkpoint holds a {class_name}, this trainer a {type(network).__name__}"
+            )
+        return
+    saved = {**CONFIG_DEFAULTS, **config}
+    diff = [
+        f"{k}: checkpoint {saved.get(k)!r} vs network {mine.get(k)!r}"
+        for k in sorted(set(mine) | set(saved))
+        if k not in INIT_ONLY_CONFIG and saved.get(k) != mine.get(k)
+    ]
+    if diff:
+        raise ValueError("the checkpoint's network differs from this one: " + "; ".join(diff))
+
+
+def network_from_config(class_name: Any, config: dict[str, Any] | None, dtype: Any) -> Any:
+    """The network a checkpoint describes (its class and config), with fresh weights."""
+    cls = {"MultiLayerNet": MultiLayerNet, "MultiLayerNetExtend": MultiLayerNetExtend}.get(
+        str(class_name)
+    )
+    if cls is None or config is None:
+        raise ValueError(f"cannot rebuild a {class_name} from the checkpoint; pass network=...")
+    accepted = _CONFIG_ARGS[cls.__name__]
+    return cls(**{k: v for k, v in config.items() if k in accepted}, dtype=dtype)
+
+
+_BOOK_ARGS = ("input_size", "hidden_size_list", "output_size", "activation", "weight_init_std")
+_BOOK_ARGS += ("weight_decay_lambda", "weight_decay_kind", "label_smoothing", "seed")
+_CONFIG_ARGS = {
+    "MultiLayerNet": _BOOK_ARGS,
+    "MultiLayerNetExtend": _BOOK_ARGS
+    + ("use_dropout", "dropout_ratio", "use_batchnorm", "use_layernorm", "inverted_dropout"),
+}

@@ -15,13 +15,22 @@ Adam's bias correction folded into its step size, Nesterov in its corrected form
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from ._checks import check_fraction, check_nonnegative
 from .backend import asarray, namespace
-from .schedules import CosineDecay, LinearDecay, Schedule, StepDecay
+from .schedules import (
+    CosineDecay,
+    LinearDecay,
+    Schedule,
+    StepDecay,
+    schedule_from_config,
+    schedule_to_config,
+)
 
 __all__ = [
     "SGD",
@@ -38,6 +47,8 @@ __all__ = [
     "Schedule",
     "StepDecay",
     "make_optimizer",
+    "optimizer_from_config",
+    "weight_matrices",
 ]
 
 EPS = 1e-7  # the book's epsilon, added after the square root
@@ -127,6 +138,25 @@ class Optimizer:
                     namespace(p).asarray(array, copy=True) if array is value else array
                 )
         self.state, self.step = loaded, int(state["step"])
+
+    def get_config(self) -> dict[str, Any]:
+        """The hyperparameters as JSON data (a schedule as ``{"schedule": name, ...}``).
+
+        :func:`optimizer_from_config` builds the same optimizer from it.
+        """
+        out: dict[str, Any] = {}
+        for key, value in vars(self).items():
+            if key in ("state", "step"):
+                continue
+            if isinstance(value, Schedule) and dataclasses.is_dataclass(value):
+                out[key] = schedule_to_config(value)
+            elif isinstance(value, bool | int | float | str) or value is None:
+                out[key] = value
+            elif isinstance(value, tuple) and all(isinstance(v, str) for v in value):
+                out[key] = list(value)
+            else:
+                out[key] = {"unserializable": repr(value)}
+        return out
 
     def __repr__(self) -> str:
         hyper = {k: v for k, v in vars(self).items() if k not in ("state", "step")}
@@ -266,9 +296,11 @@ class Adam(Optimizer):
 class AdamW(Adam):
     """AdamW (Loshchilov & Hutter 2019): Adam plus decoupled weight decay.
 
-    W <- W - lr * weight_decay * W before the Adam step, for the weight matrices only
-    (parameter names starting with 'W'; biases and BN's gamma and beta are not decayed).
-    Uses the paper's epsilon placement and eps=1e-8.
+    W <- W - lr * weight_decay * W before the Adam step, for the parameters ``decay``
+    names: by default :func:`weight_matrices` (``W1``, ``W2``, ...: the weights only, as
+    the book's weight decay; biases and BN's gamma and beta are not decayed).  Pass
+    ``decay`` as a collection of parameter names to choose others.  Uses the paper's
+    epsilon placement and eps=1e-8.
     """
 
     def __init__(
@@ -278,14 +310,26 @@ class AdamW(Adam):
         beta2: float = 0.999,
         eps: float = 1e-8,
         weight_decay: float = 0.01,
+        decay: Collection[str] | None = None,
     ) -> None:
         super().__init__(lr, beta1, beta2, eps, eps_after_bias_correction=True)
         self.weight_decay = check_nonnegative("weight_decay", weight_decay)
+        self.decay = None if decay is None else tuple(sorted(decay))
 
     def _apply(self, key, p, g, lr, m, v):
-        if key.startswith("W") and self.weight_decay:
+        decayed = weight_matrices(key, p) if self.decay is None else key in self.decay
+        if decayed and self.weight_decay:
             p *= 1.0 - lr * self.weight_decay
         super()._apply(key, p, g, lr, m, v)
+
+
+def weight_matrices(name: str, p: Any) -> bool:
+    """AdamW's default decay mask: the weight matrices, named ``W`` or ``W1``, ``W2``, ...
+
+    The networks' (and the book's) names for the Affine layers' weights; biases ``b{i}``
+    and normalisation's ``gamma{i}``/``beta{i}`` are not decayed.
+    """
+    return name == "W" or (name[:1] == "W" and name[1:].isdigit())
 
 
 def _scaled_step(scale: float, x: Any, h: Any, eps: float, h_scale: float = 1.0) -> Any:
@@ -323,3 +367,29 @@ def make_optimizer(name: str, **hyperparameters: Any) -> Optimizer:
             f"unknown optimizer {name!r}; choose one of {sorted(OPTIMIZERS)}"
         ) from None
     return cls(**hyperparameters)
+
+
+def optimizer_from_config(class_name: str, config: Mapping[str, Any]) -> Optimizer:
+    """The optimizer that :meth:`Optimizer.get_config` describes (step 0, no state).
+
+    Keys the class does not take (saved by another version) are ignored.
+    """
+    cls = OPTIMIZERS.get(str(class_name).lower())
+    if cls is None:
+        raise ValueError(
+            f"cannot rebuild optimizer {class_name!r}; pass optimizer=... to Trainer.resume"
+        )
+    accepted = inspect.signature(cls).parameters
+    kwargs = {}
+    for key, value in config.items():
+        if key not in accepted:
+            continue
+        if isinstance(value, dict) and "schedule" in value:
+            value = schedule_from_config(value)
+        elif isinstance(value, dict):
+            raise ValueError(
+                f"cannot rebuild the optimizer's {key}={value['unserializable']}; "
+                "pass optimizer=... to Trainer.resume"
+            )
+        kwargs[key] = value
+    return cls(**kwargs)

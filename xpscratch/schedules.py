@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from ._checks import check_nonnegative, check_positive, check_positive_int
 
-__all__ = ["CosineDecay", "LinearDecay", "Schedule", "StepDecay"]
+__all__ = [
+    "CosineDecay",
+    "LinearDecay",
+    "Schedule",
+    "StepDecay",
+    "schedule_from_config",
+    "schedule_to_config",
+]
 
 
 class Schedule:
@@ -112,3 +119,17 @@ class CosineDecay(Schedule):
             return _warmup(self.lr, self.warmup_steps, step)
         frac = _decay_progress(step, self.warmup_steps, self.total_steps)
         return self.end_lr + 0.5 * (self.lr - self.end_lr) * (1.0 + math.cos(math.pi * frac))
+
+
+def schedule_to_config(schedule: Schedule) -> dict[str, Any]:
+    """``{"schedule": class name, field: value, ...}``: JSON data for a checkpoint."""
+    return {"schedule": type(schedule).__name__, **asdict(schedule)}
+
+
+def schedule_from_config(config: dict[str, Any]) -> Schedule:
+    """The schedule :func:`schedule_to_config` describes."""
+    classes = {c.__name__: c for c in (StepDecay, LinearDecay, CosineDecay)}
+    name = config.get("schedule")
+    if name not in classes:
+        raise ValueError(f"unknown schedule {name!r}; known: {sorted(classes)}")
+    return classes[name](**{k: v for k, v in config.items() if k != "schedule"})

@@ -44,9 +44,9 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
     ) from exc
 
 from ._storage import opens_storage
+from ._workers import SPAWN_HINT, OnTrial, SearchError, activate
 from .objective import Objective, TrialRecord
 from .space import Choice, LogUniform, Space, sample, space_to_dict
-from .study import SPAWN_HINT, OnTrial, SearchError, activate
 
 SLOT, OWNER, RETRY_OF, RESULT, CONFIG = (
     f"xpscratch:{k}" for k in ("slot", "owner", "retry_of", "result", "config")
