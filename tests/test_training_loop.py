@@ -501,3 +501,41 @@ def test_evaluate_sample_num_larger_than_a_set_evaluates_all_of_it(backend, floa
     assert tr.test_acc_list == [net.accuracy(xd, td)]
     assert tr.train_acc_list == [net.accuracy(xpscratch.asarray(x[:20], float_dtype),
                                               xpscratch.asarray(t[:20]))]  # fmt: skip
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_a_diverged_run_is_never_saved_over_a_good_checkpoint(tmp_path):
+    x, t = blobs(200, 20, 5)
+    net = MultiLayerNet(20, [16, 16], 5, dtype="float32", seed=0)
+    tr = Trainer(
+        net,
+        x,
+        t,
+        x,
+        t,
+        epochs=5,
+        mini_batch_size=16,
+        verbose=False,
+        optimizer_param={"lr": 10.0},
+        log_every=2,
+    )
+    good = tmp_path / "good.npz"
+    tr.save_checkpoint(good)  # before any update: finite weights
+    before = good.read_bytes()
+    with pytest.raises(NonFiniteLossError) as info:
+        tr.train()
+    first = info.value.iteration
+    # the guard is not spent by the raise: every later report point refuses again
+    for _ in range(2):
+        with pytest.raises(NonFiniteLossError, match=rf"iteration {first} .*not saved"):
+            tr.save_checkpoint(good)
+    assert good.read_bytes() == before
+    with pytest.raises(NonFiniteLossError, match=rf"iteration {first} "):
+        tr.train()  # continuing reports the same first bad loss
+    # saved on explicit request, but only under a name that holds no file yet
+    with pytest.raises(FileExistsError, match="diverged"):
+        tr.save_checkpoint(good, allow_diverged=True)
+    assert good.read_bytes() == before
+    tr.save_checkpoint(tmp_path / "diverged.npz", allow_diverged=True)
+    saved = xpscratch.checkpoint.load_checkpoint(tmp_path / "diverged.npz")
+    assert not math.isfinite(saved["history"]["train_loss"][first])

@@ -50,8 +50,9 @@ class LossLog:
     """Per-step losses: 0-d device arrays until :meth:`sync`, then Python floats.
 
     ``sync`` brings every pending loss back in one transfer (not one sync per step);
-    :meth:`check` also raises :class:`NonFiniteLossError` for the first NaN/inf loss
-    not checked before.
+    :meth:`check` also raises :class:`NonFiniteLossError` for the first NaN/inf loss.
+    Once raised, the error is raised by every later check too (the bad loss is never
+    marked checked), so a diverged run cannot pass a later report point, such as a save.
     """
 
     def __init__(self, losses: list[float] | None = None) -> None:
@@ -75,10 +76,11 @@ class LossLog:
 
     def check(self, iter_per_epoch: int, lr: float) -> None:
         self.sync()
-        start, self.checked = self.checked, len(self.values)
-        for i in range(start, len(self.values)):
+        for i in range(self.checked, len(self.values)):
             value = self.values[i]
-            if not math.isfinite(value):
+            if math.isfinite(value):
+                self.checked = i + 1
+            else:
                 epoch, step = divmod(i, iter_per_epoch)
                 raise NonFiniteLossError(
                     f"the training loss became {value} at iteration {i} (train_loss_list[{i}]; "

@@ -22,6 +22,7 @@ after the update (``train_flg=False``), and accuracies are taken on the first
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from os import PathLike
 from typing import Any
@@ -314,9 +315,30 @@ class Trainer:
         """
         _state.load_trainer_state(self, state)
 
-    def save_checkpoint(self, path: str | PathLike) -> None:
-        """Write this run to ``path`` atomically (see :mod:`xpscratch.checkpoint`)."""
-        self._check_losses()  # a report point: never save a diverged run silently
+    def save_checkpoint(self, path: str | PathLike, *, allow_diverged: bool = False) -> None:
+        """Write this run to ``path`` atomically (see :mod:`xpscratch.checkpoint`).
+
+        A diverged run (a NaN/inf loss) is refused with :class:`NonFiniteLossError`, so
+        it never replaces a good checkpoint; ``allow_diverged=True`` saves it, for
+        inspection, but only to a path that holds no file yet.
+        """
+        try:
+            self._check_losses()  # a report point: never save a diverged run silently
+        except NonFiniteLossError as exc:
+            if not allow_diverged:
+                raise NonFiniteLossError(
+                    f"{exc}. The run is not saved to {os.fspath(path)!r}: it would replace "
+                    "a good checkpoint with diverged weights (save_checkpoint(new_path, "
+                    "allow_diverged=True) keeps it under a new name)",
+                    iteration=exc.iteration,
+                    epoch=exc.epoch,
+                    loss=exc.loss,
+                ) from None
+            if os.path.lexists(path):
+                raise FileExistsError(
+                    f"{os.fspath(path)!r} exists: a diverged run is saved only under a new "
+                    "name, never over a checkpoint"
+                ) from None
         _checkpoint.save_checkpoint(path, self)
 
     def load_checkpoint(self, path: str | PathLike) -> None:
