@@ -331,3 +331,23 @@ def test_bad_network_settings_are_refused_naming_the_parameter(kwargs, message):
     if not {"use_dropout", "dropout_ratio"} & set(kwargs):
         with pytest.raises(ValueError, match=message):
             MultiLayerNet(**args)
+
+
+def test_load_state_dict_checks_everything_before_changing_anything():
+    net = MultiLayerNetExtend(6, [5, 4], 3, use_batchnorm=True, use_dropout=True, seed=0)
+    before = {k: xpscratch.to_numpy(v).copy() for k, v in net.state_dict()["params"].items()}
+    buffers = {k: xpscratch.to_numpy(v).copy() for k, v in net.state_dict()["buffers"].items()}
+    rng = net.state_dict()["rng"]
+    other = MultiLayerNetExtend(6, [5, 4], 3, use_batchnorm=True, use_dropout=True, seed=1)
+    good = other.state_dict()
+    bad_shape = {**good, "params": {**good["params"], "W2": np.zeros((4, 4))}}
+    bad_buffer = {**good, "buffers": {**good["buffers"], "BatchNorm2.running_var": np.ones(5)}}
+    bad_rng = {**good, "rng": {**good["rng"], "Dropout7": {"counter": 3}}}
+    for state, match in ((bad_shape, "W2"), (bad_buffer, "running_var"), (bad_rng, "Dropout7")):
+        with pytest.raises(ValueError, match=match):
+            net.load_state_dict(state)
+        for k, v in net.state_dict()["params"].items():  # W1, b1 come before W2: untouched
+            assert xpscratch.to_numpy(v).tobytes() == before[k].tobytes(), k
+        for k, v in net.state_dict()["buffers"].items():
+            assert xpscratch.to_numpy(v).tobytes() == buffers[k].tobytes(), k
+        assert net.state_dict()["rng"] == rng

@@ -268,7 +268,8 @@ class MultiLayerNetExtend:
         """Copy a saved state into this network's arrays, in place (layers keep their refs).
 
         Host arrays are moved onto the parameters' device.  A state from a network of
-        another shape is refused with the names and shapes that differ.
+        another shape is refused with the names and shapes that differ, and then nothing
+        is changed: everything is checked before the first array is written.
         """
         targets = {**self.params, **self._buffers()}
         saved = {**state.get("params", {}), **state.get("buffers", {})}
@@ -286,8 +287,18 @@ class MultiLayerNetExtend:
                     f"state {key!r} has shape {tuple(value.shape)}, this network's is "
                     f"{tuple(target.shape)}"
                 )
-            target[...] = asarray(value, target.dtype, like=target)
-        self._load_rng(state.get("rng", {}))
+        rng = state.get("rng", {})
+        streams = [n for n, layer in self.layers.items() if isinstance(layer, Dropout)]
+        if set(rng) - set(streams):
+            raise ValueError(
+                f"state has random streams {sorted(rng)}, this network's dropout layers "
+                f"are {streams}"
+            )
+        # converted (onto the device) before the first write: a failure here changes nothing
+        converted = {k: asarray(v, targets[k].dtype, like=targets[k]) for k, v in saved.items()}
+        for key, value in converted.items():
+            targets[key][...] = value
+        self._load_rng(rng)
 
 
 class MultiLayerNet(MultiLayerNetExtend):
