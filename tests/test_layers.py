@@ -598,3 +598,15 @@ def test_label_smoothing_rejects_bad_values():
     for bad in (-0.1, 1.0, 2.0):
         with pytest.raises(ValueError, match="label_smoothing"):
             SoftmaxWithLoss(label_smoothing=bad)
+
+
+def test_batch_normalization_refuses_to_train_on_one_sample(backend, float_dtype):
+    gamma, beta = dev(np.ones(3), float_dtype), dev(np.zeros(3), float_dtype)
+    layer = BatchNormalization(gamma, beta)
+    x = dev(np.array([[1.0, 2.0, 3.0]]), float_dtype)
+    with pytest.raises(ValueError, match="at least 2 samples, got 1"):
+        layer.forward(x, train_flg=True)
+    np.testing.assert_array_equal(host(layer.running_var), np.zeros(3))  # untouched
+    out = layer.forward(x, train_flg=False)  # inference on one sample is fine
+    assert tuple(out.shape) == (1, 3)
+    layer.forward(dev(np.array([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]]), float_dtype), train_flg=True)

@@ -53,3 +53,15 @@ def test_iterate_batches_spans_epochs_with_full_batches_only():
     assert [len(b) for b in got] == [4, 4, 4, 4, 4]
     np.testing.assert_array_equal(np.concatenate(got[:2]), _host("b", 0, 10)[:8])
     np.testing.assert_array_equal(np.concatenate(got[2:4]), _host("b", 1, 10)[:8])
+
+
+def test_a_single_leftover_sample_is_folded_into_the_last_batch(backend):
+    assert [batch_count(n, 4, fold_single=True) for n in (1, 4, 5, 6, 9, 10)] == [1, 1, 1, 2, 2, 3]
+    assert [batch_count(n, 1, fold_single=True) for n in (1, 2, 3)] == [1, 2, 3]
+    for n, bs, sizes in ((101, 100, [101]), (9, 4, [4, 5]), (10, 4, [4, 4, 2]), (3, 1, [1, 1, 1])):
+        batches = [xpscratch.to_numpy(i) for i in batch_indices(RandomStream(3, "b"), n, bs)]
+        assert [len(b) for b in batches] == sizes, (n, bs)
+        np.testing.assert_array_equal(np.concatenate(batches), _host("b", 0, n))
+    # drop_last still gives full batches only
+    batches = list(batch_indices(RandomStream(3, "b"), 9, 4, drop_last=True))
+    assert [int(b.shape[0]) for b in batches] == [4, 4]

@@ -539,3 +539,17 @@ def test_a_diverged_run_is_never_saved_over_a_good_checkpoint(tmp_path):
     tr.save_checkpoint(tmp_path / "diverged.npz", allow_diverged=True)
     saved = xpscratch.checkpoint.load_checkpoint(tmp_path / "diverged.npz")
     assert not math.isfinite(saved["history"]["train_loss"][first])
+
+
+def test_the_trainer_never_trains_on_a_batch_of_one(backend, float_dtype):
+    x, t = blobs(101, 6, 3)
+    net = RecordingNet(float_dtype)
+    tr = Trainer(net, x, t, x, t, epochs=2, mini_batch_size=50, verbose=False)
+    tr.train()
+    assert tr.iter_per_epoch == 2 and [len(b) for b in net.batches] == [50, 51, 50, 51]
+    assert sorted(np.concatenate(net.batches[:2]).tolist()) == sorted(t.tolist())
+    # with batch normalization, 101 samples in batches of 100 train (one batch of 101)
+    bn = MultiLayerNetExtend(6, [5], 3, use_batchnorm=True, dtype=float_dtype)
+    tr = Trainer(bn, x, t, x, t, epochs=2, mini_batch_size=100, verbose=False)
+    h = tr.train()
+    assert h.iterations == 2 and all(math.isfinite(v) for v in h.train_loss)

@@ -177,6 +177,13 @@ class BatchNormalization:
         self.input_shape = tuple(x.shape)
         x = xp.reshape(x, (x.shape[0], -1))
         if train_flg:
+            if x.shape[0] < 2:
+                raise ValueError(
+                    f"BatchNormalization in training mode needs a batch of at least 2 samples, "
+                    f"got {x.shape[0]}: one sample has zero variance, so every gradient before "
+                    "this layer would be zero and running_var would shrink towards 0. Use a "
+                    "larger batch, train_flg=False, or LayerNormalization"
+                )
             mu = xp.mean(x, axis=0)
             xc = x - mu
             var = xp.mean(xc * xc, axis=0)

@@ -31,17 +31,31 @@ def epoch_order(
     return stream.permutation(n, xp=xp, device=device)
 
 
-def batch_count(n: int, batch_size: int, *, drop_last: bool = False) -> int:
-    """How many batches an epoch of ``n`` samples has (``drop_last``: full ones only)."""
+def batch_count(
+    n: int, batch_size: int, *, drop_last: bool = False, fold_single: bool = False
+) -> int:
+    """How many batches an epoch of ``n`` samples has (``drop_last``: full ones only).
+
+    ``fold_single``: a last batch of one sample is folded into the one before (so a
+    batch of 101 samples, never 100 and 1: batch normalization cannot train on one).
+    """
     if drop_last and n >= batch_size:
+        return n // batch_size
+    if fold_single and n > batch_size and n % batch_size == 1:
         return n // batch_size
     return math.ceil(n / batch_size)
 
 
-def batch_at(order: Any, i: int, batch_size: int, n: int) -> Any:
-    """Batch ``i`` of an epoch: ``order[i * batch_size : (i + 1) * batch_size]``, clipped."""
+def batch_at(order: Any, i: int, batch_size: int, n: int, *, fold_single: bool = False) -> Any:
+    """Batch ``i`` of an epoch: ``order[i * batch_size : (i + 1) * batch_size]``, clipped.
+
+    With ``fold_single``, the last batch also takes a single sample left after it.
+    """
     start = i * batch_size
-    return order[start : min(start + batch_size, n)]  # strict refuses a stop past the end
+    stop = min(start + batch_size, n)
+    if fold_single and batch_size > 1 and stop == n - 1:  # one sample would be left alone
+        stop = n
+    return order[start:stop]  # strict refuses a stop past the end
 
 
 def batch_indices(
@@ -52,12 +66,14 @@ def batch_indices(
     One permutation per epoch from ``stream`` (so every sample is seen once per epoch,
     and the order is the same on every backend).  ``drop_last`` skips the final
     partial batch, for iteration-counted experiments whose losses should all come from
-    full batches.
+    full batches.  A last batch of a single sample is folded into the one before (as
+    in the Trainer): batch normalization cannot train on one sample.
     """
     b = _backend.get_backend()
     order = epoch_order(stream, n, xp=b.xp, device=b.device)
-    for i in range(batch_count(n, batch_size, drop_last=drop_last)):
-        yield batch_at(order, i, batch_size, n)
+    fold = not drop_last
+    for i in range(batch_count(n, batch_size, drop_last=drop_last, fold_single=fold)):
+        yield batch_at(order, i, batch_size, n, fold_single=fold)
 
 
 def iterate_batches(

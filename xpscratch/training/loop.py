@@ -5,7 +5,9 @@ Differences from the book, each for a reason:
 * Each epoch visits every sample exactly once, in the order of the permutation
   ``RandomStream(seed, "trainer/shuffle")`` draws on the device for that epoch (counter =
   epoch index, :mod:`.batches`), so a run is the same on every backend and can be resumed
-  mid-epoch.
+  mid-epoch.  A last mini-batch of a single sample is folded into the one before (101
+  samples with batch size 100 make one batch of 101): batch normalization cannot train
+  on one sample, and every sample is still seen once per epoch.
 * Per-step losses stay on the device as 0-d arrays; they become Python floats only at
   report points (every ``log_every`` steps, epoch ends, checkpoints, the end of training),
   so the loop never waits for the device.  NaN/inf losses are caught there and raised as
@@ -131,7 +133,9 @@ class Trainer:
         self.log_every = 50 if log_every is None else int(log_every)
         self.augment = augment
 
-        self.iter_per_epoch = max(batch_count(self.train_size, self.batch_size), 1)
+        self.iter_per_epoch = max(
+            batch_count(self.train_size, self.batch_size, fold_single=True), 1
+        )
         limits = []
         if self.epochs is not None:
             limits.append(self.epochs * self.iter_per_epoch)
@@ -182,7 +186,9 @@ class Trainer:
                 device=device_of(self.x_train),
             )
             self._perm_epoch = self.current_epoch
-        idx = batch_at(self._perm, self.iter_in_epoch, self.batch_size, self.train_size)
+        idx = batch_at(
+            self._perm, self.iter_in_epoch, self.batch_size, self.train_size, fold_single=True
+        )
         x_batch = xp.take(self.x_train, idx, axis=0)
         t_batch = xp.take(self.t_train, idx, axis=0)
         if self.augment is not None:
