@@ -553,3 +553,28 @@ def test_the_trainer_never_trains_on_a_batch_of_one(backend, float_dtype):
     tr = Trainer(bn, x, t, x, t, epochs=2, mini_batch_size=100, verbose=False)
     h = tr.train()
     assert h.iterations == 2 and all(math.isfinite(v) for v in h.train_loss)
+
+
+@pytest.mark.parametrize("which", ["t_train", "t_test", "t_val"])
+def test_labels_are_checked_once_where_the_data_enters(which, monkeypatch, backend):
+    x, t = blobs(40, 6, 3)
+    sets = {"t_train": t.copy(), "t_test": t[:20].copy(), "t_val": t[:10].copy()}
+    sets[which][7] = 3  # of 3 classes
+    net = MultiLayerNet(6, [5], 3)
+    calls = []
+    monkeypatch.setattr(net, "gradient", lambda *a: calls.append(a))
+    with pytest.raises(xpscratch.functions.LabelError, match=rf"{which}: .* 3 at index 7"):
+        Trainer(
+            net,
+            x,
+            sets["t_train"],
+            x[:20],
+            sets["t_test"],
+            x_val=x[:10],
+            t_val=sets["t_val"],
+            epochs=1,
+            verbose=False,
+        )
+    assert calls == []  # refused at construction, before any work
+    with pytest.raises(xpscratch.functions.LabelError, match="t_train: labels must be integer"):
+        Trainer(net, x, t.astype(np.float64), x, t, epochs=1, verbose=False)

@@ -7,11 +7,18 @@ from os import PathLike
 from typing import Any
 
 from ..backend import asarray, namespace
+from ..functions import LabelError, check_labels
 from ..optim import Optimizer, make_optimizer
 from .callbacks import Callback, Checkpoint, EarlyStopping, Progress
 from .state import positive
 
-__all__ = ["check_settings", "make_trainer_optimizer", "place_data", "sugar_callbacks"]
+__all__ = [
+    "check_data_labels",
+    "check_settings",
+    "make_trainer_optimizer",
+    "place_data",
+    "sugar_callbacks",
+]
 
 
 def make_trainer_optimizer(optimizer: Any, optimizer_param: dict[str, Any] | None) -> Optimizer:
@@ -59,6 +66,25 @@ def place_data(dtype: Any, ref: Any, *arrays: Any) -> list[Any]:
     if placed[0].shape[0] == 0:
         raise ValueError("x_train is empty")
     return placed
+
+
+def check_data_labels(network: Any, t_train: Any, t_test: Any, t_val: Any) -> None:
+    """Refuse labels outside ``[0, output_size)`` or of a float dtype, naming the set.
+
+    Once, where the data enters (a read of the labels, so one sync on a device): the
+    loss then checks nothing per step on a device.  One-hot rows, and networks that do
+    not say their ``output_size``, are left to the network.
+    """
+    classes = getattr(network, "output_size", None)
+    if not isinstance(classes, int):
+        return
+    for name, t in (("t_train", t_train), ("t_test", t_test), ("t_val", t_val)):
+        if t is None or t.ndim != 1:
+            continue
+        try:
+            check_labels(t, classes)
+        except LabelError as exc:
+            raise LabelError(f"{name}: {exc}") from None
 
 
 def check_settings(

@@ -34,7 +34,13 @@ from ..backend import device_of, namespace
 from ..optim import Optimizer
 from ..random import RandomStream
 from . import state as _state
-from .arguments import check_settings, make_trainer_optimizer, place_data, sugar_callbacks
+from .arguments import (
+    check_data_labels,
+    check_settings,
+    make_trainer_optimizer,
+    place_data,
+    sugar_callbacks,
+)
 from .batches import batch_at, batch_count, epoch_order
 from .callbacks import Callback, Progress
 from .history import LossLog, NonFiniteLossError, TrainHistory
@@ -108,6 +114,7 @@ class Trainer:
         self.x_train, self.t_train, self.x_test, self.t_test, self.x_val, self.t_val = place_data(
             self.dtype, ref, x_train, t_train, x_test, t_test, x_val, t_val
         )
+        check_data_labels(network, self.t_train, self.t_test, self.t_val)  # once, here
         self.train_size = int(self.x_train.shape[0])
         check_settings(
             mini_batch_size, epochs, max_iterations, log_every, evaluate_sample_num_per_epoch
