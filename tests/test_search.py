@@ -740,3 +740,10 @@ def test_cli_search_usage_errors_exit_2(argv, message, tmp_path, capsys):
     assert main(["search", "--out", str(tmp_path / "o"), *argv]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_train_size_too_small_to_split_is_refused_when_the_objective_is_built():
+    for size in (1, 4):
+        with pytest.raises(ValueError, match=rf"train_size={size} .* 0 validation .* at least 5"):
+            Objective(train_size=size)
+    Objective(train_size=5)

@@ -302,3 +302,20 @@ def test_prune_after_equals_the_hand_driven_loop_it_replaced():
             break
     assert a.test_acc_list == b.test_acc_list and seen == [b.test_acc_list[-1]]
     assert a.train_loss_list == b.train_loss_list and weights(net_a) == weights(net_b)
+
+
+def test_a_checkpoint_path_in_a_missing_folder_is_refused_at_construction(tmp_path):
+    x, t = blobs()
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        Trainer(
+            MultiLayerNet(10, [8], 4),
+            x,
+            t,
+            x,
+            t,
+            epochs=1,
+            verbose=False,
+            checkpoint_path=tmp_path / "missing" / "run.npz",
+        )
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        Checkpoint(tmp_path)

@@ -578,3 +578,14 @@ def test_labels_are_checked_once_where_the_data_enters(which, monkeypatch, backe
     assert calls == []  # refused at construction, before any work
     with pytest.raises(xpscratch.functions.LabelError, match="t_train: labels must be integer"):
         Trainer(net, x, t.astype(np.float64), x, t, epochs=1, verbose=False)
+
+
+def test_an_empty_test_or_validation_set_is_refused_before_training():
+    x, t = blobs(40, 6, 3)
+    net = MultiLayerNet(6, [5], 3)
+    for kw in ({"x_test": x[:0], "t_test": t[:0]}, {"x_val": x[:0], "t_val": t[:0]}):
+        args = {"x_test": x, "t_test": t, **kw}
+        with pytest.raises(ValueError, match=r"x_(test|val) is empty"):
+            Trainer(
+                net, x, t, args.pop("x_test"), args.pop("t_test"), epochs=1, verbose=False, **args
+            )

@@ -15,6 +15,7 @@ in parallel.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -64,6 +65,14 @@ class Objective:
             VALUE_CHECKS[k](f"Objective.{k}", getattr(self, k))
         if not 0 < self.validation_rate < 1:
             raise ValueError(f"validation_rate must be in (0, 1), got {self.validation_rate}")
+        n_val = int(self.train_size * self.validation_rate)  # train_validation_split's count
+        if n_val < 1 or n_val == self.train_size:
+            raise ValueError(
+                f"Objective.train_size={self.train_size} with validation_rate "
+                f"{self.validation_rate} splits into {self.train_size - n_val} training and "
+                f"{n_val} validation samples; both need at least one: use a train_size of "
+                f"at least {math.ceil(1 / self.validation_rate)}"
+            )
         if self.prune_after is not None and not 1 <= self.prune_after <= self.epochs:
             raise ValueError(
                 f"prune_after must be an epoch in 1..{self.epochs} (or None), "

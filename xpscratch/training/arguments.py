@@ -63,8 +63,12 @@ def place_data(dtype: Any, ref: Any, *arrays: Any) -> list[Any]:
             raise ValueError(f"give both x_{name} and t_{name}, or neither")
         if x is not None and x.shape[0] != t.shape[0]:
             raise ValueError(f"x_{name} has {x.shape[0]} samples but t_{name} has {t.shape[0]}")
-    if placed[0].shape[0] == 0:
-        raise ValueError("x_train is empty")
+    for name, x in zip(("train", "test", "val"), placed[0::2], strict=True):
+        if x is not None and x.shape[0] == 0:
+            raise ValueError(
+                f"x_{name} is empty: the Trainer needs at least one {name} sample (an "
+                "accuracy of no samples is undefined); check the data's size or slicing"
+            )
     return placed
 
 

@@ -19,6 +19,7 @@ A callback stops the run with ``trainer.stopped_early = True``.  A callback with
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from os import PathLike
 from typing import Any, ClassVar
@@ -185,6 +186,17 @@ class Checkpoint(Callback):
 
     def __init__(self, path: str | PathLike, every: int = 1) -> None:
         positive("checkpoint_every", every)
+        folder = os.path.dirname(os.path.abspath(os.fspath(path)))
+        if not os.path.isdir(folder):  # found now, not when the first epoch ends
+            raise FileNotFoundError(
+                f"checkpoint_path {os.fspath(path)!r}: the folder {folder!r} does not exist; "
+                "create it first (os.makedirs) or choose another path"
+            )
+        if os.path.isdir(path):
+            raise IsADirectoryError(
+                f"checkpoint_path {os.fspath(path)!r} is a folder; give a file name in it, "
+                "e.g. run.npz"
+            )
         self.path = path
         self.every = int(every)
         self._saved_at = -1
