@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -146,3 +147,165 @@ def test_a_closed_pipe_ends_quietly():
         env=env, timeout=60,
     )  # fmt: skip
     assert len(shell.stdout.splitlines()) == 2 and shell.stderr == ""
+
+
+# -- checked before any work; what finished is kept; advice for a CLI user (issue 13) --------
+
+
+class _Ran:
+    """Stands in for an experiment's run: records the call, returns a tiny result."""
+
+    def __init__(self, monkeypatch, name="optimizer_compare_naive"):
+        self.calls = 0
+        self.exp = EXPERIMENTS[name]
+        original = self.exp.run
+
+        def run(**kw):
+            self.calls += 1
+            return original(**kw)
+
+        monkeypatch.setitem(EXPERIMENTS, name, dataclasses.replace(self.exp, run=run))
+
+
+@pytest.mark.parametrize("command", ["run", "search"])
+def test_a_bad_out_is_refused_before_any_work(command, tmp_path, capsys, monkeypatch):
+    ran = _Ran(monkeypatch)
+    trials = []
+    monkeypatch.setattr("xpscratch.cli.search", lambda *a, **k: trials.append(1))
+    afile = tmp_path / "afile"
+    afile.write_text("mine")
+    first = ["run", "optimizer_compare_naive", "--quick"] if command == "run" else ["search"]
+    for out in (afile, afile / "sub"):
+        assert (
+            main(
+                [*first, "--out", str(out), "--no-progress"]
+                if command == "run"
+                else [*first, "--out", str(out)]
+            )
+            == 2
+        )
+        assert f"--out {out}" in capsys.readouterr().err
+    assert ran.calls == 0 and trials == [] and afile.read_text() == "mine"
+
+
+def test_run_keeps_what_finished_when_a_later_step_fails(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("matplotlib")
+
+    def broken_plot(result, path):
+        raise RuntimeError("the figure broke")
+
+    monkeypatch.setattr("xpscratch.plot.plot_optimizer_compare_naive", broken_plot)
+    argv = ["run", "optimizer_compare_naive", "--quick", "--out", str(tmp_path), "--no-progress"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "the figure broke" in err and "Traceback" not in err
+    record = json.loads((tmp_path / "optimizer_compare_naive.json").read_text())
+    assert record["result"]["final_distance"]["AdaGrad"] < 0.2  # the numbers were kept
+
+
+def test_a_search_keeps_its_finished_trials_when_it_fails(tmp_path, capsys, monkeypatch):
+    from xpscratch.search import SearchError
+
+    def failing_search(*args, on_trial, **kw):
+        for i in range(2):
+            on_trial(
+                {
+                    "number": i,
+                    "params": {"lr": 0.1},
+                    "value": 0.5,
+                    "state": "complete",
+                    "epochs": 1,
+                    "seconds": 0.1,
+                },
+                i + 1,
+                5,
+            )
+        raise SearchError("worker 1 died")
+
+    monkeypatch.setattr("xpscratch.cli.search", failing_search)
+    assert main(["search", "--trials", "5", "--out", str(tmp_path)]) == 1
+    assert "worker 1 died" in capsys.readouterr().err
+    saved = json.loads((tmp_path / "search.json").read_text())
+    assert saved["partial"] is True and [t["number"] for t in saved["trials"]] == [0, 1]
+
+
+def test_without_matplotlib_run_and_search_stop_before_any_work(tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda n, *a: None if n == "matplotlib" else real(n, *a)
+    )
+    ran = _Ran(monkeypatch)
+    argv = ["run", "optimizer_compare_naive", "--quick", "--out", str(tmp_path), "--no-progress"]
+    assert main(argv) == 2
+    assert main(["search", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("needs matplotlib") == 2 and "--no-plot" in err
+    assert ran.calls == 0 and not any(tmp_path.iterdir())
+    assert main([*argv, "--no-plot"]) == 0  # the JSON-only path
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["optimizer_compare_naive.json"]
+
+
+def test_advice_is_for_a_command_line_user(tmp_path, capsys, monkeypatch):
+    env = {**os.environ, "XPSCRATCH_BACKEND": "nope"}  # read once per process: a new one
+    proc = subprocess.run(
+        [sys.executable, "-m", "xpscratch", "run", "all", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "XPSCRATCH_BACKEND='nope'" in proc.stderr and "--backend None" not in proc.stderr
+    if importlib_util_find("cupy") is None:
+        assert main(["run", "all", "--backend", "cupy", "--out", str(tmp_path)]) == 2
+        err = capsys.readouterr().err
+        assert "--backend numpy" in err and "set_backend" not in err
+    # the library keeps its own advice
+    with pytest.raises(xpscratch.backend.BackendError, match=r"set_backend\('numpy'\)"):
+        if importlib_util_find("cupy") is None:
+            xpscratch.set_backend("cupy")
+        else:  # pragma: no cover
+            raise xpscratch.backend.BackendError("set_backend('numpy')")
+
+
+def importlib_util_find(name):
+    import importlib.util
+
+    return importlib.util.find_spec(name)
+
+
+@pytest.mark.parametrize("command", ["run", "search"])
+def test_download_is_an_option_and_the_missing_dataset_message_names_it(
+    command, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setenv("XPSCRATCH_DATA_DIR", str(tmp_path / "nowhere"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    first = ["run", "all"] if command == "run" else ["search"]
+    code = main([*first, "--dataset", "mnist", "--out", str(tmp_path / "o")])
+    if code == 0:  # pragma: no cover - a machine with MNIST where we did not look
+        pytest.skip("full MNIST is installed system-wide here")
+    err = capsys.readouterr().err
+    assert code == 2 and "--download" in err and "download=True" not in err
+    seen = []
+
+    def fake_load(dataset, download=False, **kw):
+        seen.append((dataset, download))
+        raise xpscratch.datasets.DatasetError("offline")
+
+    monkeypatch.setattr("xpscratch.cli.load_mnist", fake_load)
+    assert main([*first, "--dataset", "mnist", "--download", "--out", str(tmp_path / "o")]) == 2
+    assert seen == [("mnist", True)]
+
+
+def test_an_unexpected_error_is_a_message_not_a_traceback(capsys, monkeypatch):
+    def boom(args):
+        raise RuntimeError("something unforeseen")
+
+    monkeypatch.setattr("xpscratch.cli._run", boom)
+    assert main(["run", "all"]) == 1
+    err = capsys.readouterr().err
+    assert "xpscratch: error: RuntimeError: something unforeseen" in err

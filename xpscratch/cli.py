@@ -12,14 +12,20 @@ atomically, and prints the conclusion in numbers.  A search prints one line per 
 trial and writes ``<out>/search.json`` (every trial), ``<out>/search_best20.png`` (the
 book's figure 6-24) and ``<out>/search_scatter.png`` (validation accuracy against each
 hyperparameter).  Usage errors (unknown experiment, backend or dtype, a bad search space
-or storage) exit with status 2, a failed experiment or search with 1.
+or storage, an output path that cannot be written, a missing dataset or matplotlib)
+are found before any work and exit with status 2, a failed experiment or search with 1;
+what finished before a failure is kept (each experiment's files are written when it
+ends, a search's trials as each one ends).  ``--no-plot`` writes the JSON only (no
+matplotlib needed); ``--download`` fetches a missing dataset first.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -45,6 +51,24 @@ from .search import (
 from .search.space import SPACE_HELP
 
 EXIT_USAGE = 2
+DOWNLOAD_HELP = "download the dataset first if its files are missing (MD5-verified)"
+NO_PLOT_HELP = "write the JSON only, no figures (matplotlib not needed)"
+
+# library advice, and what a user of the command does instead
+_CLI_ADVICE = (
+    (re.compile(r"(?:use |call )?set_backend\('(\w+)'\)"), r"use --backend \1"),
+    (re.compile(r"call load_mnist\([^)]*download=True\)"), "run again with --download"),
+    (re.compile(r"pass download=True"), "add --download"),
+    (re.compile(r" \(or pass data_dir=\.\.\.\)"), ""),
+    (re.compile(r"dataset='([\w-]+)' \(the default\)"), r"--dataset \1 (the default)"),
+)
+
+
+def cli_message(message: str) -> str:
+    """A library message with its advice rewritten for the command line."""
+    for pattern, advice in _CLI_ADVICE:
+        message = pattern.sub(advice, message)
+    return message
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -69,6 +93,7 @@ def _parser() -> argparse.ArgumentParser:
         "(torch:cuda, array_api_strict:device1); default: $XPSCRATCH_BACKEND or numpy",
     )
     run.add_argument("--dataset", default="mnist-small", choices=DATASETS)
+    run.add_argument("--download", action="store_true", help=DOWNLOAD_HELP)
     run.add_argument("--seed", type=int, default=0)
     run.add_argument(
         "--quick", action="store_true", help="fewer iterations/epochs/trials, for a fast look"
@@ -76,6 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--dtype", choices=("float32", "float64"), default=None)
     run.add_argument("--out", default="out", type=Path, help="output folder (default: ./out)")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument("--no-plot", action="store_true", help=NO_PLOT_HELP)
     _search_parser(sub)
     return p
 
@@ -119,8 +145,10 @@ def _search_parser(sub: Any) -> None:
     s.add_argument("--top-k", type=int, default=5, help="trials the narrowed space spans")
     s.add_argument("--backend", default=None, metavar="NAME[:DEVICE]", help="as for 'run'")
     s.add_argument("--dataset", default="mnist-small")
+    s.add_argument("--download", action="store_true", help=DOWNLOAD_HELP)
     s.add_argument("--dtype", choices=("float32", "float64"), default=None)
     s.add_argument("--out", default="out", type=Path, help="output folder (default: ./out)")
+    s.add_argument("--no-plot", action="store_true", help=NO_PLOT_HELP)
 
 
 def _list() -> int:
@@ -132,8 +160,37 @@ def _list() -> int:
 
 
 def _usage_error(message: str) -> int:
-    print(f"xpscratch: error: {message}", file=sys.stderr)
+    print(f"xpscratch: error: {cli_message(message)}", file=sys.stderr)
     return EXIT_USAGE
+
+
+def _check_out(out: Path, files: list[str]) -> None:
+    """Refuse (before any work) an output folder or file that cannot be written.
+
+    Nothing is created here: the folder is made by the first write.
+    """
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out}: is a file, not a folder; give a folder for the results")
+    existing = out
+    while not existing.exists():  # the folder will be made inside the nearest existing one
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"--out {out}: {existing} is a file, so the folder cannot be made")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {out}: {existing} is not writable; choose another --out")
+    for name in files:
+        if (out / name).is_dir():
+            raise ValueError(
+                f"--out {out}: {out / name} is a folder; move it or choose another --out"
+            )
+
+
+def _check_plotting(args: argparse.Namespace) -> None:
+    if not args.no_plot and importlib.util.find_spec("matplotlib") is None:
+        raise ValueError(
+            "drawing the figures needs matplotlib, which is not installed: pip install "
+            "'xpscratch[plot]', or add --no-plot to write the numbers (JSON) only"
+        )
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -147,7 +204,12 @@ def _run(args: argparse.Namespace) -> int:
     if args.seed < 0:
         return _usage_error(f"--seed must be >= 0, got {args.seed}")
     try:
-        _check_dataset(args.dataset)
+        _check_plotting(args)
+        _check_out(args.out, [f"{n}.{ext}" for n in names for ext in ("json", "png")])
+    except ValueError as exc:
+        return _usage_error(str(exc))
+    try:
+        _check_dataset(args.dataset, args.download)
     except Exception as exc:  # DatasetError: missing files, with the fix in its message
         return _usage_error(f"--dataset {args.dataset}: {exc}")
     activated = _activate_backend(args)
@@ -177,7 +239,10 @@ def _run_one(exp: Any, args: argparse.Namespace, b: Any, write: Any) -> int:
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # report and go on with the next experiment
-        print(f"xpscratch: {exp.name} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(
+            f"xpscratch: {exp.name} failed: {type(exc).__name__}: {cli_message(str(exc))}",
+            file=sys.stderr,
+        )
         return 1
     out: Path = args.out
     png, js = out / f"{exp.name}.png", out / f"{exp.name}.json"
@@ -196,9 +261,20 @@ def _run_one(exp: Any, args: argparse.Namespace, b: Any, write: Any) -> int:
         "summary": result.summary(),
         "result": result.to_dict(),
     }
-    write(js, (json.dumps(record, indent=1) + "\n").encode())
-    exp.plot(result, png)
+    write(js, (json.dumps(record, indent=1) + "\n").encode())  # the numbers first
     print(result.summary())
+    if args.no_plot:
+        print(f"   wrote {js} ({record['elapsed_s']:.1f} s)", flush=True)
+        return 0
+    try:
+        exp.plot(result, png)
+    except Exception as exc:  # the numbers are saved; go on with the next experiment
+        print(
+            f"xpscratch: {exp.name}: the figure failed ({type(exc).__name__}: {exc}); "
+            f"the numbers are in {js}",
+            file=sys.stderr,
+        )
+        return 1
     print(f"   wrote {png} and {js} ({record['elapsed_s']:.1f} s)", flush=True)
     return 0
 
@@ -224,8 +300,10 @@ def _search(args: argparse.Namespace) -> int:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
         if args.seed < 0:
             raise ValueError(f"--seed must be >= 0, got {args.seed}")
-        _check_dataset(args.dataset)
-    except Exception as exc:  # a bad space, storage, setting or missing dataset
+        _check_plotting(args)
+        _check_out(args.out, list(SEARCH_FILES))
+        _check_dataset(args.dataset, args.download)
+    except Exception as exc:  # a bad space, storage, setting, output or missing dataset
         return _usage_error(str(exc))
     activated = _activate_backend(args)
     if isinstance(activated, int):
@@ -247,17 +325,20 @@ def _search(args: argparse.Namespace) -> int:
                 workers=args.workers,
                 storage=args.storage,
                 study_name=args.study_name,
-                on_trial=_trial_printer(),
+                on_trial=_trial_printer(_trial_saver(args, atomic_write_bytes)),
             )
         except ImportError as exc:  # Optuna missing: the message names the extra to install
             return _usage_error(str(exc))
         except (SearchError, ValueError) as exc:
-            print(f"xpscratch: search failed: {exc}", file=sys.stderr)
+            print(
+                f"xpscratch: search failed: {cli_message(str(exc))} (the finished trials "
+                f"are in {args.out / SEARCH_FILES[0]})",
+                file=sys.stderr,
+            )
             return 1
     finally:
         context.__exit__(None, None, None)
-    _write_search(result, args, atomic_write_bytes)
-    return 0
+    return _write_search(result, args, atomic_write_bytes)
 
 
 def _sizes(text: str) -> tuple[int, ...]:
@@ -270,10 +351,32 @@ def _sizes(text: str) -> tuple[int, ...]:
     return sizes
 
 
-def _trial_printer() -> Any:
+SEARCH_FILES = ("search.json", "search_best20.png", "search_scatter.png")
+
+
+def _trial_saver(args: argparse.Namespace, write: Any) -> Any:
+    """Rewrite ``<out>/search.json`` (atomically) with the trials finished so far."""
+    trials: list[dict[str, Any]] = []
+
+    def save(trial: dict[str, Any]) -> None:
+        trials.append(trial)
+        record = {
+            "command": "search",
+            "xpscratch_version": __version__,
+            "partial": True,  # the search has not finished: these trials have
+            "trials": trials,
+        }
+        write(args.out / SEARCH_FILES[0], (json.dumps(record, indent=1) + "\n").encode())
+
+    return save
+
+
+def _trial_printer(save: Any = None) -> Any:
     best = [0.0]
 
     def show(trial: dict[str, Any], done: int, total: int) -> None:
+        if save is not None:
+            save(trial)
         best[0] = max(best[0], trial["value"])
         params = " ".join(
             f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
@@ -290,28 +393,45 @@ def _trial_printer() -> Any:
     return show
 
 
-def _write_search(result: Any, args: argparse.Namespace, write: Any) -> None:
-    out: Path = args.out
-    record = {
-        "command": "search",
-        "xpscratch_version": __version__,
-        "summary": result.summary(),
-        "next_round": f"--space {format_space(result.narrowed(args.top_k))}",
-        "result": result.to_dict(),
-    }
-    js, best20, scatter = (
-        out / n for n in ("search.json", "search_best20.png", "search_scatter.png")
-    )
+def _write_search(result: Any, args: argparse.Namespace, write: Any) -> int:
+    """search.json first (every trial), then the figures; 1 if a step after it failed."""
+    js, best20, scatter = (args.out / n for n in SEARCH_FILES)
+    try:
+        record = {
+            "command": "search",
+            "xpscratch_version": __version__,
+            "summary": result.summary(),
+            "next_round": f"--space {format_space(result.narrowed(args.top_k))}",
+            "result": result.to_dict(),
+        }
+    except Exception as exc:  # keep every trial even if the summary cannot be made
+        print(f"xpscratch: the search's summary failed: {exc}", file=sys.stderr)
+        trials = {"trials": getattr(result, "trials", [])}
+        record = {"command": "search", "xpscratch_version": __version__, "result": trials}
+        write(js, (json.dumps(record, indent=1, default=str) + "\n").encode())
+        return 1
     write(js, (json.dumps(record, indent=1) + "\n").encode())
-    plot_search_best20(result, best20)
-    plot_search_scatter(result, scatter)
     print(result.summary())
+    if args.no_plot:
+        print(f"   wrote {js}", flush=True)
+        return 0
+    try:
+        plot_search_best20(result, best20)
+        plot_search_scatter(result, scatter)
+    except Exception as exc:
+        print(
+            f"xpscratch: the search's figures failed ({type(exc).__name__}: {exc}); "
+            f"the trials are in {js}",
+            file=sys.stderr,
+        )
+        return 1
     print(f"   wrote {js}, {best20} and {scatter}", flush=True)
+    return 0
 
 
-def _check_dataset(dataset: str) -> None:
-    """Fail before any experiment runs if the dataset's files are not there."""
-    load_mnist(dataset=dataset)
+def _check_dataset(dataset: str, download: bool = False) -> None:
+    """Fail before any experiment runs if the dataset's files are not there (or fetch them)."""
+    load_mnist(dataset=dataset, download=download)
 
 
 def _activate_backend(args: argparse.Namespace) -> tuple[Any, Any] | int:
@@ -320,8 +440,8 @@ def _activate_backend(args: argparse.Namespace) -> tuple[Any, Any] | int:
     try:
         context = use_backend(backend, device) if backend else _active_backend()
         b = context.__enter__()
-    except BackendError as exc:
-        return _usage_error(f"--backend {args.backend}: {exc}")
+    except BackendError as exc:  # without --backend, the message names $XPSCRATCH_BACKEND
+        return _usage_error(f"--backend {args.backend}: {exc}" if backend else str(exc))
     try:
         float_dtype(b.xp, args.dtype, b.device)
     except BackendError as exc:
@@ -363,6 +483,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # the reader has gone (| head): stop quietly, as the docs advise
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+        return 1
+    except Exception as exc:  # never a raw traceback: name the problem and stop
+        print(f"xpscratch: error: {type(exc).__name__}: {cli_message(str(exc))}", file=sys.stderr)
         return 1
 
 
