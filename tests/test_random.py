@@ -520,3 +520,17 @@ def test_stream_stops_drawing_ahead_at_the_last_counter(backend):
     with pytest.raises(ValueError, match="counter"):
         s.keep_mask((10, 10), 0.5)
     assert s.counter == 2**32  # a refused draw leaves the counter as it was
+
+
+@pytest.mark.parametrize(("dtype", "scale", "n"), [("float64", 1.0, 1001), ("float32", 0.5, 64)])
+def test_normal_is_the_documented_box_muller_bit_for_bit(backend, dtype, scale, n):
+    """sqrt(-2 log(1 - u0)) * (cos, sin)(2 pi u1), times scale, rounded once: in NumPy."""
+    if dtype == "float64" and str(backend.device).find("no_float64") >= 0:
+        pytest.skip("this device has no float64")
+    bits = _numpy_reference_bits(4, "init/W", 2, 4 * ((n + 1) // 2)).reshape(2, -1, 2)
+    u = ((bits[..., 0] >> 5) * 2**26 + (bits[..., 1] >> 6)) / 2.0**53
+    r = np.sqrt(-2.0 * np.log(1.0 - u[0]))
+    theta = 2.0 * np.pi * u[1]
+    expected = (np.concatenate([r * np.cos(theta), r * np.sin(theta)])[:n] * scale).astype(dtype)
+    z = xpscratch.to_numpy(R.normal(4, "init/W", 2, n, dtype, scale=scale))
+    np.testing.assert_array_equal(z, expected)

@@ -417,19 +417,30 @@ def uniform(
     dt = _backend.float_dtype(xp, dtype, device)
     shape, n = _size(shape)
     words = _words(seed, purpose, counter, n if dt == xp.float32 else 2 * n, xp, device)
-    return _as_uniform(words, shape, dt, xp)
+    return _as_uniform(words, shape, dt, xp, owned=True)
 
 
-def _as_uniform(bits: Any, shape: tuple[int, ...], dt: Any, xp: Any) -> Any:
+def _as_uniform(bits: Any, shape: tuple[int, ...], dt: Any, xp: Any, *, owned: bool = False) -> Any:
+    # ``owned``: the words are this draw's own, so they may be shifted in place
     if dt == xp.float32:
-        u = xp.astype(bits >> 8, dt) * (2.0**-24)
+        if owned:
+            bits >>= 8
+        else:
+            bits = bits >> 8
+        u = xp.astype(bits, dt)
+        u *= 2.0**-24
     else:
         bits = xp.reshape(bits, (-1, 2))
         if bits.dtype == xp.uint32:  # (b0 >> 5) * 2**26 does not fit: add in float64
-            mantissa = xp.astype(bits[:, 0] >> 5, dt) * (2.0**26) + xp.astype(bits[:, 1] >> 6, dt)
+            u = xp.astype(bits[:, 0] >> 5, dt)
+            u *= 2.0**26
+            u += xp.astype(bits[:, 1] >> 6, dt)
         else:
-            mantissa = xp.astype((bits[:, 0] >> 5) * (2**26) + (bits[:, 1] >> 6), dt)
-        u = mantissa * (2.0**-53)
+            mantissa = bits[:, 0] >> 5
+            mantissa *= 2**26
+            mantissa += bits[:, 1] >> 6
+            u = xp.astype(mantissa, dt)
+        u *= 2.0**-53
     return xp.reshape(u, shape)
 
 
@@ -489,12 +500,23 @@ def normal(
     hp = _backend.host_namespace()
     m = -(-n // 2)
     u = uniform(seed, purpose, counter, (2, m), "float64", xp=hp)
-    radius = hp.sqrt(-2.0 * hp.log(1.0 - u[0, :]))  # 1 - u is in (0, 1]: log is finite
-    theta = (2.0 * math.pi) * u[1, :]
-    z = hp.concat([radius * hp.cos(theta), radius * hp.sin(theta)])[:n] * scale
+    # in place where it rounds the same: x * y == y * x in IEEE arithmetic
+    radius = hp.log(1.0 - u[0, :])  # 1 - u is in (0, 1]: log is finite
+    radius *= -2.0
+    radius = hp.sqrt(radius)
+    theta = u[1, :]
+    theta *= 2.0 * math.pi
+    z_cos, z_sin = hp.cos(theta), hp.sin(theta)
+    z_cos *= radius
+    z_sin *= radius
+    z = hp.concat([z_cos, z_sin])[:n]
+    z *= scale
     host = hp.reshape(
-        hp.astype(z, getattr(hp, "float64" if dt == xp.float64 else "float32")), shape
+        hp.astype(z, getattr(hp, "float64" if dt == xp.float64 else "float32"), copy=False),
+        shape,
     )
+    if xp is hp:
+        return host  # made here and held by nobody else
     return xp.asarray(host, device=device, copy=True)
 
 
@@ -568,36 +590,37 @@ class RandomStream:
         self.counter += 1
         return c
 
-    def _draw_words(self, n: int, xp: Any, device: Any) -> tuple[Any, Any]:
-        """The words of the next counter value (from the prefetched ones if they fit)."""
+    def _draw_words(self, n: int, xp: Any, device: Any) -> tuple[Any, Any, bool]:
+        """The words of the next counter value (from the prefetched ones if they fit),
+        their namespace, and whether they are this draw's own (not a prefetched row)."""
         xp, device = _target(xp, device)
         _check(self.seed, self.counter)
         c = self._next()
         if self._ahead is not None:
             row = self._ahead.row(self, c, n, xp, device)
             if row is not None:
-                return row, xp
+                return row, xp, False
         path = _path(xp, device)
         count = min(PREFETCH_DRAWS, PREFETCH_WORDS // max(n, 1), 2**32 - c)
         if path == "randomgen" or count <= 1 or n == 0:
             self._ahead = None
-            return _words(self.seed, self.purpose, c, n, xp, device, path=path), xp
+            return _words(self.seed, self.purpose, c, n, xp, device, path=path), xp, True
         words = _block_words(self.seed, self.purpose, c, count, n, xp, device, path)
         self._ahead = _Prefetched(self.seed, self.purpose, c, xp, device, words)
-        return words[0, :], xp
+        return words[0, :], xp, False
 
     def bits(self, n: int, *, xp: Any = None, device: Any = None) -> Any:
-        words, xp = self._draw_words(n, xp, device)
+        words, xp, owned = self._draw_words(n, xp, device)
         bits = _as_bits(words, xp)
         # a prefetched row is shared with the stream: hand out a copy
-        return xp.asarray(bits, copy=True) if bits is words else bits
+        return xp.asarray(bits, copy=True) if bits is words and not owned else bits
 
     def uniform(self, shape: Shape, dtype: Any = None, *, xp: Any = None, device: Any = None):
         xp, device = _target(xp, device)
         dt = _backend.float_dtype(xp, dtype, device)
         shape, n = _size(shape)
-        words, xp = self._draw_words(n if dt == xp.float32 else 2 * n, xp, device)
-        return _as_uniform(words, shape, dt, xp)
+        words, xp, owned = self._draw_words(n if dt == xp.float32 else 2 * n, xp, device)
+        return _as_uniform(words, shape, dt, xp, owned=owned)
 
     def normal(
         self,
@@ -616,11 +639,11 @@ class RandomStream:
     ) -> Any:
         _check_ratio(drop_ratio)
         shape, n = _size(shape)
-        words, xp = self._draw_words(n, xp, device)
+        words, xp, _ = self._draw_words(n, xp, device)
         return _as_mask(words, shape, drop_ratio, xp)
 
     def permutation(self, n: int, *, xp: Any = None, device: Any = None) -> Any:
-        words, xp = self._draw_words(2 * n, xp, device)
+        words, xp, _ = self._draw_words(2 * n, xp, device)
         return _as_permutation(words, xp)
 
     def state_dict(self) -> dict[str, Any]:
