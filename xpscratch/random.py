@@ -6,9 +6,15 @@ Philox4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC'
 the generator of Random123 and cuRAND), written in portable array-API integer
 operations so that it runs unchanged, on the device, on every backend.
 
-* Each 32-bit word is kept in an int64 within [0, 2**32): torch has no arithmetic on
-  uint32, and the 32x32-bit multiply is split on the 16-bit halves of the Philox
-  constant so that no intermediate reaches 2**63.
+* Each 32-bit word is kept in [0, 2**32), in one of three dtypes chosen once per
+  namespace and device (:func:`_path`): uint64 where its products are exact (one
+  multiply); int64 on torch (the multiply split on the constant's 16-bit halves, every
+  product below 2**48); uint32 where the device has no 64-bit integers (JAX without
+  x64, strict's ``no_x64``: both operands split, every intermediate below 2**32).  On
+  NumPy the optional ``randomgen`` computes the same words in compiled code.
+* The rounds run on whole arrays, both multiply lanes stacked in one array, and a
+  :class:`RandomStream` computes small draws of one size a few counters ahead: a
+  dropout mask is about a dozen array operations (kernel launches on a GPU).
 * A draw is a pure function of ``(seed, purpose, counter)``: the key is the 64-bit
   seed, the counter block is ``(index, counter, hash(purpose))``.  A layer's dropout
   mask at step s therefore does not depend on what else drew random numbers before.
