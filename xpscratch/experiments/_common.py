@@ -79,6 +79,14 @@ class ExperimentResult:
     def summary(self) -> str:
         raise NotImplementedError
 
+    def plot(self, fig: Any = None) -> Any:
+        """This result's figure as a matplotlib ``Figure`` (shown inline in a notebook);
+        ``fig`` draws into the caller's Figure or SubFigure.  To write a file:
+        :meth:`Experiment.plot` or ``result.plot().savefig(path)``."""
+        from .. import plot
+
+        return plot.figure(self, fig=fig)
+
 
 def _plain(value: Any, where: str) -> Any:
     # Refuse rather than convert: a NumPy or device scalar here means a missed to_numpy.
