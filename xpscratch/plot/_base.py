@@ -90,7 +90,7 @@ def save(fig: Any, path: str | os.PathLike) -> None:
 def finish(fig: Any, path: str | os.PathLike | None) -> Any:
     """Write ``fig`` to ``path`` (when one is given) and return it."""
     if path is not None:
-        save(fig.figure if hasattr(fig, "figure") and fig.figure is not fig else fig, path)
+        save(fig.figure, path)  # a SubFigure's .figure is the whole figure (a Figure's: itself)
     return fig
 
 

@@ -74,7 +74,7 @@ def plot_lr_schedule_compare(result: Any, path: PathArg = None, *, fig: Any = No
     flat = [a for row in accs for a in row]
     low, high = max(min(flat) - 0.02, 0.0), min(max(flat) + 0.015, 1.0)
     ax.set_ylim(low, high)
-    ax.set_xticks(x, schedules, fontsize=8, rotation=15, ha="right")
+    ax.set_xticks(x, [k.replace("+", "\n+") for k in schedules], fontsize=8)  # no overlap
     ax.set_ylabel(f"test accuracy (axis from {low:.3f})" if low > 0 else "test accuracy")
     ax.set_title("final test accuracy" + (": zoomed, the axis does not start at 0" if low else ""))
     # beside the bars: inside, it covered the last group
