@@ -217,7 +217,7 @@ def _train_test_panels(
         ax.set_ylabel("accuracy")
         ax.set_ylim(0, 1.05)  # room for the markers at 1.0
         ax.set_title(f"{labels[i]}: gap {train[-1] - test[-1]:.3f}")
-        ax.legend(loc="lower right")
+        ax.legend(loc="best")  # a low curve (dropout) would hide behind "lower right"
     title(fig, result, heading)
     return fig
 
