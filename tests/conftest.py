@@ -115,3 +115,48 @@ def float_dtype(backend) -> str:
 @pytest.fixture
 def rtol(float_dtype) -> float:
     return 1e-10 if float_dtype == "float64" else 1e-4
+
+
+# ---------------------------------------------------------------------------
+# The summary: skips once per backend and reason, instead of one line per test
+# ---------------------------------------------------------------------------
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """``-ra`` keeps listing failures, errors and xfails; skips are summarised per backend
+    by :func:`pytest_terminal_summary` (an explicit ``-rs`` still lists every one)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    asked = config.getoption("reportchars", "") or ""
+    if reporter is not None and "s" not in asked and "S" not in asked:
+        reporter.reportchars = reporter.reportchars.replace("s", "").replace("S", "")
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+    return reason.removeprefix("Skipped: ")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    skipped = terminalreporter.stats.get("skipped", [])
+    if not skipped:
+        return
+    ids = [bid for bid, _, _ in BACKEND_PARAMS]
+    by_backend: dict[tuple[str, str], int] = {}
+    other: dict[str, list[str]] = {}
+    for report in skipped:
+        reason = _skip_reason(report)
+        bid = next((b for b in ids if reason.startswith(f"{b}: ")), None)
+        if bid is not None:  # the backend fixture's skip: "<id>: <why>"
+            key = (bid, reason[len(bid) + 2 :])
+            by_backend[key] = by_backend.get(key, 0) + 1
+        else:
+            other.setdefault(reason, []).append(report.nodeid.split("::")[0])
+    write = terminalreporter.write_line
+    terminalreporter.write_sep("=", f"{len(skipped)} skipped (-rs lists each test)")
+    for (bid, reason), n in sorted(by_backend.items(), key=lambda kv: ids.index(kv[0][0])):
+        write(f"backend {bid}: {n} test(s) skipped: {reason}")
+    for reason, files in sorted(other.items(), key=lambda kv: -len(kv[1])):
+        where = ", ".join(sorted(set(files)))
+        write(f"{len(files)} test(s) skipped ({where}): {reason}")

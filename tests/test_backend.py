@@ -117,6 +117,16 @@ def test_cupy_missing_says_how_to_install(monkeypatch):
         xpscratch.set_backend("cupy")
 
 
+def test_torch_missing_says_which_build(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)
+    with pytest.raises(xpscratch.BackendError, match=r"not installed.*the CPU build is enough"):
+        xpscratch.set_backend("torch", device="cpu")
+    # for a GPU the CPU build is not enough
+    with pytest.raises(xpscratch.BackendError, match=r"not installed.*a CUDA build") as info:
+        xpscratch.set_backend("torch", device="cuda")
+    assert "CPU build" not in str(info.value)
+
+
 def test_cupy_without_gpu_says_so(monkeypatch):
     def no_device():
         raise RuntimeError("cudaErrorNoDevice: no CUDA-capable device is detected")

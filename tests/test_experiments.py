@@ -15,8 +15,8 @@ Two kinds of test per experiment:
   on a near-tie may flip).  ``strict-no_float64`` runs float32 and is compared with a
   NumPy float32 run.  Agreement at these settings plus the NumPy conclusions imply the
   conclusions on every backend; ``test_conclusions_on_backend`` checks that directly
-  at the conclusion settings (marked slow, and skipped unless ``XPSCRATCH_SLOW_TESTS=1``:
-  about 25 minutes on 2 cores).
+  at the conclusion settings (marked slow, and skipped unless ``XPSCRATCH_SLOW_TESTS=1``;
+  all the slow tests together add about 13 minutes on 2 cores, see the README's Tests).
 
 """
 
@@ -418,7 +418,8 @@ def test_hyperparameter_agrees(backend, float_dtype):
 @pytest.mark.slow
 @pytest.mark.skipif(
     not os.environ.get("XPSCRATCH_SLOW_TESTS"),
-    reason="about 25 min on 2 cores: set XPSCRATCH_SLOW_TESTS=1 to check every backend "
+    reason="slow (all slow tests: about 13 min on 2 cores): set XPSCRATCH_SLOW_TESTS=1 "
+    "to check every backend "
     "at the conclusion settings (the agreement tests above cover them at short settings)",
 )
 @pytest.mark.parametrize(

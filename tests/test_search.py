@@ -27,6 +27,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -48,6 +49,7 @@ from xpscratch.search import (
     space_to_dict,
 )
 from xpscratch.search._workers import device_spec as _device_spec
+from xpscratch.search.study import check_importable
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -740,3 +742,15 @@ def test_cli_search_usage_errors_exit_2(argv, message, tmp_path, capsys):
     assert main(["search", "--out", str(tmp_path / "o"), *argv]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_an_objective_from_a_notebook_is_refused_before_spawning(monkeypatch):
+    # A notebook's classes live in a __main__ without a file: spawned workers cannot
+    # unpickle them and died with "Can't get attribute" (a BrokenProcessPool).
+    monkeypatch.setitem(sys.modules, "__main__", ModuleType("__main__"))
+    notebook_objective = type("MyObjective", (Objective,), {"__module__": "__main__"})
+    with pytest.raises(ValueError, match="MyObjective is defined in this notebook"):
+        search("lr=log:1e-4:1e-1", 2, notebook_objective(epochs=1), workers=2)
+    # the built-in Objective, and any objective with one worker, are fine
+    check_importable(Objective(epochs=1), 2)
+    check_importable(notebook_objective(epochs=1), 1)

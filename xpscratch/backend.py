@@ -115,7 +115,14 @@ def _make_cupy(device: Any) -> Backend:
 
 
 def _make_torch(device: Any) -> Backend:
-    torch = _import("torch", "pip install torch (the CPU build is enough)")
+    wants_cuda = str(device).startswith("cuda")
+    torch = _import(
+        "torch",
+        "install a CUDA build of torch (the command for your CUDA version is on "
+        "https://pytorch.org/get-started/locally/)"
+        if wants_cuda
+        else "pip install torch (the CPU build is enough)",
+    )
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     try:

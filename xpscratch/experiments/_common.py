@@ -81,6 +81,14 @@ class ExperimentResult:
     def summary(self) -> str:
         raise NotImplementedError
 
+    def plot(self, fig: Any = None) -> Any:
+        """This result's figure as a matplotlib ``Figure`` (shown inline in a notebook);
+        ``fig`` draws into the caller's Figure or SubFigure.  To write a file:
+        :meth:`Experiment.plot` or ``result.plot().savefig(path)``."""
+        from .. import plot
+
+        return plot.figure(self, fig=fig)
+
 
 def resolve_settings(
     name: str, full: Mapping[str, Any], quick_values: Mapping[str, Any], quick: bool, overrides
