@@ -97,9 +97,10 @@ def format_report(report: Any) -> str:
     if details:
         lines += [""] + details
     fails = sum(g.status == "FAIL" for g in report.groups)
+    verdict = "FAILED" if fails else "NOT USABLE" if report.unusable else "PASSED"
     lines += [
         "",
-        f"{'FAILED' if fails else 'PASSED'}: {len(report.groups) - fails} of "
+        f"{verdict}: {len(report.groups) - fails} of "
         f"{len(report.groups)} groups passed or skipped, {fails} failed",
     ]
     return "\n".join(lines)
