@@ -13,6 +13,12 @@ functions, optimizers, training (with checkpoints crossing to and from NumPy), t
 book's experiments, and on GPU backends the no-sync check and the matmul precision.
 The test suite calls the same groups (tests/test_check.py): one definition of
 cross-backend agreement, used twice.  Needs only the core install.
+
+``array_api_extra.testing.assert_close``/``assert_equal`` are not used: they compare two
+arrays of one namespace and raise on the first mismatch, while every case here compares a
+backend's result with NumPy's and must report the largest differences and carry on to the
+next case; using them would also make array-api-extra a core dependency for no check that
+:class:`Group` does not already make (shape, dtype, NaN positions, values).
 """
 
 from __future__ import annotations
