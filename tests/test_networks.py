@@ -10,7 +10,7 @@ import pytest
 
 import xpscratch
 from xpscratch.networks import MultiLayerNet, MultiLayerNetExtend
-from xpscratch.optim import SGD, Adam, Momentum
+from xpscratch.optim import Adam
 
 
 def _data(n=12, d=6, classes=3, seed=0):
@@ -144,14 +144,6 @@ def _train(optimizer, steps, dtype, **net_kwargs):
     return net, np.array([float(v) for v in losses])
 
 
-@pytest.mark.parametrize(
-    ("make_opt", "kwargs"),
-    [
-        (lambda: SGD(lr=0.1), dict(weight_decay_lambda=0.01)),
-        (lambda: Adam(lr=0.01), dict(use_batchnorm=True, use_dropout=True, dropout_ratio=0.2)),
-        (lambda: Momentum(lr=0.05), dict(use_layernorm=True, activation="tanh")),
-    ],
-)
 def test_state_dict_round_trip_and_cross_backend_load(backend, float_dtype):
     with xpscratch.use_backend("numpy"):
         src, _ = _train(Adam(lr=0.01), 5, float_dtype, use_batchnorm=True, use_dropout=True)

@@ -135,9 +135,15 @@ def devices(name: str) -> list[Any]:
     for d in listed:
         if d is None or str(d) == "meta":  # torch's meta device holds no data
             continue
-        # strict's devices by name, CuPy's by index: the forms set_backend takes
-        found.append(d.id if name == "cupy" else getattr(d, "_device", d))
-    return found or [b.device]
+        # the forms set_backend takes: strict's devices by name, CuPy's by index, JAX's by
+        # platform ('jax:cpu', 'jax:gpu')
+        if name == "cupy":
+            found.append(d.id)
+        elif name == "jax":
+            found.append(str(getattr(d, "platform", d)).replace("cuda", "gpu"))
+        else:
+            found.append(getattr(d, "_device", d))
+    return list(dict.fromkeys(found)) or [b.device]
 
 
 def _label(name: str, device: Any) -> str:
@@ -261,17 +267,25 @@ def run(
         start = time.perf_counter()
         b = _resolve(name, device)
         info = {"backend": name, "versions": library_versions(name), **device_info(b)}
+        restore = None
         if is_gpu(b):
-            info["matmul_precision_found"] = set_matmul_precision(b, allow_tf32)
+            info["matmul_precision_found"] = matmul_precision(b)
+            restore = set_matmul_precision(b, allow_tf32)
             info["matmul_precision_used"] = matmul_precision(b)
         tr = TargetReport(_label(name, device), info)
-        for dt in dtypes:
-            target = Target(name, device, tr.label, dt, quick, allow_tf32, references, b)
-            for group in names:
-                g = run_group(group, target)
-                tr.groups.append(g)
-                if progress is not None:
-                    progress(f"{tr.label:<28} {dt:<8} {group:<12} {g.status} ({g.seconds:.1f} s)")
+        try:
+            for dt in dtypes:
+                target = Target(name, device, tr.label, dt, quick, allow_tf32, references, b)
+                for group in names:
+                    g = run_group(group, target)
+                    tr.groups.append(g)
+                    if progress is not None:
+                        progress(
+                            f"{tr.label:<28} {dt:<8} {group:<12} {g.status} ({g.seconds:.1f} s)"
+                        )
+        finally:
+            if restore is not None:
+                restore()
         tr.seconds = time.perf_counter() - start
         report.targets.append(tr)
     return report

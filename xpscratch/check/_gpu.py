@@ -67,10 +67,29 @@ def _cupy_tf32() -> bool:
     return os.environ.get("CUPY_TF32", "0") not in ("", "0")
 
 
-def set_matmul_precision(b: Backend, allow_tf32: bool) -> str:
-    """Set full float32 matmuls (or allow TF32); returns what was there before."""
-    before = matmul_precision(b)
+def set_matmul_precision(b: Backend, allow_tf32: bool) -> Callable[[], None]:
+    """Set full float32 matmuls (or allow TF32); returns a function that puts back what
+    was there before (``run`` calls it when the backend's groups are done)."""
     lib = _lib(b)
+    if lib == "cupy":
+        saved = os.environ.get("CUPY_TF32")
+
+        def restore() -> None:
+            if saved is None:
+                os.environ.pop("CUPY_TF32", None)
+            else:
+                os.environ["CUPY_TF32"] = saved
+    elif lib == "torch":
+        previous = importlib.import_module("torch").get_float32_matmul_precision()
+
+        def restore() -> None:
+            importlib.import_module("torch").set_float32_matmul_precision(previous)
+    else:
+        was = importlib.import_module("jax").config.jax_default_matmul_precision
+
+        def restore() -> None:
+            importlib.import_module("jax").config.update("jax_default_matmul_precision", was)
+
     if lib == "cupy":
         # read by CuPy when it creates its cuBLAS handle: set before the first matmul
         os.environ["CUPY_TF32"] = "1" if allow_tf32 else "0"
@@ -82,7 +101,7 @@ def set_matmul_precision(b: Backend, allow_tf32: bool) -> str:
         importlib.import_module("jax").config.update(
             "jax_default_matmul_precision", None if allow_tf32 else "highest"
         )
-    return before
+    return restore
 
 
 # -- the sync / transfer check ----------------------------------------------------------------

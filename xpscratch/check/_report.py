@@ -63,37 +63,48 @@ def format_report(report: Any) -> str:
         "time",
     )
     rows = [head]
-    for g in report.groups:
-        rows.append(
-            (
-                g.target,
-                g.dtype,
-                g.name,
-                str(g.cases),
-                _num(g.max_abs),
-                _num(g.max_rel),
-                f"{g.worst:.0%}" if g.worst != float("inf") else "inf",
-                g.tolerance,
-                g.status,
-                f"{g.seconds:.1f}s",
-            )
-        )
+    details = []
+    for t in report.targets:
+        for dtype in dict.fromkeys(g.dtype for g in t.groups):
+            groups = [g for g in t.groups if g.dtype == dtype]
+            shown = [g for g in groups if not (g.name == "gpu" and g.status == "SKIP")]
+            if shown and all(g.status == "SKIP" for g in shown):
+                why = next(g.skipped for g in shown)  # one row: every group skipped, one reason
+                rows.append((t.label, dtype, "all", "0", "-", "-", "-", "-", "SKIP", "0.0s"))
+                details.append(f"SKIP {t.label} {dtype}: {why}")
+                continue
+            for g in shown:
+                worst = f"{g.worst:.0%}" if g.worst != float("inf") else "inf"
+                rows.append(
+                    (
+                        g.target,
+                        g.dtype,
+                        g.name,
+                        str(g.cases),
+                        _num(g.max_abs),
+                        _num(g.max_rel),
+                        worst,
+                        g.tolerance,
+                        g.status,
+                        f"{g.seconds:.1f}s",
+                    )
+                )
+                if g.skipped:
+                    details.append(f"SKIP {g.target} {g.dtype} {g.name}: {g.skipped}")
+                for f in g.failures[:10]:
+                    details.append(f"FAIL {g.target} {g.dtype} {g.name}: {f.case}: {f.detail}")
+                if len(g.failures) > 10:
+                    details.append(
+                        f"FAIL {g.target} {g.dtype} {g.name}: ... and "
+                        f"{len(g.failures) - 10} more (all in --json)"
+                    )
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     for i, r in enumerate(rows):
         lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
         if i == 0:
             lines.append("  ".join("-" * w for w in widths))
-    details = []
-    for g in report.groups:
-        if g.skipped:
-            details.append(f"SKIP {g.target} {g.dtype} {g.name}: {g.skipped}")
-        for f in g.failures[:10]:
-            details.append(f"FAIL {g.target} {g.dtype} {g.name}: {f.case}: {f.detail}")
-        if len(g.failures) > 10:
-            details.append(
-                f"FAIL {g.target} {g.dtype} {g.name}: ... and "
-                f"{len(g.failures) - 10} more (all in --json)"
-            )
+    if any(g.name == "gpu" and g.status == "SKIP" for g in report.groups):
+        details.append("gpu group: runs on GPU backends only (sync/transfer check, TF32)")
     if details:
         lines += [""] + details
     fails = sum(g.status == "FAIL" for g in report.groups)
