@@ -244,5 +244,7 @@ def test_float64_on_a_device_without_it_is_a_skip_with_the_reason():
 def test_bad_arguments_are_usage_errors(capsys):
     assert main(["check", "--dtype", "float16"]) == 2
     assert main(["check", "--group", "nope", "--backend", "numpy"]) == 2
+    assert main(["check", "--backend", "numpy", "--json", "/nonexistent/dir/r.json"]) == 2
+    assert "does not exist" in capsys.readouterr().err
     with pytest.raises(ValueError, match="unknown group"):
         check.run(["numpy"], groups=["nope"])

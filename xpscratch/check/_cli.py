@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from .._atomic import atomic_open
@@ -56,6 +57,13 @@ def main(args: argparse.Namespace) -> int:
     if args.group and any(g not in GROUPS for g in args.group):
         print(
             f"xpscratch check: unknown group in {args.group}; choose from {list(GROUPS)}",
+            file=sys.stderr,
+        )
+        return 2
+    if args.json and not Path(args.json).resolve().parent.is_dir():
+        print(
+            f"xpscratch check: --json {args.json}: the folder "
+            f"{Path(args.json).resolve().parent} does not exist; create it first",
             file=sys.stderr,
         )
         return 2
