@@ -241,8 +241,11 @@ def test_mixing_numpy_and_torch():
 # -- rules that keep the library portable ------------------------------------------
 
 # host-side by design: the backend, data loading, checkpoint files, plotting, the CLI
+# check/: the battery compares results copied to the host with NumPy's (its cases run the
+# library's own array code on the backend); testing.py: the same for users' tests
 HOST_MODULES = re.compile(
-    r"(^backend\.py$|^datasets/|^checkpoint\.py$|^plot/|^cli\.py$|^experiments/)"
+    r"(^backend\.py$|^datasets/|^checkpoint\.py$|^plot/|^cli\.py$|^experiments/|^check/"
+    r"|^testing\.py$)"
 )
 
 

@@ -30,6 +30,7 @@ import numpy as np
 import pytest
 
 import xpscratch
+from xpscratch.check import SHORT
 from xpscratch.experiments import EXPERIMENTS
 from xpscratch.experiments.hyperparameter_optimization import (
     narrow_ranges,
@@ -57,20 +58,9 @@ CONCLUSION: dict[str, dict] = {
     "optimizer_zoo": {},
 }
 
-# Short runs for the cross-backend comparison (a few seconds each on strict).
-CROSS: dict[str, dict] = {
-    "optimizer_compare_naive": {},
-    "weight_init_activation_histogram": {},
-    "optimizer_compare_mnist": {"iterations": 30},
-    "weight_init_compare": {"iterations": 30},
-    "batch_norm_test": {"num_scales": 3, "epochs": 2},
-    "overfit_weight_decay": {"epochs": 4, "test_size": 500},
-    "overfit_dropout": {"epochs": 4, "test_size": 500},
-    "hyperparameter_optimization": {"trials": 3, "epochs": 3, "rounds": 2, "train_size": 200},
-    "regularization_compare": {"seeds": 1, "epochs": 3, "test_size": 500, "ensemble_size": 2},
-    "lr_schedule_compare": {"iterations": 30, "test_size": 500},
-    "optimizer_zoo": {"steps": {"bowl": 30, "saddle": 100, "rosenbrock": 200, "himmelblau": 50}},
-}
+# Short runs: the battery's (xpscratch/check/_experiments.py), which compares them with
+# NumPy on every backend (tests/test_check.py); other tests here reuse them.
+CROSS: dict[str, dict] = SHORT
 
 _cache: dict[tuple, object] = {}
 
@@ -165,9 +155,6 @@ def test_naive_conclusions(backend, float_dtype):
     assert min(r.final_distance, key=r.final_distance.get) == "AdaGrad"
     assert sign_changes([p[1] for p in r.trajectories["SGD"]]) >= 25  # zig-zag in y
     assert sign_changes([p[1] for p in r.trajectories["AdaGrad"]]) == 0
-    ref = numpy_run("optimizer_compare_naive", float_dtype, {})
-    for name, path in r.trajectories.items():
-        close(path, ref.trajectories[name], rtol=1e-12 if float_dtype == "float64" else 1e-6)
 
 
 # ---------------------------------------------------------------------------
@@ -186,15 +173,6 @@ def check_optimizer_mnist(r) -> None:
     for name in ("Momentum", "AdaGrad", "Adam"):
         assert early[name] < 0.5 * early["SGD"], (name, early)
     assert abs(r.train_loss["SGD"][0] - LN10) < 0.2  # one small step from a 10-class guess
-
-
-def test_optimizer_mnist_agrees(backend, float_dtype):
-    r = EXPERIMENTS["optimizer_compare_mnist"].run(
-        dtype=float_dtype, **CROSS["optimizer_compare_mnist"]
-    )
-    ref = numpy_run("optimizer_compare_mnist", float_dtype, CROSS["optimizer_compare_mnist"])
-    for name, losses in r.train_loss.items():
-        close(losses, ref.train_loss[name], rtol=loss_rtol(float_dtype))
 
 
 # ---------------------------------------------------------------------------
@@ -238,16 +216,6 @@ def test_histogram_conclusions(backend, float_dtype):
     assert 0.7 < r.spread_ratio("relu", "He") < 1.5  # He keeps ReLU's spread ...
     assert r.spread_ratio("relu", "Xavier") < 0.5  # ... Xavier lets it shrink
     assert r.spread_ratio("relu", "std=0.01") < 1e-3
-    ref = numpy_run("weight_init_activation_histogram", float_dtype, {})
-    for activation in r.stats:
-        for init in r.stats[activation]:
-            mine = [[v for v in layer.values()] for layer in r.stats[activation][init]]
-            theirs = [[v for v in layer.values()] for layer in ref.stats[activation][init]]
-            close(mine, theirs, rtol=1e-9 if float_dtype == "float64" else 1e-4, atol=1e-12)
-            diff = np.abs(
-                np.asarray(r.histograms[activation][init]) - ref.histograms[activation][init]
-            )
-            assert diff.sum(axis=1).max() <= 2  # a value a rounding away from an edge
 
 
 # ---------------------------------------------------------------------------
@@ -264,13 +232,6 @@ def check_weight_init(r) -> None:
     assert abs(late["std=0.01"] - LN10) < 0.01  # stays at chance: it does not learn
     assert late["He"] < late["Xavier"] - 0.3  # He learns faster than Xavier
     assert late["Xavier"] < LN10 - 0.1  # but Xavier does learn
-
-
-def test_weight_init_agrees(backend, float_dtype):
-    r = EXPERIMENTS["weight_init_compare"].run(dtype=float_dtype, **CROSS["weight_init_compare"])
-    ref = numpy_run("weight_init_compare", float_dtype, CROSS["weight_init_compare"])
-    for name, losses in r.train_loss.items():
-        close(losses, ref.train_loss[name], rtol=loss_rtol(float_dtype))
 
 
 # ---------------------------------------------------------------------------
@@ -290,16 +251,6 @@ def check_batch_norm(r) -> None:
     assert len(without) <= 2  # without BN only near a good scale
     assert all(0.01 < w < 0.3 for w in without)
     assert r.diverged[0] and not any(r.bn_diverged)  # scale 1 without BN blows up
-
-
-def test_batch_norm_agrees(backend, float_dtype):
-    r = EXPERIMENTS["batch_norm_test"].run(dtype=float_dtype, **CROSS["batch_norm_test"])
-    ref = numpy_run("batch_norm_test", float_dtype, CROSS["batch_norm_test"])
-    close(r.weight_scales, ref.weight_scales, rtol=0)
-    close(r.bn_train_acc, ref.bn_train_acc, rtol=0, atol=1.5e-3)  # one image of 1000
-    # scale 1 without BN overflows to NaN, whose argmax is not specified: compare the rest
-    close(r.train_acc[1:], ref.train_acc[1:], rtol=0, atol=1.5e-3)
-    assert r.diverged == ref.diverged
 
 
 # ---------------------------------------------------------------------------
@@ -325,13 +276,6 @@ def late_gap(run, epochs: int = 50) -> float:
     return float(np.mean(np.subtract(run.train_acc[-epochs:], run.test_acc[-epochs:])))
 
 
-def test_weight_decay_agrees(backend, float_dtype):
-    r = EXPERIMENTS["overfit_weight_decay"].run(dtype=float_dtype, **CROSS["overfit_weight_decay"])
-    ref = numpy_run("overfit_weight_decay", float_dtype, CROSS["overfit_weight_decay"])
-    close(r.train_acc, ref.train_acc, rtol=0, atol=4e-3)  # one image of 300
-    close(r.test_acc, ref.test_acc, rtol=0, atol=2.5e-3)  # one of 500
-
-
 # ---------------------------------------------------------------------------
 # 7. overfit_dropout
 # ---------------------------------------------------------------------------
@@ -346,13 +290,6 @@ def check_dropout(r) -> None:
     assert max(r.train_acc[0]) < 1.0  # dropout keeps train accuracy below 100%
     assert r.train_acc[1][-1] == 1.0  # without it the net memorises the set
     assert r.gap(0) <= r.gap(1)  # and the gap is no larger
-
-
-def test_dropout_agrees(backend, float_dtype):
-    r = EXPERIMENTS["overfit_dropout"].run(dtype=float_dtype, **CROSS["overfit_dropout"])
-    ref = numpy_run("overfit_dropout", float_dtype, CROSS["overfit_dropout"])
-    close(r.train_acc, ref.train_acc, rtol=0, atol=4e-3)
-    close(r.test_acc, ref.test_acc, rtol=0, atol=2.5e-3)
 
 
 # ---------------------------------------------------------------------------
@@ -397,17 +334,6 @@ def check_hyperparameter(r) -> None:
     lo, hi = r.rounds[1]["ranges"]["lr"]
     assert -4.5 < lo < hi <= -2  # round 2 searches around the best learning rates ...
     assert all(1e-3 <= t["lr"] <= 1e-2 for t in r.rounds[1]["trials"][:5])  # ... and finds them
-
-
-def test_hyperparameter_agrees(backend, float_dtype):
-    settings = CROSS["hyperparameter_optimization"]
-    r = EXPERIMENTS["hyperparameter_optimization"].run(dtype=float_dtype, **settings)
-    ref = numpy_run("hyperparameter_optimization", float_dtype, settings)
-    for mine, theirs in zip(r.rounds, ref.rounds, strict=True):
-        assert mine["ranges"] == theirs["ranges"]
-        assert [t["lr"] for t in mine["trials"]] == [t["lr"] for t in theirs["trials"]]
-        for a, b in zip(mine["trials"], theirs["trials"], strict=True):
-            close(a["val_acc"], b["val_acc"], rtol=0, atol=0.011)  # one image of 40
 
 
 # ---------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 """The book's networks: structure, backpropagation against numerical gradients, state,
-and the same seeded training run giving the same numbers on every backend."""
+and state.  The same seeded training runs on every backend against NumPy (300 steps,
+float64 within 1e-9) and the initial weights' bits are the battery's: xpscratch/check,
+run by tests/test_check.py."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import pytest
 
 import xpscratch
 from xpscratch.networks import MultiLayerNet, MultiLayerNetExtend
-from xpscratch.optim import SGD, Adam, Momentum
+from xpscratch.optim import Adam
 
 
 def _data(n=12, d=6, classes=3, seed=0):
@@ -46,16 +48,6 @@ def test_initial_weights_have_the_book_std(spec, std):
     w = xpscratch.to_numpy(net.params["W1"])
     assert abs(w.std() / std - 1) < 0.02 and abs(w.mean()) < 0.05 * std
     assert not np.any(xpscratch.to_numpy(net.params["b1"]))
-
-
-def test_initial_weights_are_identical_on_every_backend(backend, float_dtype):
-    net = MultiLayerNetExtend(20, [15, 10], 5, use_batchnorm=True, seed=42, dtype=float_dtype)
-    with xpscratch.use_backend("numpy"):
-        ref = MultiLayerNetExtend(20, [15, 10], 5, use_batchnorm=True, seed=42, dtype=float_dtype)
-    for key in ref.params:
-        np.testing.assert_array_equal(
-            xpscratch.to_numpy(net.params[key]), xpscratch.to_numpy(ref.params[key])
-        )
 
 
 NETS = {
@@ -150,27 +142,6 @@ def _train(optimizer, steps, dtype, **net_kwargs):
         losses.append(net.loss(xb, tb, train_flg=True))
         optimizer.update(net.params, net.gradient(xb, tb))
     return net, np.array([float(v) for v in losses])
-
-
-@pytest.mark.parametrize(
-    ("make_opt", "kwargs"),
-    [
-        (lambda: SGD(lr=0.1), dict(weight_decay_lambda=0.01)),
-        (lambda: Adam(lr=0.01), dict(use_batchnorm=True, use_dropout=True, dropout_ratio=0.2)),
-        (lambda: Momentum(lr=0.05), dict(use_layernorm=True, activation="tanh")),
-    ],
-)
-def test_training_matches_numpy_on_every_backend(backend, float_dtype, make_opt, kwargs):
-    """A few hundred seeded steps: float64 agrees to ~1e-9, float32 to ~1e-4 early on."""
-    steps = 300 if float_dtype == "float64" else 20
-    net, losses = _train(make_opt(), steps, float_dtype, **kwargs)
-    with xpscratch.use_backend("numpy"):
-        ref_net, ref_losses = _train(make_opt(), steps, float_dtype, **kwargs)
-    assert ref_losses[-1] < ref_losses[0]  # it learned something
-    tol = 1e-9 if float_dtype == "float64" else 1e-4
-    np.testing.assert_allclose(losses, ref_losses, rtol=tol)
-    for key in ref_net.params:
-        _assert_close(net.params[key], ref_net.params[key], tol, tol, key)
 
 
 def test_state_dict_round_trip_and_cross_backend_load(backend, float_dtype):

@@ -77,6 +77,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default="out", type=Path, help="output folder (default: ./out)")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     _search_parser(sub)
+    from .check._cli import add_parser as add_check_parser  # loaded when parsing, like DATASETS
+
+    add_check_parser(sub)
     return p
 
 
@@ -357,6 +360,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "search":
             return _search(args)
+        if args.command == "check":
+            from .check._cli import main as check_main
+
+            return check_main(args)
         return _list() if args.command == "list" else _run(args)
     except KeyboardInterrupt:
         print("xpscratch: interrupted", file=sys.stderr)
