@@ -57,7 +57,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         name=m.NAME,
         description=m.DESCRIPTION,
         book_figures=figures,
-        run=getattr(m, f"run_{m.NAME}"),
+        runner=getattr(m, f"run_{m.NAME}"),
         full=m.FULL,
         quick=m.QUICK,
     )

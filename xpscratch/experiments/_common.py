@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import inspect
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -29,6 +30,8 @@ from ..training.batches import batch_indices, iterate_batches
 from ..training.progress import open_bar
 
 __all__ = [
+    "META_FIELDS",
+    "RUN_OPTIONS",
     "Experiment",
     "ExperimentResult",
     "batch_indices",
@@ -46,6 +49,11 @@ __all__ = [
 ]
 
 
+# the run options an experiment may use besides quick and dtype; those that use no data,
+# no randomness or show no progress take fewer (their runner's signature says which)
+RUN_OPTIONS = ("seed", "dataset", "progress")
+
+
 @dataclass(frozen=True)
 class Experiment:
     """A registered experiment: its runner, its figure and what it shows."""
@@ -53,13 +61,43 @@ class Experiment:
     name: str
     description: str
     book_figures: str
-    run: Callable[..., ExperimentResult]
+    runner: Callable[..., ExperimentResult]
     full: Mapping[str, Any]
     quick: Mapping[str, Any]
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        """The run options of :data:`RUN_OPTIONS` that this experiment uses."""
+        params = inspect.signature(self.runner).parameters
+        return tuple(o for o in RUN_OPTIONS if o in params)
+
+    def run(
+        self,
+        *,
+        seed: int = 0,
+        quick: bool = False,
+        dataset: str = "mnist-small",
+        dtype: str | None = None,
+        progress: bool = False,
+        **overrides: Any,
+    ) -> ExperimentResult:
+        """Run it with the same options for every experiment (a loop over EXPERIMENTS).
+
+        ``seed``, ``dataset`` and ``progress`` go to the runner only if it uses them:
+        the 2-D experiments use no data and no randomness, and record neither.
+        """
+        given = {"seed": seed, "dataset": dataset, "progress": progress}
+        options = {k: given[k] for k in self.options}
+        return self.runner(quick=quick, dtype=dtype, **options, **overrides)
 
     def plot(self, result: ExperimentResult, path: str | os.PathLike) -> None:
         """Draw the book's figure for ``result`` into ``path`` (PNG, PDF, SVG...)."""
         getattr(_plot, f"plot_{self.name}")(result, path)
+
+
+UNUSED_WHEN_NONE = ("seed", "dataset")
+# the fields every result has (the rest are its measurements)
+META_FIELDS = ("settings", "backend", "device", "dtype", "seed", "dataset", "elapsed_s")
 
 
 @dataclass
@@ -70,13 +108,17 @@ class ExperimentResult:
     backend: str
     device: str
     dtype: str
-    seed: int
-    dataset: str
+    seed: int | None  # None: the experiment draws no random numbers
+    dataset: str | None  # None: it uses no dataset
     elapsed_s: float
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON data (Python floats, ints, strings, lists and dicts only)."""
-        return plain(dataclasses.asdict(self), type(self).__name__)
+        """Plain JSON data (Python floats, ints, strings, lists and dicts only).
+
+        A seed or dataset the experiment does not use (None) is left out.
+        """
+        data = plain(dataclasses.asdict(self), type(self).__name__)
+        return {k: v for k, v in data.items() if not (k in UNUSED_WHEN_NONE and v is None)}
 
     def summary(self) -> str:
         raise NotImplementedError
@@ -108,13 +150,15 @@ def run_context(dtype: str | None) -> Iterator[tuple[_backend.Backend, str, floa
         yield b, name, time.perf_counter()
 
 
-def meta(b: _backend.Backend, dtype: str, seed: int, dataset: str, start: float) -> dict:
-    """The common fields of a result."""
+def meta(
+    b: _backend.Backend, dtype: str, seed: int | None, dataset: str | None, start: float
+) -> dict:
+    """The common fields of a result (``seed``/``dataset`` None: not used)."""
     return {
         "backend": b.name,
         "device": str(b.device),
         "dtype": dtype,
-        "seed": int(seed),
+        "seed": None if seed is None else int(seed),
         "dataset": dataset,
         "elapsed_s": round(time.perf_counter() - start, 3),
     }

@@ -72,11 +72,8 @@ def sign_changes(values: list[float]) -> int:
 
 def run_optimizer_compare_naive(
     *,
-    seed: int = 0,
     quick: bool = False,
-    dataset: str = "mnist-small",
     dtype: str | None = None,
-    progress: bool = False,
     **overrides: Any,
 ) -> OptimizerCompareNaiveResult:
     """Run each optimizer for ``steps`` updates on f; no data and no randomness involved."""
@@ -99,7 +96,7 @@ def run_optimizer_compare_naive(
         final = {k: math.hypot(*v[-1]) for k, v in trajectories.items()}
         return OptimizerCompareNaiveResult(
             settings=s,
-            **meta(b, dt, seed, dataset, start),
+            **meta(b, dt, None, None, start),
             trajectories=trajectories,
             final_distance=final,
             start_distance=math.hypot(*s["start"]),

@@ -175,11 +175,8 @@ class OptimizerZooResult(ExperimentResult):
 
 def run_optimizer_zoo(
     *,
-    seed: int = 0,
     quick: bool = False,
-    dataset: str = "mnist-small",
     dtype: str | None = None,
-    progress: bool = False,
     **overrides: Any,
 ) -> OptimizerZooResult:
     """Run every method on every surface; no data and no randomness involved."""
@@ -212,7 +209,7 @@ def run_optimizer_zoo(
                 reached[name][method] = first_step(hit)
         return OptimizerZooResult(
             settings=s,
-            **meta(b, dt, seed, dataset, start),
+            **meta(b, dt, None, None, start),
             paths=paths,
             distance=dist,
             steps_to_target=reached,

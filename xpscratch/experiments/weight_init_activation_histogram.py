@@ -118,7 +118,6 @@ def run_weight_init_activation_histogram(
     *,
     seed: int = 0,
     quick: bool = False,
-    dataset: str = "mnist-small",
     dtype: str | None = None,
     progress: bool = False,
     **overrides: Any,
@@ -164,7 +163,7 @@ def run_weight_init_activation_histogram(
         }
         return WeightInitActivationHistogramResult(
             settings=s,
-            **meta(b, dt, seed, dataset, start),
+            **meta(b, dt, seed, None, start),
             histograms=histograms,
             stats=stats,
             bin_edges=edges,

@@ -63,7 +63,8 @@ def save(fig: Any, path: str | os.PathLike) -> None:
 
 
 def title(fig: Any, result: Any, text: str) -> None:
-    fig.suptitle(f"{text}  [{result.backend}, {result.dtype}, seed {result.seed}]", fontsize=10)
+    seed = "" if result.seed is None else f", seed {result.seed}"  # None: nothing random
+    fig.suptitle(f"{text}  [{result.backend}, {result.dtype}{seed}]", fontsize=10)
 
 
 def trial_curves(ax: Any, trial: dict[str, Any], heading: str, show_yticks: bool) -> None:
