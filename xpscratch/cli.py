@@ -33,6 +33,7 @@ from ._atomic import atomic_write_bytes
 from .backend import BACKENDS, BackendError, float_dtype, get_backend, use_backend
 from .datasets import DATASETS, load_mnist
 from .experiments import EXPERIMENTS
+from .experiments._common import result_record
 from .optim import make_optimizer
 from .plot import plot_search_best20, plot_search_scatter
 from .search import (
@@ -191,9 +192,6 @@ def _run(args: argparse.Namespace) -> int:
         context.__exit__(None, None, None)
 
 
-SCHEMA = 1  # the version of <name>.json's layout (tools/compare_results.py reads both)
-
-
 def _run_one(exp: Any, args: argparse.Namespace, b: Any, write: Any) -> dict[str, Any]:
     """Run, draw and record one experiment; its row of the summary table."""
     print(f"== {exp.name} ({exp.description}) on {b.name}:{b.device}", flush=True)
@@ -223,21 +221,10 @@ def _run_one(exp: Any, args: argparse.Namespace, b: Any, write: Any) -> dict[str
     except Exception as exc:  # the numbers are still written
         print(f"xpscratch: {exp.name}: no figure: {type(exc).__name__}: {exc}", file=sys.stderr)
         row["failed"] = f"figure: {type(exc).__name__}: {exc}"
-    summary = result.summary()
-    data = result.to_dict()
-    # the metadata once, at the top; "result" holds the measurements only
-    record = {
-        "schema": SCHEMA,
-        "experiment": exp.name,
-        "book_figures": exp.book_figures,
-        "xpscratch_version": __version__,
-        **{k: data.pop(k) for k in ("backend", "device", "dtype", "seed", "dataset") if k in data},
-        "quick": bool(args.quick),
-        "settings": data.pop("settings"),
-        "elapsed_s": round(time.perf_counter() - start, 3),  # the run and its figure
-        "summary": summary,
-        "result": {k: v for k, v in data.items() if k != "elapsed_s"},
-    }
+    # the time of the run and its figure
+    elapsed = time.perf_counter() - start
+    record = result_record(exp, result, quick=args.quick, elapsed_s=elapsed, version=__version__)
+    summary = record["summary"]
     write(js, (json.dumps(record, indent=1) + "\n").encode())
     row["files"].insert(0, js)
     row.update(conclusion=summary.splitlines()[0] if summary else "", seconds=record["elapsed_s"])

@@ -12,7 +12,6 @@ never once per step.  Results hold only Python numbers, strings and lists, so th
 from __future__ import annotations
 
 import contextlib
-import copy
 import dataclasses
 import inspect
 import os
@@ -28,12 +27,15 @@ from ..datasets.placement import load_data, load_host, to_device
 from ..random import RandomStream
 from ..training.batches import batch_indices, iterate_batches
 from ..training.progress import open_bar
+from ._settings import ExperimentSettings
 
 __all__ = [
     "META_FIELDS",
     "RUN_OPTIONS",
+    "SCHEMA",
     "Experiment",
     "ExperimentResult",
+    "ExperimentSettings",
     "batch_indices",
     "compare_losses",
     "iterate_batches",
@@ -43,6 +45,7 @@ __all__ = [
     "meta",
     "progress_bar",
     "resolve_settings",
+    "result_record",
     "run_context",
     "stack_to_host",
     "to_device",
@@ -62,8 +65,8 @@ class Experiment:
     description: str
     book_figures: str
     runner: Callable[..., ExperimentResult]
-    full: Mapping[str, Any]
-    quick: Mapping[str, Any]
+    full: ExperimentSettings  # the book's settings
+    quick: ExperimentSettings  # the same, shrunk for a fast look
 
     @property
     def options(self) -> tuple[str, ...]:
@@ -104,7 +107,7 @@ META_FIELDS = ("settings", "backend", "device", "dtype", "seed", "dataset", "ela
 class ExperimentResult:
     """Fields every result has; subclasses add their measurements."""
 
-    settings: dict[str, Any]
+    settings: ExperimentSettings
     backend: str
     device: str
     dtype: str
@@ -124,15 +127,34 @@ class ExperimentResult:
         raise NotImplementedError
 
 
-def resolve_settings(
-    name: str, full: Mapping[str, Any], quick_values: Mapping[str, Any], quick: bool, overrides
+SCHEMA = 1  # the version of a result record's layout (tools/compare_results.py reads 0 and 1)
+
+
+def result_record(
+    exp: Experiment, result: ExperimentResult, *, quick: bool, elapsed_s: float, version: str
 ) -> dict[str, Any]:
-    """The book's settings, shrunk by ``quick_values`` if ``quick``, then ``overrides``."""
-    unknown = sorted(set(overrides) - set(full))
-    if unknown:
-        raise TypeError(f"{name}: unknown setting(s) {unknown}; the settings are {sorted(full)}")
-    # a deep copy: a caller editing result.settings must not change the module's FULL
-    return copy.deepcopy({**full, **(quick_values if quick else {}), **overrides})
+    """The JSON record of a run (``<out>/<name>.json``): the metadata once, at the top,
+    and under ``"result"`` the measurements only; ``elapsed_s`` is the caller's time."""
+    data = result.to_dict()
+    return {
+        "schema": SCHEMA,
+        "experiment": exp.name,
+        "book_figures": exp.book_figures,
+        "xpscratch_version": version,
+        **{k: data.pop(k) for k in ("backend", "device", "dtype", "seed", "dataset") if k in data},
+        "quick": bool(quick),
+        "settings": data.pop("settings"),
+        "elapsed_s": round(elapsed_s, 3),
+        "summary": result.summary(),
+        "result": {k: v for k, v in data.items() if k not in META_FIELDS},
+    }
+
+
+def resolve_settings(
+    full: ExperimentSettings, quick_settings: ExperimentSettings, quick: bool, overrides
+) -> Any:
+    """The book's settings (or the quick ones, if ``quick``) with ``overrides``, checked."""
+    return (quick_settings if quick else full).replace(**overrides)
 
 
 @contextlib.contextmanager
