@@ -40,6 +40,10 @@ from xpscratch.experiments.optimizer_compare_naive import sign_changes
 from xpscratch.random import normal
 
 LN10 = math.log(10.0)
+# the book's learning rates for ch06/optimizer_compare_mnist.py (Nesterov, RMSprop: 0.01)
+BOOK_RATES = {"SGD": 0.01, "Momentum": 0.01, "AdaGrad": 0.01, "Adam": 0.001}
+BOOK_RATES |= {"Nesterov": 0.01, "RMSprop": 0.01}
+NO_DATA = ("optimizer_compare_naive", "optimizer_zoo", "weight_init_activation_histogram")
 
 # Settings at which the book's conclusions show, run on NumPy in float64 (about 1 min).
 CONCLUSION: dict[str, dict] = {
@@ -96,8 +100,15 @@ def test_result_is_json_and_summarised(name):
     r = numpy_run(name, "float32", CROSS[name])
     d = r.to_dict()
     assert json.loads(json.dumps(d, allow_nan=False)) == d
-    assert d["backend"] == "numpy" and d["dtype"] == "float32" and d["seed"] == 0
-    assert d["settings"] == {**EXPERIMENTS[name].full, **CROSS[name]}
+    assert d["backend"] == "numpy" and d["dtype"] == "float32"
+    # seed and dataset are recorded where the experiment uses them, and only there
+    options = EXPERIMENTS[name].options
+    assert ("seed" in d, "dataset" in d) == ("seed" in options, "dataset" in options)
+    assert d.get("seed", 0) == 0 and d.get("dataset", "mnist-small") == "mnist-small"
+    expected = json.loads(json.dumps({**EXPERIMENTS[name].full, **CROSS[name]}))  # tuples: lists
+    if name == "optimizer_compare_mnist":  # {} (each default) is recorded as the rates used
+        expected["learning_rates"] = {k: BOOK_RATES[k] for k in expected["optimizers"]}
+    assert d["settings"] == expected
     lines = r.summary().splitlines()
     assert 1 <= len(lines) <= 4 and all(lines)
 
@@ -105,10 +116,21 @@ def test_result_is_json_and_summarised(name):
 @pytest.mark.parametrize("name", list(EXPERIMENTS))
 def test_quick_settings_shrink_the_full_ones(name):
     exp = EXPERIMENTS[name]
-    assert set(exp.quick) <= set(exp.full)
-    for key, value in exp.quick.items():
+    assert type(exp.quick) is type(exp.full) and set(exp.quick) == set(exp.full)
+    changed = {k: v for k, v in exp.quick.items() if v != exp.full[k]}
+    for key, value in changed.items():
         if isinstance(value, int | float) and exp.full[key] is not None:
             assert value < exp.full[key], key
+
+
+def test_experiments_without_data_or_randomness_take_no_such_options():
+    uses = {name: exp.options for name, exp in EXPERIMENTS.items()}
+    assert uses["optimizer_compare_naive"] == uses["optimizer_zoo"] == ()
+    assert uses["weight_init_activation_histogram"] == ("seed", "progress")
+    assert all(uses[n] == ("seed", "dataset", "progress") for n in EXPERIMENTS if n not in NO_DATA)
+    # the registry still takes every option, so that one loop can run them all
+    r = EXPERIMENTS["optimizer_compare_naive"].run(seed=5, dataset="mnist", progress=True)
+    assert r.seed is None and r.dataset is None
 
 
 def test_unknown_setting_is_refused_with_the_valid_names():

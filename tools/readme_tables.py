@@ -48,7 +48,17 @@ def load_result(path: Path) -> ExperimentResult:
         if isinstance(v, type) and issubclass(v, ExperimentResult) and v is not ExperimentResult
     )
     fields = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in {**record, **data}.items() if k in fields})
+    given = {k: v for k, v in {**record, **data}.items() if k in fields}
+    if isinstance(given.get("settings"), dict):  # JSON's lists back into the frozen dataclass
+        full = EXPERIMENTS[name].full
+        given["settings"] = full.replace(
+            **{
+                k: tuple(v) if isinstance(full[k], tuple) else v
+                for k, v in given["settings"].items()
+            }
+        )
+    # schema 1 leaves out what an experiment does not use (the 2-D ones: seed, dataset)
+    return cls(**{k: None for k in fields - given.keys()}, **given)
 
 
 def load_run(run_dir: Path) -> dict[str, ExperimentResult]:

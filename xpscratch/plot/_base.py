@@ -105,7 +105,9 @@ def label(result: Any, *, dataset: bool = True, seeds: str | None = None) -> str
         "dataset"
     )
     parts = [name] if dataset and name else []
-    parts += [result.backend, result.dtype, seeds or f"seed {result.seed}"]
+    seed = getattr(result, "seed", None)  # None: nothing random (the 2-D experiments)
+    parts += [result.backend, result.dtype]
+    parts += [seeds] if seeds else [] if seed is None else [f"seed {seed}"]
     return ", ".join(parts)
 
 
