@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .backend import namespace
+from .backend import device_of, index_dtype, namespace
 from .functions import softmax
 
 __all__ = ["ensemble_accuracy", "ensemble_probabilities"]
@@ -43,9 +43,10 @@ def ensemble_accuracy(
     if t.ndim != 1:
         t = xp.argmax(t, axis=1)
     step = n if batch_size is None else int(batch_size)
+    count = index_dtype(xp, device_of(x))
     correct = 0
     for i in range(0, n, step):
         j = min(i + step, n)
         y = xp.argmax(ensemble_probabilities(networks, x[i:j, ...]), axis=1)
-        correct = correct + xp.sum(xp.astype(y == t[i:j], xp.int64))
+        correct = correct + xp.sum(xp.astype(y == t[i:j], count))
     return float(correct) / n

@@ -640,6 +640,8 @@ def _place(a: Any, dtype: Any, like: Any) -> Any:
 
 
 def _backend_name(xp: Any) -> str:
+    if xp.__name__.startswith("jax"):  # jax.numpy
+        return "jax"
     name = xp.__name__.rsplit(".", 1)[-1]
     return "array_api_strict" if name.startswith("array_api_strict") else name
 
