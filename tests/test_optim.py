@@ -302,6 +302,31 @@ def test_updates_in_place_and_state_on_params_device(backend, float_dtype, name)
     assert not np.allclose(xpscratch.to_numpy(layer.b), host_params["b1"])
 
 
+@pytest.mark.parametrize(
+    "name", ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"]
+)
+def test_an_update_is_never_a_silent_no_op(backend, float_dtype, name):
+    # JAX arrays have no __isub__: ``p -= lr * g`` only rebound a local name, and every
+    # update (and every slot's) was lost without an error
+    params = {"W": xpscratch.asarray(np.ones(3), float_dtype)}
+    grads = {"W": xpscratch.asarray(np.ones(3), float_dtype)}
+    opt = make_optimizer(name)
+    seen = []
+    for _ in range(2):
+        opt.update(params, grads)
+        seen.append(xpscratch.to_numpy(params["W"]))
+        for slot in opt.slots:
+            assert np.all(xpscratch.to_numpy(opt.state[slot]["W"]) != 0.0), slot
+    assert np.all(seen[0] < 1.0) and np.all(seen[1] < seen[0])
+
+
+def test_sgd_updates_jax_arrays():
+    jnp = pytest.importorskip("jax.numpy")  # the report: W stayed [1, 1, 1]
+    params = {"W": jnp.ones(3)}
+    SGD(lr=0.1).update(params, {"W": jnp.ones(3)})
+    np.testing.assert_allclose(xpscratch.to_numpy(params["W"]), [0.9, 0.9, 0.9], rtol=1e-6)
+
+
 def test_state_created_lazily_by_first_update(backend, float_dtype):
     opt = Momentum(lr=0.1)
     assert opt.state is None and opt.step == 0
