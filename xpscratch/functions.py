@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .backend import device_of, namespace
+from .backend import device_of, index_dtype, namespace
 
 __all__ = [
+    "argmax_rows",
     "cross_entropy_error",
     "one_hot",
     "relu",
@@ -22,6 +23,34 @@ __all__ = [
 
 # The book adds 1e-7 inside the log so that a zero probability gives a large finite loss.
 LOG_EPSILON = 1e-7
+
+# (array type, device) -> whether xp.argmax works there: array-api-strict 2.6.1's
+# argmax makes an int64 result even on its no_x64 device, and fails
+_ARGMAX_WORKS: dict[tuple[type, str], bool] = {}
+
+
+def argmax_rows(x: Any) -> Any:
+    """The column of each row's largest value (the first of equal ones), for x of shape (N, K).
+
+    ``xp.argmax(x, axis=1)``, or where that cannot run (a device without int64 whose
+    argmax still needs it) the same indices from max, where and min in int32.
+    """
+    xp, device = namespace(x), device_of(x)
+    key = (type(x), str(device))
+    works = _ARGMAX_WORKS.get(key)
+    if works is None:
+        try:
+            xp.argmax(xp.zeros((1, 2), dtype=x.dtype, device=device), axis=1)
+            works = True
+        except ValueError:
+            works = False
+        _ARGMAX_WORKS[key] = works
+    if works:
+        return xp.argmax(x, axis=1)
+    k = x.shape[1]
+    column = xp.reshape(xp.arange(k, dtype=index_dtype(xp, device), device=device), (1, k))
+    top = x == xp.max(x, axis=1, keepdims=True)
+    return xp.min(xp.where(top, column, k), axis=1)
 
 
 def sigmoid(x: Any) -> Any:
@@ -71,7 +100,7 @@ def cross_entropy_error(y: Any, t: Any) -> Any:
             raise ValueError(f"one-hot labels {tuple(t.shape)} do not match y {tuple(y.shape)}")
         if t.dtype == xp.bool:  # one_hot()'s default; argmax needs numbers on torch/strict
             t = xp.astype(t, y.dtype)
-        t = xp.argmax(t, axis=1)
+        t = argmax_rows(t)
     t = xp.reshape(t, (-1,))
     batch, classes = y.shape
     if t.shape[0] != batch:

@@ -29,6 +29,7 @@ from .backend import (
     namespace,
     writable,
 )
+from .functions import argmax_rows
 from .gradient import numerical_gradient
 from .initializers import init_weight, zeros
 from .layers import (
@@ -190,14 +191,14 @@ class MultiLayerNetExtend:
         xp = namespace(x)
         n = x.shape[0]
         if t.ndim != 1:
-            t = xp.argmax(t, axis=1)
+            t = argmax_rows(t)
         step = n if batch_size is None else int(batch_size)
         count = index_dtype(xp, device_of(x))
         correct = 0
         for i in range(0, n, step):
             j = min(i + step, n)  # the standard leaves out-of-bounds slice stops unspecified
-            y = xp.argmax(self.predict(x[i:j, ...], train_flg=False), axis=1)
-            correct = correct + xp.sum(xp.astype(y == t[i:j], count))
+            y = argmax_rows(self.predict(x[i:j, ...], train_flg=False))
+            correct = correct + xp.sum(xp.astype(y == t[i:j], count), dtype=count)
         return float(correct) / n
 
     # -- backward ---------------------------------------------------------------
