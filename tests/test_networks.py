@@ -140,6 +140,13 @@ def test_loss_is_an_array_and_accuracy_a_float(backend, float_dtype):
     assert net.accuracy(x, onehot) == acc
 
 
+# float32 runs agree with NumPy's to 1e-4 where the backend shares its kernels' rounding;
+# JAX (XLA) has its own exp/log/tanh and summation order, 1-4 ulp apart per operation,
+# and Adam turns the rounding noise in a bias that feeds batch norm (whose gradient is
+# zero) into steps of up to lr: measured up to 6e-4 after 20 steps
+FLOAT32_TOL = {"jax": 2e-3}
+
+
 def _train(optimizer, steps, dtype, **net_kwargs):
     X, T = _data(n=40, d=10, classes=4, seed=1)
     net = MultiLayerNetExtend(10, [8, 8], 4, seed=3, dtype=dtype, **net_kwargs)
@@ -168,7 +175,7 @@ def test_training_matches_numpy_on_every_backend(backend, float_dtype, make_opt,
     with xpscratch.use_backend("numpy"):
         ref_net, ref_losses = _train(make_opt(), steps, float_dtype, **kwargs)
     assert ref_losses[-1] < ref_losses[0]  # it learned something
-    tol = 1e-9 if float_dtype == "float64" else 1e-4
+    tol = 1e-9 if float_dtype == "float64" else FLOAT32_TOL.get(backend.name, 1e-4)
     np.testing.assert_allclose(losses, ref_losses, rtol=tol)
     for key in ref_net.params:
         _assert_close(net.params[key], ref_net.params[key], tol, tol, key)

@@ -336,7 +336,10 @@ def test_verbose_prints_the_books_epoch_lines(capsys, progress):
 def test_cross_backend_training_matches_numpy(backend, float_dtype):
     ref = _numpy_reference_run(float_dtype)
     h = _bn_dropout_run(float_dtype)
-    rtol = 1e-9 if float_dtype == "float64" else 1e-4
+    # float32: XLA's (JAX's) exp, log and summation order round differently from NumPy's:
+    # measured up to 1.4e-4 relative over these 26 steps
+    f32 = 1e-3 if backend.name == "jax" else 1e-4
+    rtol = 1e-9 if float_dtype == "float64" else f32
     np.testing.assert_allclose(h.train_loss, ref.train_loss, rtol=rtol)
     assert len(h.train_loss) == len(ref.train_loss) == 26
     if float_dtype == "float64":
@@ -380,8 +383,8 @@ def test_data_is_moved_once_in_the_networks_dtype(backend, float_dtype):
     x, t = blobs(30, 4, 2)
     net = MultiLayerNet(4, [3], 2, dtype=float_dtype)
     tr = Trainer(net, x, t, x, t, epochs=1, mini_batch_size=10, verbose=False)
-    xp = backend.xp
-    assert tr.x_train.dtype == net.dtype and tr.t_train.dtype == xp.int64
+    labels = xpscratch.backend.index_dtype(backend.xp, backend.device)  # int32 without int64
+    assert tr.x_train.dtype == net.dtype and tr.t_train.dtype == labels
     assert xpscratch.backend.device_of(tr.x_train) == backend.device
     device_x = tr.x_train  # arrays already on the device are used as they are
     assert Trainer(net, device_x, tr.t_train, x, t, verbose=False).x_train is device_x
