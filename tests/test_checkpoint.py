@@ -373,3 +373,23 @@ def test_resume_with_augmentation_continues_the_same_augmented_batches(tmp_path)
     with pytest.raises(ValueError, match="augment"):
         without.load_checkpoint(path)
     np.testing.assert_array_equal(xpscratch.to_numpy(net.params["W1"]), before)
+
+
+def test_a_npy_or_a_checkpoint_without_a_run_is_a_clear_error(tmp_path):
+    """Were TypeError (a .npy) and KeyError: 'network' (in Trainer.resume) (issue 13)."""
+    npy = tmp_path / "weights.npy"
+    np.save(npy, np.zeros(3))
+    with pytest.raises(CheckpointError, match="weights.npy.*not an xpscratch checkpoint.*npy"):
+        load_checkpoint(npy)
+    no_run = tmp_path / "no_run.ckpt"
+    save_checkpoint(no_run, {"network": {"weights": np.zeros(3)}})
+    for load in (
+        lambda p: load_checkpoint(p),
+        lambda p: Trainer.resume(p, X, T, X[:40], T[:40]),
+        lambda p: make()[1].load_checkpoint(p),
+    ):
+        with pytest.raises(CheckpointError, match="no_run.ckpt.*holds no training run .missing "
+                           "optimizer, trainer, history"):  # fmt: skip
+            load(no_run)
+        with pytest.raises(CheckpointError, match="weights.npy"):
+            load(npy)

@@ -128,3 +128,21 @@ def test_the_command_does_not_import_heavy_modules():
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_closed_pipe_ends_quietly():
+    """``xpscratch list | head -2``: no BrokenPipeError traceback (issue 13)."""
+    cmd = [sys.executable, "-m", "xpscratch", "list"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # the reader closes before anything is written, so the write always meets a closed pipe
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=env)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=60) == 1
+    assert "BrokenPipeError" not in err and "Traceback" not in err and "Exception" not in err, err
+    shell = subprocess.run(
+        f"{' '.join(cmd)} | head -2", shell=True, capture_output=True, text=True, cwd=ROOT,
+        env=env, timeout=60,
+    )  # fmt: skip
+    assert len(shell.stdout.splitlines()) == 2 and shell.stderr == ""

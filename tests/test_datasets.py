@@ -268,6 +268,20 @@ def test_read_idx_rejects_corrupt_files(tmp_path, name, payload, match):
     assert str(ei.value).startswith(str(path) + ":")
 
 
+def test_read_idx_refuses_an_impossible_number_of_dimensions(tmp_path):
+    path = tmp_path / "ndim255"
+    path.write_bytes(struct.pack(">I", 0x08FF) + struct.pack(">255I", *[1] * 255) + b"\x00")
+    with pytest.raises(DatasetError, match="header says 255 dimensions .* 1 to 32"):
+        read_idx(path)  # was NumPy's "maximum supported dimension for an ndarray"
+
+
+def test_a_dataset_with_zero_images_is_an_error(tmp_path):
+    xtr, ttr, xte, tte = synthetic()
+    write_dataset(tmp_path / "d", (xtr[:0], ttr[:0], xte, tte))
+    with pytest.raises(DatasetError, match="train-images-idx3-ubyte.gz: holds 0 images"):
+        load_mnist(dataset="mnist", data_dir=tmp_path / "d")
+
+
 def test_read_idx_truncated_labels_message(tmp_path):
     path = write_idx(tmp_path / "l.gz", np.zeros(10, np.uint8))
     raw = gzip.decompress(path.read_bytes())
@@ -318,10 +332,28 @@ def test_data_dir_takes_precedence_and_plain_names(monkeypatch, tmp_path):
     (x, t), _ = load_mnist(dataset="mnist", data_dir=tmp_path / "mine", normalize=False)
     np.testing.assert_array_equal(x.reshape(-1, 28, 28), mine[0])
     np.testing.assert_array_equal(t, mine[1])
-    # An incomplete data_dir falls through to the next location.
+    # An incomplete explicit data_dir is an error naming the missing file (issue 13: it
+    # fell through to $XPSCRATCH_DATA_DIR and loaded its 12 images instead)
     (tmp_path / "mine" / "t10k-labels-idx1-ubyte").unlink()
-    (x, _), _ = load_mnist(dataset="mnist", data_dir=tmp_path / "mine")
-    assert len(x) == 12
+    with pytest.raises(DatasetNotFoundError, match="lacks t10k-labels-idx1-ubyte"):
+        load_mnist(dataset="mnist", data_dir=tmp_path / "mine")
+
+
+def test_an_explicit_data_dir_without_the_files_is_an_error(monkeypatch, tmp_path):
+    write_dataset(default_data_dir() / "mnist")  # the cache has them: it must not be used
+    write_dataset(tmp_path / "env" / "mnist")
+    monkeypatch.setenv("XPSCRATCH_DATA_DIR", str(tmp_path / "env"))
+    with pytest.raises(DatasetNotFoundError) as ei:
+        load_mnist(dataset="mnist", data_dir=tmp_path / "typo")
+    msg = str(ei.value)
+    assert f"data_dir {tmp_path / 'typo'} does not exist" in msg and "download=True" in msg
+    (tmp_path / "half").mkdir()
+    write_idx(tmp_path / "half" / "train-images-idx3-ubyte.gz", synthetic()[0])
+    with pytest.raises(DatasetNotFoundError) as ei:
+        load_mnist(dataset="mnist", data_dir=tmp_path / "half")
+    missing = "train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte"
+    assert f"lacks {missing}" in str(ei.value)
+    assert _download._urlopen.requests == []
 
 
 def test_rewritten_file_is_reloaded(tmp_path):
@@ -454,6 +486,29 @@ def test_download_md5_mismatch_leaves_nothing(monkeypatch, tmp_path):
     cache = tmp_path / "xdg" / "xpscratch" / "mnist"
     assert "train-images-idx3-ubyte.gz" not in os.listdir(cache)
     assert not [f for f in os.listdir(cache) if f.endswith(".part") or f.startswith(".")]
+
+
+def test_a_failed_download_does_not_advise_download_true(tmp_path):
+    with pytest.raises(DatasetNotFoundError, match="failed") as ei:
+        load_mnist(dataset="mnist", download=True)
+    msg = str(ei.value)
+    assert "download=True" not in msg  # it was given
+    assert "check the network" in msg and "ossci-datasets.s3.amazonaws.com/mnist/" in msg
+
+
+def test_a_silent_mirror_fails_in_seconds_and_is_named(monkeypatch, tmp_path):
+    timeouts = []
+
+    def silent(url, timeout):
+        timeouts.append(timeout)
+        raise urllib.error.URLError(TimeoutError("timed out"))
+
+    monkeypatch.setattr(_download, "_urlopen", silent)
+    with pytest.raises(DatasetNotFoundError) as ei:
+        load_mnist(dataset="mnist", download=True)
+    assert timeouts and max(timeouts) <= 10  # was 30 s per mirror and file
+    for mirror in mnist._REMOTES["mnist"].mirrors:
+        assert f"{mirror}train-images-idx3-ubyte.gz: no answer within 10 s" in str(ei.value)
 
 
 def test_download_without_network_raises_not_found(tmp_path):

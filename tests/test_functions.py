@@ -219,3 +219,81 @@ def test_one_hot_matches_eye(backend, xp, float_dtype):
 def test_one_hot_rejects_two_dimensional_labels(backend, xp):
     with pytest.raises(ValueError, match=r"shape \(N,\)"):
         one_hot(xpscratch.asarray(np.zeros((2, 3), dtype=np.int64)), 3)
+
+
+# ---------------------------------------------------------------- labels
+
+
+def _integer_dtypes(xp, backend):
+    names = ("int8", "uint8", "int16", "uint16", "int32", "uint32", "int64")
+    have = xp.__array_namespace_info__().dtypes(device=backend.device, kind="integral")
+    return [getattr(xp, n) for n in names if n in have]
+
+
+def test_labels_of_every_integer_dtype_give_int64s_loss(backend, xp, float_dtype, rtol):
+    """uint8/int8 labels overflowed in arange(batch, dtype=t.dtype) * classes (issue 13)."""
+    rng = np.random.default_rng(3)
+    y = softmax_ref(rng.standard_normal((40, 10)))  # 40 * 10 > 255: row offsets overflow uint8
+    labels = rng.integers(0, 10, 40)
+    y_dev = on_backend(y, float_dtype)
+    t64 = xpscratch.asarray(labels)
+    want = xpscratch.to_numpy(cross_entropy_error(y_dev, t64))
+    np.testing.assert_allclose(float(want), cross_entropy_ref(y, labels), rtol=rtol)
+    for dtype in _integer_dtypes(xp, backend):
+        got = xpscratch.to_numpy(cross_entropy_error(y_dev, xp.astype(t64, dtype)))
+        assert got.tobytes() == want.tobytes(), dtype  # bit for bit
+        hot = xpscratch.to_numpy(one_hot(xp.astype(t64, dtype), 10))
+        np.testing.assert_array_equal(hot, np.eye(10, dtype=bool)[labels])
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        ([0, 10, 3], "label out of range: 10 at index 1 .1 labels outside 0..9"),
+        ([1, 2, -1], "label out of range: -1 at index 2"),
+        ([11, -3, 12], "label out of range: 11 at index 0 .3 labels outside"),
+    ],
+)
+def test_labels_outside_the_classes_are_an_error_naming_value_and_position(
+    backend, xp, float_dtype, labels, message
+):
+    from xpscratch.functions import LabelError, check_labels
+
+    t = xpscratch.asarray(np.array(labels))
+    y = on_backend(np.full((3, 10), 0.1), float_dtype)
+    with pytest.raises(LabelError, match=message):
+        check_labels(t, 10)  # wherever the labels live: it reads them
+    if backend.name == "array_api_strict" and str(backend.device).find("CPU") < 0:
+        # the device path: no read of the labels per step; the loss is NaN, never a
+        # neighbour's probability
+        assert np.isnan(float(xpscratch.to_numpy(cross_entropy_error(y, t))))
+        return
+    with pytest.raises(LabelError, match=message):
+        cross_entropy_error(y, t)  # host memory: checked eagerly, at no transfer cost
+
+
+def test_float_and_bool_labels_are_an_error(backend, xp, float_dtype):
+    from xpscratch.functions import LabelError, check_labels
+
+    y = on_backend(np.full((3, 10), 0.1), float_dtype)
+    message = r"integer class indices in \[0, 10\), got .* labels, the first is 1.0"
+    floats = on_backend([1.0, 2.0, 3.0], float_dtype)
+    bools = xpscratch.asarray(np.array([1, 0, 1]) > 0)
+    for t in (floats, bools):
+        for call in (
+            cross_entropy_error,
+            lambda _, t: one_hot(t),
+            lambda _, t: check_labels(t, 10),
+        ):
+            with pytest.raises(LabelError, match=message):
+                call(y, t)
+
+
+def test_check_labels_accepts_valid_labels_of_a_narrow_dtype(backend, xp):
+    from xpscratch.functions import check_labels
+
+    t = xp.astype(xpscratch.asarray(np.array([0, 255, 7])), xp.uint8)
+    check_labels(t, 300)  # 300 does not fit uint8: no value can reach it
+    check_labels(t, 256)
+    with pytest.raises(ValueError, match="255 at index 1"):
+        check_labels(t, 255)

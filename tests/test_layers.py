@@ -313,6 +313,30 @@ def test_softmax_with_loss_matches_reference(backend, float_dtype, rtol):
         np.testing.assert_allclose(host(layer.backward(2.5)), 2.5 * dx_ref, rtol=rtol, atol=1e-7)
 
 
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+def test_softmax_with_loss_uint8_and_int8_labels_give_int64s_loss_and_gradient(
+    backend, xp, float_dtype, rtol, label_smoothing
+):
+    """The loss and its gradient agree for labels of every integer dtype (issue 13)."""
+    rng = np.random.default_rng(8)
+    x = dev(rng.standard_normal((30, 10)), float_dtype)  # 30 * 10 > 255: uint8 offsets wrap
+    labels = rng.integers(0, 10, 30)
+    e = np.exp(host(x) - host(x).max(axis=1, keepdims=True))
+    y = e / e.sum(axis=1, keepdims=True)
+    ce = -np.mean(np.log(y[np.arange(30), labels] + 1e-7))
+    uniform = -np.mean(np.log(y + 1e-7))
+    loss_ref = (1 - label_smoothing) * ce + label_smoothing * uniform
+    results = {}
+    for dtype in (xp.int64, xp.int32, xp.int8, xp.uint8):
+        layer = SoftmaxWithLoss(label_smoothing)
+        loss = layer.forward(x, xp.astype(xpscratch.asarray(labels), dtype))
+        results[dtype] = (host(loss), host(layer.backward()))
+    np.testing.assert_allclose(float(results[xp.int64][0]), loss_ref, rtol=rtol)
+    for dtype, (loss, dx) in results.items():  # bit for bit
+        assert loss.tobytes() == results[xp.int64][0].tobytes(), dtype
+        assert dx.tobytes() == results[xp.int64][1].tobytes(), dtype
+
+
 # ---------------------------------------------------------------- BatchNormalization
 
 

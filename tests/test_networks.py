@@ -254,3 +254,90 @@ def test_label_smoothing_is_threaded_through_and_recorded(backend, float_dtype, 
     grads = net.gradient(x, t)
     for key in net.params:
         _assert_close(grads[key], numeric[key], 1e-5, 1e-7, key)
+
+
+# -- which parameters decay (issue 13, item 10) ----------------------------------------
+
+
+DECAY_NETS = {
+    "MultiLayerNet": (MultiLayerNet, {}),
+    "MultiLayerNetExtend+batchnorm": (MultiLayerNetExtend, dict(use_batchnorm=True)),
+    "MultiLayerNetExtend+layernorm": (MultiLayerNetExtend, dict(use_layernorm=True)),
+}
+
+
+@pytest.mark.parametrize("kind", ["l2", "l1"])
+@pytest.mark.parametrize("net_name", list(DECAY_NETS))
+def test_weight_decay_acts_on_the_weight_matrices_only(backend, float_dtype, net_name, kind):
+    """Loss and gradients of W, b, gamma, beta with decay against a hand-computed reference.
+
+    The reference is the same network without decay plus the book's term, computed here
+    in NumPy float64 from the weight matrices alone: 0.5*lam*sum(W**2) (L2) or
+    lam*sum(|W|) (L1), with gradient lam*W or lam*sign(W).  Biases, gamma and beta are
+    all non-zero, so decaying them too (a mutation the suite once let through) changes
+    both the loss and their gradients.
+    """
+    cls, extra = DECAY_NETS[net_name]
+    lam = 0.1
+    X, T = _data()
+    x, t = xpscratch.asarray(X, float_dtype), xpscratch.asarray(T)
+    plain = cls(6, [5, 4], 3, seed=3, dtype=float_dtype, **extra)
+    decayed = cls(
+        6, [5, 4], 3, weight_decay_lambda=lam, weight_decay_kind=kind, seed=3,
+        dtype=float_dtype, **extra,
+    )  # fmt: skip
+    rng = np.random.default_rng(11)
+    values = {k: rng.uniform(0.2, 0.8, p.shape) * rng.choice([-1, 1], p.shape)
+              for k, p in plain.params.items()}  # fmt: skip
+    assert {k[0] for k in values} >= {"W", "b"} and (
+        net_name == "MultiLayerNet" or {"gamma1", "beta1"} <= set(values)
+    )
+    for net in (plain, decayed):
+        net.load_state_dict({"params": values}, strict=False)
+    weights = [values[k].astype(float_dtype).astype(np.float64) for k in values if k[0] == "W"]
+    if kind == "l2":
+        term = sum(0.5 * lam * np.sum(w * w) for w in weights)
+    else:
+        term = sum(lam * np.sum(np.abs(w)) for w in weights)
+
+    base_loss = float(xpscratch.to_numpy(plain.loss(x, t)))
+    got_loss = float(xpscratch.to_numpy(decayed.loss(x, t)))
+    np.testing.assert_allclose(
+        got_loss, base_loss + term, rtol=1e-12 if float_dtype == "float64" else 1e-5
+    )
+
+    base, got = plain.gradient(x, t), decayed.gradient(x, t)
+    assert set(got) == set(values)
+    tol = dict(rtol=1e-10, atol=1e-12) if float_dtype == "float64" else dict(rtol=1e-4, atol=1e-6)
+    for key, g in got.items():
+        want = xpscratch.to_numpy(base[key]).astype(np.float64)
+        if key[0] == "W":
+            w = values[key].astype(float_dtype).astype(np.float64)
+            want = want + (lam * w if kind == "l2" else lam * np.sign(w))
+        np.testing.assert_allclose(xpscratch.to_numpy(g), want, err_msg=key, **tol)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(hidden_size_list=[0]), r"hidden_size_list\[0\] must be a positive integer, got 0"),
+        (dict(hidden_size_list=[10, -3]), r"hidden_size_list\[1\] must be a positive integer"),
+        (dict(hidden_size_list=[2.5]), r"hidden_size_list\[0\] must be a positive integer"),
+        (dict(hidden_size_list=5), "hidden_size_list must be a list of sizes"),
+        (dict(input_size=0), "input_size must be a positive integer"),
+        (dict(output_size=-1), "output_size must be a positive integer"),
+        (dict(weight_decay_lambda=-0.1), "weight_decay_lambda must be a finite number >= 0"),
+        (dict(weight_decay_lambda=float("nan")), "weight_decay_lambda must be a finite number"),
+        (dict(weight_init_std=float("inf")), "weight_init_std must be a finite number >= 0"),
+        (dict(weight_init_std="glorot"), "unknown weight_init_std 'glorot'"),
+        (dict(use_dropout=True, dropout_ratio=1.0), r"dropout_ratio must be a number in \[0, 1\)"),
+        (dict(label_smoothing=-0.1), r"label_smoothing must be a number in \[0, 1\)"),
+    ],
+)
+def test_bad_network_settings_are_refused_naming_the_parameter(kwargs, message):
+    args = {"input_size": 6, "hidden_size_list": [5], "output_size": 3, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        MultiLayerNetExtend(**args)
+    if not {"use_dropout", "dropout_ratio"} & set(kwargs):
+        with pytest.raises(ValueError, match=message):
+            MultiLayerNet(**args)

@@ -210,6 +210,25 @@ def test_adamw_decays_only_weights(backend, float_dtype):
     np.testing.assert_array_equal(xpscratch.to_numpy(params["b"]), 2.0)
 
 
+def test_adamw_decay_mask_is_explicit_weights_by_default():
+    """The default mask: W, W1, W2, ... (not gamma, beta, b, nor a name merely starting
+    with W); decay= chooses the parameters by name, and survives get_config."""
+    from xpscratch.optim import optimizer_from_config, weight_matrices
+
+    names = ["W", "W1", "W12", "b1", "gamma1", "beta1", "Wx", "xy"]
+    assert [n for n in names if weight_matrices(n, None)] == ["W", "W1", "W12"]
+    host = {n: np.full((2,), 2.0) for n in ("W1", "gamma1", "b1")}
+    zero = {n: np.zeros((2,)) for n in host}
+    for decay, decayed in ((None, {"W1"}), (["gamma1", "b1"], {"gamma1", "b1"}), ([], set())):
+        opt = AdamW(lr=0.1, weight_decay=0.5, decay=decay)
+        opt = optimizer_from_config("AdamW", opt.get_config())  # the mask is saved too
+        params = {k: xpscratch.asarray(v.copy(), "float64") for k, v in host.items()}
+        opt.update(params, {k: xpscratch.asarray(v, "float64") for k, v in zero.items()})
+        for k in host:
+            expected = 2.0 * 0.95 if k in decayed else 2.0
+            np.testing.assert_allclose(xpscratch.to_numpy(params[k]), expected, err_msg=k)
+
+
 # -- first steps by hand ------------------------------------------------------------------------
 
 G = [2.0, -3.0, 0.5, 0.0]  # includes a zero gradient: no move for the adaptive methods
@@ -523,7 +542,7 @@ def test_hyperparameters_are_python_floats():
     opt = Adam(lr=1, beta1=np.float32(0.9), beta2=0.999)
     assert all(type(x) is float for x in (opt.lr, opt.beta1, opt.beta2, opt.eps))
     assert type(opt.current_lr()) is float
-    assert type(Momentum(lr=1, momentum=1).momentum) is float
+    assert type(Momentum(lr=1, momentum=0).momentum) is float  # an int in [0, 1)
 
 
 # -- the book's optimizer_compare_naive.py as behaviour --------------------------------------------
@@ -557,3 +576,36 @@ def test_book_naive_comparison(backend, float_dtype):
     # SGD overshoots in the steep y direction: y = -0.9 y each step, a zig-zag
     assert all(a * b < 0 for a, b in zip(sgd_y[:-1], sgd_y[1:], strict=True)), sgd_y
     np.testing.assert_allclose(sgd_y[-1], 2.0 * (-0.9) ** 30, rtol=1e-5)
+
+
+NAN, INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: SGD(lr=NAN), "lr must be a finite number >= 0, got nan"),
+        (lambda: SGD(lr=INF), "lr must be a finite number >= 0, got inf"),
+        (lambda: SGD(lr=-0.1), "lr must be a finite number >= 0, got -0.1"),
+        (lambda: SGD(lr="0.1"), "lr must be a finite number"),
+        (lambda: Momentum(momentum=1.0), r"momentum must be a number in \[0, 1\), got 1.0"),
+        (lambda: Momentum(momentum=-0.5), r"momentum must be a number in \[0, 1\)"),
+        (lambda: Nesterov(momentum=NAN), r"momentum must be a number in \[0, 1\), got nan"),
+        (lambda: AdaGrad(eps=-1e-7), "eps must be a finite number >= 0"),
+        (lambda: RMSprop(decay_rate=1.5), r"decay_rate must be a number in \[0, 1\)"),
+        (lambda: Adam(beta1=1.0), r"beta1 must be a number in \[0, 1\)"),
+        (lambda: Adam(beta2=INF), r"beta2 must be a number in \[0, 1\)"),
+        (lambda: AdamW(weight_decay=-0.01), "weight_decay must be a finite number >= 0"),
+        (lambda: make_optimizer("momentum", lr=-1), "lr must be"),
+    ],
+)
+def test_bad_hyperparameters_are_refused_naming_the_parameter(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_valid_edge_hyperparameters_are_accepted():
+    assert SGD(lr=0).lr == 0.0  # a frozen step, as PyTorch allows
+    assert Momentum(momentum=0.0).momentum == 0.0
+    assert Adam(beta1=0.0, eps=0.0).eps == 0.0
+    assert callable(SGD(lr=lambda step: 0.1).lr)  # a schedule is checked by the schedule

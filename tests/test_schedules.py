@@ -167,3 +167,21 @@ def test_hyperparameters_stay_python_floats():
     assert type(LinearDecay(0.1, 10)(3)) is float
     assert type(CosineDecay(0.1, 10, warmup_steps=2)(1)) is float
     assert type(CosineDecay(0.1, 10)(3)) is float
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: StepDecay(float("nan"), 10), "StepDecay.lr must be a finite number >= 0"),
+        (lambda: StepDecay(0.1, 0), "StepDecay.step_size must be a positive integer, got 0"),
+        (lambda: StepDecay(0.1, 10, gamma=-0.5), "StepDecay.gamma must be a finite number > 0"),
+        (lambda: LinearDecay(-0.1, 100), "LinearDecay.lr must be a finite number >= 0"),
+        (lambda: LinearDecay(0.1, 0), "LinearDecay.total_steps must be a positive integer"),
+        (lambda: CosineDecay(0.1, 100, end_lr=float("inf")), "CosineDecay.end_lr must be"),
+        (lambda: CosineDecay(0.1, 100, warmup_steps=-1), "CosineDecay.warmup_steps must be"),
+        (lambda: CosineDecay(0.1, 10.5), "CosineDecay.total_steps must be a positive integer"),
+    ],
+)
+def test_bad_schedule_settings_are_refused_naming_the_field(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()

@@ -47,7 +47,7 @@ from xpscratch.search import (
     search,
     space_to_dict,
 )
-from xpscratch.search.study import _device_spec
+from xpscratch.search._workers import device_spec as _device_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -117,6 +117,43 @@ def test_space_syntax_json_and_round_trip(tmp_path):
 def test_bad_spaces_are_refused_with_the_syntax(text, message):
     with pytest.raises(ValueError, match=message):
         parse_space(text)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "optimizer=choice:sgd|adamax",
+            "optimizer=choice:sgd|adamax: optimizer: unknown optimizer 'adamax'",
+        ),
+        ("batch_size=choice:0|10", "batch_size must be a positive integer, got 0"),
+        ("batch_size=choice:10.5|20", "batch_size must be a positive integer, got 10.5"),
+        ("batch_size=uniform:10:100", "batch_size needs a choice of values"),
+        ("optimizer=uniform:0:1", "optimizer needs a choice of values"),
+        ("lr=uniform:-0.1:0.1", "lr must be a finite number > 0, got -0.1"),
+        ("lr=choice:0|0.1", "lr must be a finite number > 0, got 0"),
+        ("lr=choice:nan|0.1", "lr must be a finite number > 0, got nan"),
+        ("momentum=uniform:0.5:1", r"momentum must be a number in \[0, 1\), got 1.0"),
+        ("momentum=choice:0.9|-0.1", r"momentum must be a number in \[0, 1\), got -0.1"),
+        ("weight_decay=uniform:-1e-4:1e-4", "weight_decay must be a finite number >= 0"),
+    ],
+)
+def test_every_value_a_space_can_draw_is_checked_when_it_is_built(text, message):
+    """Before any trial: these failed only when a trial drew the bad value (issue 13)."""
+    with pytest.raises(ValueError, match=message):
+        parse_space(text)
+    with pytest.raises(ValueError, match=message):
+        search(text, 2, TINY)
+
+
+def test_the_objectives_own_settings_are_checked_before_any_trial():
+    for kwargs, message in [
+        ({"lr": -0.01}, "Objective.lr must be a finite number > 0"),
+        ({"weight_decay": float("nan")}, "Objective.weight_decay must be a finite number"),
+        ({"optimizer": "adamax"}, "Objective.optimizer: unknown optimizer 'adamax'"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            Objective(**kwargs)
 
 
 def test_random_draws_are_rows_of_the_philox_array_generator():
@@ -400,6 +437,95 @@ def test_resume_after_a_killed_worker_loses_nothing(kind, tmp_path):
     assert sorted(slots) == list(range(n))  # each slot finished exactly once
     retry = [t for t in after if t.user_attrs.get("xpscratch:retry_of") == killed[0].number]
     assert len(retry) == 1 and retry[0].params == killed[0].params  # same hyperparameters
+
+
+def test_every_credential_form_is_masked():
+    from xpscratch.search._storage import mask_password
+
+    for url, masked in [
+        ("postgresql://u:topsecret@h/db", "postgresql://u:***@h/db"),
+        ("postgresql://u@h/db?password=topsecret", "postgresql://u@h/db?password=***"),
+        ("postgresql://u:top@secret@h:5432/db", "postgresql://u:***@h:5432/db"),
+        (
+            "postgresql+psycopg://u:a@h/db?sslmode=require&PASSWORD=b&sslpassword=c&pwd=d",
+            "postgresql+psycopg://u:***@h/db?sslmode=require&PASSWORD=***&sslpassword=***&pwd=***",
+        ),
+        ("sqlite:///study.db", "sqlite:///study.db"),
+        ("journal:/tmp/s.log", "journal:/tmp/s.log"),
+        (None, None),
+    ]:
+        assert mask_password(url) == masked
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again when the block ends: nothing listens
+
+
+def test_storage_problems_are_one_clear_error_before_any_trial(tmp_path):
+    optuna()
+    from xpscratch.search import StorageError, check_storage
+
+    not_db = tmp_path / "notes.db"
+    not_db.write_text("my notes, not a database\n")
+    not_journal = tmp_path / "notes.log"
+    not_journal.write_text("12 apples\n")
+    cases = [
+        ("foo://host/db", "'foo' is not a database this search can use"),
+        ("postgresql://u:pw@h:notaport/db", "not a valid database URL"),
+        (f"sqlite:///{not_db}", f"{not_db} is not an SQLite database"),
+        (f"sqlite:///{tmp_path}/missing/s.db", "does not exist; create it first"),
+        (f"journal:{not_journal}", f"{not_journal} is not an Optuna journal"),
+        (f"journal:{tmp_path}", "is a directory"),
+    ]
+    for url, message in cases:
+        with pytest.raises(StorageError, match=message):
+            check_storage(url)
+        with pytest.raises(StorageError, match=message):
+            search(BOOK_SPACE, 2, TINY, storage=url)
+    assert not_db.read_text() == "my notes, not a database\n"  # untouched
+    assert not_journal.read_text() == "12 apples\n"
+
+
+def test_an_unreachable_database_is_one_clear_error_without_the_password():
+    optuna()
+    pytest.importorskip("psycopg")
+    from xpscratch.search import StorageError
+
+    port = _closed_port()
+    url = f"postgresql://u:topsecret@127.0.0.1:{port}/db?password=querysecret"
+    start = time.perf_counter()
+    with pytest.raises(StorageError) as info:
+        search(BOOK_SPACE, 2, TINY, storage=url)
+    message = str(info.value)
+    assert message.startswith(
+        f"cannot open the storage 'postgresql://u:***@127.0.0.1:{port}/db?password=***': "
+        "OperationalError"
+    )
+    assert "Connection refused" in message and "is the database server running" in message
+    assert "topsecret" not in message and "querysecret" not in message
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+    assert time.perf_counter() - start < 30
+
+
+def test_a_password_in_the_query_is_never_saved_or_printed(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    optuna()
+    from xpscratch.cli import main
+
+    out = tmp_path / "o"
+    storage = f"sqlite:///{tmp_path / 's.db'}?password=topsecret"
+    argv = ["search", "--trials", "2", "--epochs", "1", "--train-size", "200"]
+    assert main([*argv, "--storage", storage, "--out", str(out)]) == 0
+    saved = (out / "search.json").read_text()
+    assert json.loads(saved)["result"]["storage"].endswith("s.db?password=***")
+    printed = capsys.readouterr()
+    assert "topsecret" not in saved + printed.out + printed.err
+    bad = f"postgresql://u@127.0.0.1:{_closed_port()}/db?password=topsecret"
+    assert main([*argv, "--storage", bad, "--out", str(tmp_path / "o2")]) == 1
+    printed = capsys.readouterr()
+    assert "password=***" in printed.err and "topsecret" not in printed.out + printed.err
 
 
 def test_a_study_refuses_other_settings(tmp_path):

@@ -307,14 +307,27 @@ def float_dtype(xp: ModuleType, dtype: Any = None, device: Any = None) -> Any:
     return getattr(xp, name)
 
 
+# (namespace, device) -> index dtype; not for JAX, whose 64-bit mode can be switched
+_INDEX_DTYPES: dict[tuple[int, Any], Any] = {}
+
+
 def index_dtype(xp: ModuleType, device: Any = None) -> Any:
     """int64 where the device has it, else int32 (JAX by default, strict's ``no_x64``)."""
     if xp is _NUMPY_XP:  # the common case, asked once per batch: no lookup
         return xp.int64
+    key = (id(xp), device)
+    try:
+        return _INDEX_DTYPES[key]
+    except (KeyError, TypeError):  # TypeError: an unhashable device, looked up each time
+        pass
     info = getattr(xp, "__array_namespace_info__", None)
-    if info is not None and "int64" not in info().dtypes(device=device):
-        return xp.int32
-    return xp.int64
+    dtype = (
+        xp.int32 if info is not None and "int64" not in info().dtypes(device=device) else xp.int64
+    )
+    if not _is_jax_namespace(xp):
+        with contextlib.suppress(TypeError):
+            _INDEX_DTYPES[key] = dtype
+    return dtype
 
 
 def _is_jax_namespace(xp: ModuleType) -> bool:
@@ -453,6 +466,14 @@ def _is_scalar(x: Any) -> bool:
 def device_of(x: Any) -> Any:
     """The device an array lives on."""
     return array_api_compat.device(x)
+
+
+def backend_name(xp: ModuleType) -> str:
+    """The backend name, as :func:`set_backend` takes it, of an array namespace."""
+    if _is_jax_namespace(xp):  # jax.numpy
+        return "jax"
+    name = xp.__name__.rsplit(".", 1)[-1]
+    return "array_api_strict" if name.startswith("array_api_strict") else name
 
 
 def host_namespace() -> ModuleType:

@@ -38,6 +38,7 @@ __all__ = ["FORMAT", "FORMAT_VERSION", "CheckpointError", "load_checkpoint", "sa
 FORMAT = "xpscratch-checkpoint"
 FORMAT_VERSION = 1
 _META = "__meta__"
+_RUN_KEYS = ("network", "optimizer", "trainer", "history")  # what Trainer.state_dict() holds
 _JSON_TYPES = (dict, list, tuple, str, int, float, bool, type(None))
 
 
@@ -72,7 +73,10 @@ def load_checkpoint(path: str | PathLike) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {str(path)!r}")
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise CheckpointError("it holds one NumPy array (a .npy file), not an .npz archive")
+        with loaded as npz:
             names = set(npz.files)
             if _META not in names:
                 raise CheckpointError("it has no __meta__ entry")
@@ -93,6 +97,12 @@ def load_checkpoint(path: str | PathLike) -> dict[str, Any]:
         raise CheckpointError(
             f"{str(path)!r} has checkpoint format version {version!r}; this xpscratch "
             f"({__version__}) reads versions up to {FORMAT_VERSION}: upgrade xpscratch"
+        )
+    missing = [key for key in _RUN_KEYS if key not in meta]
+    if missing:
+        raise CheckpointError(
+            f"{str(path)!r} is an xpscratch checkpoint file but holds no training run "
+            f"(missing {', '.join(missing)}): save one with Trainer.save_checkpoint"
         )
     try:
         return _decode(meta, arrays)

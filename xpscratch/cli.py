@@ -19,20 +19,35 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .backend import BACKENDS, BackendError, float_dtype, use_backend
+from ._atomic import atomic_write_bytes
+from .backend import BACKENDS, BackendError, float_dtype, get_backend, use_backend
+from .datasets import DATASETS, load_mnist
+from .experiments import EXPERIMENTS
+from .optim import make_optimizer
+from .plot import plot_search_best20, plot_search_scatter
+from .search import (
+    BOOK_SPACE,
+    SAMPLERS,
+    Objective,
+    SearchError,
+    check_storage,
+    format_space,
+    parse_space,
+    search,
+)
+from .search.space import SPACE_HELP
 
 EXIT_USAGE = 2
 
 
 def _parser() -> argparse.ArgumentParser:
-    from .datasets import DATASETS
-
     p = argparse.ArgumentParser(
         prog="xpscratch",
         description="Deep Learning from Scratch, chapter 6: the experiments on any array backend.",
@@ -66,9 +81,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _search_parser(sub: Any) -> None:
-    from .search import BOOK_SPACE, SAMPLERS
-    from .search.space import SPACE_HELP
-
     s = sub.add_parser(
         "search",
         help="hyperparameter search (random or TPE), in parallel and resumable",
@@ -112,11 +124,10 @@ def _search_parser(sub: Any) -> None:
 
 
 def _list() -> int:
-    from .experiments import EXPERIMENTS
-
     width = max(map(len, EXPERIMENTS))
     for name, exp in EXPERIMENTS.items():
         print(f"{name:<{width}}  {exp.description}")
+    sys.stdout.flush()  # a closed pipe (xpscratch list | head) fails here, inside main()
     return 0
 
 
@@ -126,9 +137,6 @@ def _usage_error(message: str) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .experiments import EXPERIMENTS
-    from .experiments._common import atomic_write_bytes
-
     names = list(EXPERIMENTS) if "all" in args.names else list(dict.fromkeys(args.names))
     unknown = [n for n in names if n not in EXPERIMENTS]
     if unknown:
@@ -196,9 +204,6 @@ def _run_one(exp: Any, args: argparse.Namespace, b: Any, write: Any) -> int:
 
 
 def _search(args: argparse.Namespace) -> int:
-    from .experiments._common import atomic_write_bytes
-    from .search import Objective, SearchError, check_storage, parse_space, search
-
     try:
         space = parse_space(args.space)
         objective = Objective(
@@ -213,8 +218,6 @@ def _search(args: argparse.Namespace) -> int:
         )
         objective.check(space)
         check_storage(args.storage)
-        from .optim import make_optimizer
-
         make_optimizer(args.optimizer)  # an unknown name fails here, with the choices
         for name in ("trials", "workers", "top_k"):
             if getattr(args, name) < 1:
@@ -288,9 +291,6 @@ def _trial_printer() -> Any:
 
 
 def _write_search(result: Any, args: argparse.Namespace, write: Any) -> None:
-    from .plot import plot_search_best20, plot_search_scatter
-    from .search import format_space
-
     out: Path = args.out
     record = {
         "command": "search",
@@ -311,8 +311,6 @@ def _write_search(result: Any, args: argparse.Namespace, write: Any) -> None:
 
 def _check_dataset(dataset: str) -> None:
     """Fail before any experiment runs if the dataset's files are not there."""
-    from .datasets import load_mnist
-
     load_mnist(dataset=dataset)
 
 
@@ -343,8 +341,6 @@ class _active_backend:
     """A context manager that leaves the active backend as it is (and reports it)."""
 
     def __enter__(self) -> Any:
-        from .backend import get_backend
-
         return get_backend()
 
     def __exit__(self, *exc: Any) -> None:
@@ -365,6 +361,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("xpscratch: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader has gone (| head): stop quietly, as the docs advise
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+        return 1
 
 
 if __name__ == "__main__":

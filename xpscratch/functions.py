@@ -3,16 +3,30 @@
 Each function takes its namespace from its input, so the result stays on the input's
 backend and device.  Losses return 0-d arrays, not Python floats: turning one into a
 number is a device sync, which the caller asks for with ``float(loss)`` when needed.
+
+Labels.  Integer labels of any integer dtype index in the namespace's index dtype, so
+uint8 labels give exactly int64's numbers.  :func:`check_labels` refuses float labels and
+labels outside [0, classes), naming the first bad value and its position; it reads the
+labels, so it runs where data enters (datasets, the Trainer), once.  The loss checks the
+dtype always (free) and the values as follows, so that no step waits for a device:
+labels in host memory (NumPy, torch on the CPU, array_api_strict's CPU device) are checked
+eagerly, as reading them costs no transfer; on a device (GPU, JAX, strict's fake devices)
+an out-of-range label makes the loss NaN instead of picking a neighbour's probability,
+so the error surfaces when a number is asked for (the Trainer's non-finite-loss check).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import array_api_compat
+
 from .backend import device_of, index_dtype, namespace
 
 __all__ = [
+    "LabelError",
     "argmax_rows",
+    "check_labels",
     "cross_entropy_error",
     "one_hot",
     "relu",
@@ -79,11 +93,63 @@ def softmax(x: Any) -> Any:
     return e
 
 
+class LabelError(ValueError):
+    """Labels that are not integer class indices in [0, classes)."""
+
+
+def _check_label_dtype(xp: Any, t: Any, classes: int) -> None:
+    if not xp.isdtype(t.dtype, "integral"):
+        first = f", the first is {float(t[(0,) * t.ndim])}" if t.size else ""
+        raise LabelError(
+            f"labels must be integer class indices in [0, {classes}), got {t.dtype} labels"
+            f"{first}; convert them (xp.astype(t, xp.int64)) or pass one-hot rows shaped "
+            "like the predictions"
+        )
+
+
+def _as_index(xp: Any, t: Any) -> Any:
+    """Labels in the index dtype: products like ``row * classes`` cannot overflow there."""
+    dtype = index_dtype(xp, device_of(t))
+    return t if t.dtype == dtype else xp.astype(t, dtype)
+
+
+def _in_host_memory(t: Any) -> bool:
+    """Reading these labels costs no device transfer or sync."""
+    if array_api_compat.is_numpy_array(t):
+        return True
+    if array_api_compat.is_torch_array(t):
+        return t.device.type == "cpu"
+    return getattr(device_of(t), "_device", None) == "CPU_DEVICE"  # array_api_strict's CPU
+
+
+def check_labels(t: Any, classes: int) -> None:
+    """Refuse labels that are not integers in [0, classes), naming the first bad one.
+
+    Reads the labels (a sync on a GPU): call it once where data enters, not per step.
+    """
+    xp = namespace(t)
+    _check_label_dtype(xp, t, classes)
+    t = xp.reshape(t, (-1,))
+    bad = t < 0
+    if classes <= xp.iinfo(t.dtype).max:  # else no value of this dtype reaches classes
+        bad = bad | (t >= classes)
+    count_dtype = index_dtype(xp, device_of(t))
+    count = int(xp.sum(xp.astype(bad, count_dtype), dtype=count_dtype))
+    if count:
+        i = int(xp.argmax(xp.astype(bad, xp.int8)))  # the first True
+        raise LabelError(
+            f"label out of range: {int(t[i])} at index {i} ({count} labels outside "
+            f"0..{classes - 1}); labels must be class indices in [0, {classes})"
+        )
+
+
 def one_hot(t: Any, num_classes: int = 10, dtype: Any = None) -> Any:
     """Integer labels of shape (N,) to one-hot rows of shape (N, num_classes)."""
     xp = namespace(t)
     if t.ndim != 1:
         raise ValueError(f"one_hot expects labels of shape (N,), got {tuple(t.shape)}")
+    _check_label_dtype(xp, t, num_classes)
+    t = _as_index(xp, t)
     classes = xp.arange(num_classes, dtype=t.dtype, device=device_of(t))
     hot = xp.reshape(t, (-1, 1)) == classes
     return hot if dtype is None else xp.astype(hot, dtype)
@@ -101,11 +167,21 @@ def cross_entropy_error(y: Any, t: Any) -> Any:
         if t.dtype == xp.bool:  # one_hot()'s default; argmax needs numbers on torch/strict
             t = xp.astype(t, y.dtype)
         t = argmax_rows(t)
-    t = xp.reshape(t, (-1,))
+    else:
+        _check_label_dtype(xp, t, y.shape[-1])  # free: the dtype only
+        if _in_host_memory(t):  # reading the values costs no transfer: check them now
+            check_labels(t, y.shape[-1])
+    t = _as_index(xp, xp.reshape(t, (-1,)))
     batch, classes = y.shape
     if t.shape[0] != batch:
         raise ValueError(f"{t.shape[0]} labels for a batch of {batch} predictions")
+    valid = None
+    if not _in_host_memory(t):  # unchecked: a bad label gives NaN, and reads nothing
+        valid = (t >= 0) & (t < classes)
+        t = xp.where(valid, t, xp.zeros_like(t))
     # take() on the flattened rows gathers y[i, t[i]] without fancy indexing
     flat = xp.arange(batch, dtype=t.dtype, device=device_of(y)) * classes + t
     picked = xp.take(xp.reshape(y, (-1,)), flat)
+    if valid is not None:
+        picked = xp.where(valid, picked, xp.asarray(xp.nan, dtype=y.dtype, device=device_of(y)))
     return -xp.sum(xp.log(picked + LOG_EPSILON)) / batch

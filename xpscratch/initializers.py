@@ -15,7 +15,7 @@ import math
 from typing import Any
 
 from . import random as _random
-from .backend import get_backend
+from .backend import float_dtype, get_backend
 
 __all__ = ["init_std", "init_weight", "zeros"]
 
@@ -67,8 +67,6 @@ def init_weight(
 
 def zeros(shape: int | tuple[int, ...], *, dtype: Any = None, device: Any = None) -> Any:
     """Zeros on the active backend (biases, BN's beta)."""
-    from .backend import float_dtype
-
     b = get_backend()
     device = b.device if device is None else device
     return b.xp.zeros(shape, dtype=float_dtype(b.xp, dtype, device), device=device)

@@ -20,6 +20,7 @@ import functools
 from collections import OrderedDict
 from typing import Any
 
+from ._checks import check_fraction, check_nonnegative, check_positive_int
 from .backend import (
     asarray,
     device_of,
@@ -31,7 +32,7 @@ from .backend import (
 )
 from .functions import argmax_rows
 from .gradient import numerical_gradient
-from .initializers import init_weight, zeros
+from .initializers import init_std, init_weight, zeros
 from .layers import (
     Affine,
     BatchNormalization,
@@ -78,6 +79,19 @@ class MultiLayerNetExtend:
         seed: int = 0,
         dtype: Any = None,
     ) -> None:
+        input_size, output_size = (
+            check_positive_int(n, v)
+            for n, v in (("input_size", input_size), ("output_size", output_size))
+        )
+        if isinstance(hidden_size_list, str | int) or not hasattr(hidden_size_list, "__iter__"):
+            raise ValueError(f"hidden_size_list must be a list of sizes, got {hidden_size_list!r}")
+        hidden_size_list = [
+            check_positive_int(f"hidden_size_list[{i}]", n) for i, n in enumerate(hidden_size_list)
+        ]
+        weight_decay_lambda = check_nonnegative("weight_decay_lambda", weight_decay_lambda)
+        dropout_ratio = check_fraction("dropout_ratio", dropout_ratio)
+        label_smoothing = check_fraction("label_smoothing", label_smoothing)
+        init_std(weight_init_std, 1)  # an unknown name or a bad number fails here, not mid-init
         if activation not in ACTIVATIONS:
             raise ValueError(
                 f"unknown activation {activation!r}; choose one of {list(ACTIVATIONS)}"
@@ -345,3 +359,55 @@ class MultiLayerNet(MultiLayerNetExtend):
             seed=seed,
             dtype=dtype,
         )
+
+
+# -- saved configs: what a checkpoint's network section means ---------------------------
+
+# config keys added after checkpoints were first written, with the value an older
+# checkpoint (which lacks the key) was trained with
+CONFIG_DEFAULTS = {"label_smoothing": 0.0}
+# keys that only shape the initial weights: a network built with other values can still
+# take a saved state
+INIT_ONLY_CONFIG = ("seed", "weight_init_std")
+
+
+def check_saved_network(class_name: Any, config: dict[str, Any] | None, network: Any) -> None:
+    """Refuse a saved network (class name and config) that ``network`` cannot continue.
+
+    Networks without a config (any object with ``params``) are compared by class name.
+    """
+    mine = getattr(network, "config", None)
+    if mine is None or config is None:
+        if class_name != type(network).__name__:
+            raise ValueError(
+                f"the checkpoint holds a {class_name}, this trainer a {type(network).__name__}"
+            )
+        return
+    saved = {**CONFIG_DEFAULTS, **config}
+    diff = [
+        f"{k}: checkpoint {saved.get(k)!r} vs network {mine.get(k)!r}"
+        for k in sorted(set(mine) | set(saved))
+        if k not in INIT_ONLY_CONFIG and saved.get(k) != mine.get(k)
+    ]
+    if diff:
+        raise ValueError("the checkpoint's network differs from this one: " + "; ".join(diff))
+
+
+def network_from_config(class_name: Any, config: dict[str, Any] | None, dtype: Any) -> Any:
+    """The network a checkpoint describes (its class and config), with fresh weights."""
+    cls = {"MultiLayerNet": MultiLayerNet, "MultiLayerNetExtend": MultiLayerNetExtend}.get(
+        str(class_name)
+    )
+    if cls is None or config is None:
+        raise ValueError(f"cannot rebuild a {class_name} from the checkpoint; pass network=...")
+    accepted = _CONFIG_ARGS[cls.__name__]
+    return cls(**{k: v for k, v in config.items() if k in accepted}, dtype=dtype)
+
+
+_BOOK_ARGS = ("input_size", "hidden_size_list", "output_size", "activation", "weight_init_std")
+_BOOK_ARGS += ("weight_decay_lambda", "weight_decay_kind", "label_smoothing", "seed")
+_CONFIG_ARGS = {
+    "MultiLayerNet": _BOOK_ARGS,
+    "MultiLayerNetExtend": _BOOK_ARGS
+    + ("use_dropout", "dropout_ratio", "use_batchnorm", "use_layernorm", "inverted_dropout"),
+}

@@ -19,13 +19,23 @@ Adam's bias correction folded into its step size, Nesterov in its corrected form
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from . import _inplace as ip
+from ._checks import check_fraction, check_nonnegative
 from .backend import asarray, namespace, writable
-from .schedules import CosineDecay, LinearDecay, Schedule, StepDecay
+from .schedules import (
+    CosineDecay,
+    LinearDecay,
+    Schedule,
+    StepDecay,
+    schedule_from_config,
+    schedule_to_config,
+)
 
 __all__ = [
     "SGD",
@@ -42,6 +52,8 @@ __all__ = [
     "Schedule",
     "StepDecay",
     "make_optimizer",
+    "optimizer_from_config",
+    "weight_matrices",
 ]
 
 EPS = 1e-7  # the book's epsilon, added after the square root
@@ -53,7 +65,7 @@ class Optimizer:
     slots: tuple[str, ...] = ()
 
     def __init__(self, lr: float | Callable[[int], float]) -> None:
-        self.lr = lr if callable(lr) else float(lr)
+        self.lr = lr if callable(lr) else check_nonnegative("lr", lr)
         self.step = 0  # updates done so far
         self.state: dict[str, dict[str, Any]] | None = None
 
@@ -145,6 +157,25 @@ class Optimizer:
                 )
         self.state, self.step = loaded, int(state["step"])
 
+    def get_config(self) -> dict[str, Any]:
+        """The hyperparameters as JSON data (a schedule as ``{"schedule": name, ...}``).
+
+        :func:`optimizer_from_config` builds the same optimizer from it.
+        """
+        out: dict[str, Any] = {}
+        for key, value in vars(self).items():
+            if key in ("state", "step"):
+                continue
+            if isinstance(value, Schedule) and dataclasses.is_dataclass(value):
+                out[key] = schedule_to_config(value)
+            elif isinstance(value, bool | int | float | str) or value is None:
+                out[key] = value
+            elif isinstance(value, tuple) and all(isinstance(v, str) for v in value):
+                out[key] = list(value)
+            else:
+                out[key] = {"unserializable": repr(value)}
+        return out
+
     def __repr__(self) -> str:
         hyper = {k: v for k, v in vars(self).items() if k not in ("state", "step")}
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in hyper.items())})"
@@ -167,7 +198,7 @@ class Momentum(Optimizer):
 
     def __init__(self, lr: float | Callable[[int], float] = 0.01, momentum: float = 0.9) -> None:
         super().__init__(lr)
-        self.momentum = float(momentum)
+        self.momentum = check_fraction("momentum", momentum)
 
     def _apply(self, key, p, g, lr, v, *, inplace):
         v = ip.mul(v, self.momentum, inplace)
@@ -187,7 +218,7 @@ class Nesterov(Optimizer):
 
     def __init__(self, lr: float | Callable[[int], float] = 0.01, momentum: float = 0.9) -> None:
         super().__init__(lr)
-        self.momentum = float(momentum)
+        self.momentum = check_fraction("momentum", momentum)
 
     def _apply(self, key, p, g, lr, v, *, inplace):
         mu = self.momentum
@@ -205,7 +236,7 @@ class AdaGrad(Optimizer):
 
     def __init__(self, lr: float | Callable[[int], float] = 0.01, eps: float = EPS) -> None:
         super().__init__(lr)
-        self.eps = float(eps)
+        self.eps = check_nonnegative("eps", eps)
 
     def _apply(self, key, p, g, lr, h, *, inplace):
         h = ip.add(h, g * g, inplace)
@@ -227,7 +258,8 @@ class RMSprop(Optimizer):
         eps: float = EPS,
     ) -> None:
         super().__init__(lr)
-        self.decay_rate, self.eps = float(decay_rate), float(eps)
+        self.decay_rate = check_fraction("decay_rate", decay_rate)
+        self.eps = check_nonnegative("eps", eps)
 
     def _apply(self, key, p, g, lr, h, *, inplace):
         h = ip.mul(h, self.decay_rate, inplace)
@@ -259,7 +291,8 @@ class Adam(Optimizer):
         eps_after_bias_correction: bool = False,
     ) -> None:
         super().__init__(lr)
-        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+        self.beta1, self.beta2 = check_fraction("beta1", beta1), check_fraction("beta2", beta2)
+        self.eps = check_nonnegative("eps", eps)
         self.eps_after_bias_correction = eps_after_bias_correction
 
     def _apply(self, key, p, g, lr, m, v, *, inplace):
@@ -282,9 +315,11 @@ class Adam(Optimizer):
 class AdamW(Adam):
     """AdamW (Loshchilov & Hutter 2019): Adam plus decoupled weight decay.
 
-    W <- W - lr * weight_decay * W before the Adam step, for the weight matrices only
-    (parameter names starting with 'W'; biases and BN's gamma and beta are not decayed).
-    Uses the paper's epsilon placement and eps=1e-8.
+    W <- W - lr * weight_decay * W before the Adam step, for the parameters ``decay``
+    names: by default :func:`weight_matrices` (``W1``, ``W2``, ...: the weights only, as
+    the book's weight decay; biases and BN's gamma and beta are not decayed).  Pass
+    ``decay`` as a collection of parameter names to choose others.  Uses the paper's
+    epsilon placement and eps=1e-8.
     """
 
     def __init__(
@@ -294,14 +329,26 @@ class AdamW(Adam):
         beta2: float = 0.999,
         eps: float = 1e-8,
         weight_decay: float = 0.01,
+        decay: Collection[str] | None = None,
     ) -> None:
         super().__init__(lr, beta1, beta2, eps, eps_after_bias_correction=True)
-        self.weight_decay = float(weight_decay)
+        self.weight_decay = check_nonnegative("weight_decay", weight_decay)
+        self.decay = None if decay is None else tuple(sorted(decay))
 
     def _apply(self, key, p, g, lr, m, v, *, inplace):
-        if key.startswith("W") and self.weight_decay:
+        decayed = weight_matrices(key, p) if self.decay is None else key in self.decay
+        if decayed and self.weight_decay:
             p = ip.mul(p, 1.0 - lr * self.weight_decay, inplace)
         return super()._apply(key, p, g, lr, m, v, inplace=inplace)
+
+
+def weight_matrices(name: str, p: Any) -> bool:
+    """AdamW's default decay mask: the weight matrices, named ``W`` or ``W1``, ``W2``, ...
+
+    The networks' (and the book's) names for the Affine layers' weights; biases ``b{i}``
+    and normalisation's ``gamma{i}``/``beta{i}`` are not decayed.
+    """
+    return name == "W" or (name[:1] == "W" and name[1:].isdigit())
 
 
 def _scaled_step(scale: float, x: Any, h: Any, eps: float, h_scale: float = 1.0) -> Any:
@@ -341,3 +388,29 @@ def make_optimizer(name: str, **hyperparameters: Any) -> Optimizer:
             f"unknown optimizer {name!r}; choose one of {sorted(OPTIMIZERS)}"
         ) from None
     return cls(**hyperparameters)
+
+
+def optimizer_from_config(class_name: str, config: Mapping[str, Any]) -> Optimizer:
+    """The optimizer that :meth:`Optimizer.get_config` describes (step 0, no state).
+
+    Keys the class does not take (saved by another version) are ignored.
+    """
+    cls = OPTIMIZERS.get(str(class_name).lower())
+    if cls is None:
+        raise ValueError(
+            f"cannot rebuild optimizer {class_name!r}; pass optimizer=... to Trainer.resume"
+        )
+    accepted = inspect.signature(cls).parameters
+    kwargs = {}
+    for key, value in config.items():
+        if key not in accepted:
+            continue
+        if isinstance(value, dict) and "schedule" in value:
+            value = schedule_from_config(value)
+        elif isinstance(value, dict):
+            raise ValueError(
+                f"cannot rebuild the optimizer's {key}={value['unserializable']}; "
+                "pass optimizer=... to Trainer.resume"
+            )
+        kwargs[key] = value
+    return cls(**kwargs)

@@ -11,7 +11,9 @@ from .._atomic import atomic_open
 
 __all__ = ["download_file", "DownloadFailed"]
 
-TIMEOUT_S = 30.0
+# Seconds without an answer (to connect, or between two reads) before a mirror counts as
+# failed: a network that drops packets fails in seconds, and the next mirror is tried.
+TIMEOUT_S = 10.0
 _CHUNK = 1 << 16
 
 
@@ -47,6 +49,13 @@ def _fetch_one(url: str, dest: Path, md5: str, timeout: float) -> None:
             raise ValueError(f"MD5 mismatch: expected {md5}, got {got}")
 
 
+def _why(e: Exception, timeout: float) -> str:
+    reason = getattr(e, "reason", e)  # URLError wraps the socket error
+    if isinstance(reason, TimeoutError) or "timed out" in str(reason):
+        return f"no answer within {timeout:g} s ({type(e).__name__}: {e})"
+    return f"{type(e).__name__}: {e}"
+
+
 def download_file(urls: Sequence[str], dest: Path, md5: str, *, timeout: float = TIMEOUT_S) -> None:
     """Download ``dest`` from the first of ``urls`` that serves bytes with the given MD5.
 
@@ -61,5 +70,5 @@ def download_file(urls: Sequence[str], dest: Path, md5: str, *, timeout: float =
             _fetch_one(url, dest, md5, timeout)
             return
         except Exception as e:  # network errors, HTTP errors, timeouts, checksum mismatch
-            reasons.append(f"{url}: {type(e).__name__}: {e}")
+            reasons.append(f"{url}: {_why(e, timeout)}")
     raise DownloadFailed(dest, reasons)

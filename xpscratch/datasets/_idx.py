@@ -32,6 +32,7 @@ _IDX_DTYPES: dict[int, str] = {
     0x0E: ">f8",
 }
 _GZIP_MAGIC = b"\x1f\x8b"
+_MAX_NDIM = 32  # NumPy 1.x's limit; real IDX files have 1 (labels) to 4 dimensions
 
 
 def _decompress(data: bytes, path: str) -> bytes:
@@ -60,6 +61,11 @@ def parse_idx(data: bytes, path: str | os.PathLike[str] = "<bytes>") -> tuple[in
         raise DatasetError(f"{path}: too short for an IDX header ({len(raw)} bytes)")
     (magic,) = struct.unpack(">I", raw[:4])
     code, ndim = (magic >> 8) & 0xFF, magic & 0xFF
+    if magic >> 16 == 0 and code in _IDX_DTYPES and ndim > _MAX_NDIM:
+        raise DatasetError(
+            f"{path}: header says {ndim} dimensions (magic 0x{magic:08X}); IDX files have 1 "
+            f"to {_MAX_NDIM} (images 3, labels 1): the file is damaged or not an IDX file"
+        )
     if magic >> 16 != 0 or code not in _IDX_DTYPES or ndim == 0:
         raise DatasetError(
             f"{path}: bad magic number 0x{magic:08X} (expected 0x0000TTNN with a known "

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..functions import LabelError, check_labels
 from . import _download
 from ._errors import DatasetError, DatasetNotFoundError
 from ._idx import IMAGES_MAGIC, LABELS_MAGIC, parse_idx
@@ -151,6 +152,8 @@ def _validate(images: tuple[int, np.ndarray, str], labels: tuple[int, np.ndarray
             f"{ipath}: not an IDX image file: magic 0x{imagic:08X}, expected "
             f"0x{IMAGES_MAGIC:08X} (unsigned bytes, 3 dimensions)"
         )
+    if len(x) == 0:
+        raise DatasetError(f"{ipath}: holds 0 images; a data set needs at least one")
     if x.shape[1:] != _IMAGE_SHAPE:
         raise DatasetError(
             f"{ipath}: images are {x.shape[1]}x{x.shape[2]}, expected "
@@ -161,13 +164,10 @@ def _validate(images: tuple[int, np.ndarray, str], labels: tuple[int, np.ndarray
             f"{lpath}: not an IDX label file: magic 0x{lmagic:08X}, expected "
             f"0x{LABELS_MAGIC:08X} (unsigned bytes, 1 dimension)"
         )
-    bad = np.flatnonzero(t >= _NUM_CLASSES)
-    if bad.size:
-        i = int(bad[0])
-        raise DatasetError(
-            f"{lpath}: label out of range: {int(t[i])} at index {i} "
-            f"({bad.size} labels outside 0..{_NUM_CLASSES - 1})"
-        )
+    try:
+        check_labels(t, _NUM_CLASSES)
+    except LabelError as exc:
+        raise DatasetError(f"{lpath}: {exc}") from None
     if len(x) != len(t):
         raise DatasetError(
             f"{ipath}: {len(x)} images, but {lpath} has {len(t)} labels (counts must match)"
@@ -218,7 +218,9 @@ def _load_files(paths: list[Path]) -> _Raw:
     return _load_files_cached(tuple(keys))
 
 
-def _not_found_message(dataset: str, searched: list[Path], target: Path) -> str:
+def _not_found_message(
+    dataset: str, searched: list[Path], target: Path, downloading: bool = False
+) -> str:
     lines = [f"dataset {dataset!r} not found. Searched (in order):"]
     for d in searched:
         if not d.is_dir():
@@ -227,10 +229,15 @@ def _not_found_message(dataset: str, searched: list[Path], target: Path) -> str:
             missing = [b for b in _BASENAMES if _find_file(d, b) is None]
             lines.append(f"  {d}  (missing: {', '.join(missing)})")
     remote = _REMOTES[dataset]
+    fetch = (
+        f"check the network (or the proxy, $HTTPS_PROXY), or fetch the files yourself from "
+        f"{' or '.join(remote.mirrors)} into {target}"
+        if downloading
+        else f"call load_mnist(dataset={dataset!r}, download=True) to fetch them into {target}"
+    )
     lines += [
         f"Expected files (plain or .gz): {', '.join(_BASENAMES)}.",
-        f"To fix: call load_mnist(dataset={dataset!r}, download=True) to fetch them into "
-        f"{target}, or {remote.hint}set XPSCRATCH_DATA_DIR to a directory containing a "
+        f"To fix: {fetch}, or {remote.hint}set XPSCRATCH_DATA_DIR to a directory containing a "
         f"'{dataset}' folder with these files, or copy them into one of the directories "
         "above (or pass data_dir=...). "
         "dataset='mnist-small' (the default) works offline with the embedded data.",
@@ -251,13 +258,32 @@ def _download_missing(dataset: str, target: Path, searched: list[Path]) -> None:
         except (_download.DownloadFailed, OSError) as e:
             reasons = getattr(e, "reasons", [str(e)])
             raise DatasetNotFoundError(
-                _not_found_message(dataset, searched, target)
+                _not_found_message(dataset, searched, target, downloading=True)
                 + f"\nThe download of {name} into {target} failed:\n  "
                 + "\n  ".join(reasons)
             ) from e
 
 
+def _load_explicit(dataset: str, directory: Path, download: bool) -> _Raw:
+    """``data_dir=`` given: that directory or an error, never a silent fall-back elsewhere."""
+    found = [_find_file(directory, b) for b in _BASENAMES]
+    if all(p is not None for p in found):
+        return _load_files(found)  # type: ignore[arg-type]
+    if download:
+        _download_missing(dataset, directory, [directory])
+        return _load_files([_find_file(directory, b) for b in _BASENAMES])  # type: ignore[misc]
+    missing = [b for b, p in zip(_BASENAMES, found, strict=True) if p is None]
+    what = "does not exist" if not directory.is_dir() else f"lacks {', '.join(missing)}"
+    raise DatasetNotFoundError(
+        f"data_dir {directory} {what} (plain or .gz, for dataset {dataset!r}). To fix: copy "
+        f"the files there, pass download=True to fetch them into it, or leave out data_dir "
+        f"to use $XPSCRATCH_DATA_DIR/{dataset} or the cache {default_data_dir() / dataset}"
+    )
+
+
 def _load_on_disk(dataset: str, data_dir: str | os.PathLike[str] | None, download: bool) -> _Raw:
+    if data_dir is not None:
+        return _load_explicit(dataset, Path(data_dir).expanduser(), download)
     searched = _candidate_dirs(dataset, data_dir)
     for d in searched:
         found = [_find_file(d, b) for b in _BASENAMES]
@@ -303,7 +329,8 @@ def load_mnist(
     (N, 1, 28, 28). Labels: float32 one-hot (N, 10) if ``one_hot_label`` else int64 (N,).
 
     ``dataset="mnist-small"`` is embedded and offline (``data_dir``/``download`` are ignored).
-    ``"mnist"``/``"fashion-mnist"`` are looked up in ``data_dir``, then
+    ``"mnist"``/``"fashion-mnist"`` are read from ``data_dir`` when it is given (missing files
+    there are an error naming them, or are downloaded into it), else looked up in
     ``$XPSCRATCH_DATA_DIR/<dataset>``, then ``default_data_dir()/<dataset>`` (then system dirs
     for Fashion-MNIST). With ``download=True`` missing files are fetched into the first of
     these and MD5-checked. Files found on disk are validated structurally (IDX header and

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..networks import MultiLayerNetExtend
+from ..trainer import Trainer
 from ._common import ExperimentResult, load_data, meta, resolve_settings, run_context
 
 NAME = "overfit_dropout"
@@ -61,8 +62,6 @@ def run_overfit_dropout(
     **overrides: Any,
 ) -> OverfitDropoutResult:
     """Train on 300 images with and without dropout (the book's Trainer); accuracy curves."""
-    from ..trainer import Trainer
-
     s = resolve_settings(NAME, FULL, QUICK, quick, overrides)
     with run_context(dtype) as (b, dt, start):
         x_train, t_train, x_test, t_test = load_data(

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..experiments._common import atomic_write_bytes
+from .._atomic import atomic_write_bytes
 
 __all__ = ["MARKERS", "figure", "save", "smooth_curve", "title", "trial_curves"]
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..surfaces import SURFACES
 from ._base import MARKERS, figure, save, smooth_curve, title
 
 __all__ = ["plot_lr_schedule_compare", "plot_optimizer_zoo"]
@@ -96,8 +97,6 @@ _FLOOR = 1e-12  # distances below this (Newton's exact hits) are drawn at it
 def plot_optimizer_zoo(result: Any, path: str | os.PathLike) -> None:
     """Per surface: every method's path over the contours (top) and its distance to the
     nearest minimum, or from the saddle point, against the step (bottom, log scale)."""
-    from ..experiments.optimizer_zoo import SURFACES
-
     names = list(result.paths)
     fig = figure(4.6 * len(names), 9.0)
     handles = {}

@@ -26,6 +26,7 @@ Random search without a storage needs only xpscratch; TPE and storages need Optu
 
 from __future__ import annotations
 
+from ._storage import StorageError
 from .objective import HYPERPARAMETERS, Objective
 from .space import (
     Choice,
@@ -51,6 +52,7 @@ __all__ = [
     "Objective",
     "SearchError",
     "SearchResult",
+    "StorageError",
     "Space",
     "Uniform",
     "check_storage",

@@ -43,9 +43,10 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
         "(random search without a storage needs nothing more)"
     ) from exc
 
+from ._storage import opens_storage
+from ._workers import SPAWN_HINT, OnTrial, SearchError, activate
 from .objective import Objective, TrialRecord
 from .space import Choice, LogUniform, Space, sample, space_to_dict
-from .study import SPAWN_HINT, OnTrial, SearchError, activate
 
 SLOT, OWNER, RETRY_OF, RESULT, CONFIG = (
     f"xpscratch:{k}" for k in ("slot", "owner", "retry_of", "result", "config")
@@ -194,6 +195,7 @@ def _make_storage(url: str | None) -> Any:
             time.sleep(0.2 * (attempt + 1))
 
 
+@opens_storage
 def open_study(cfg: StudyConfig) -> tuple[Any, Any]:
     """Create the study, or load it and check that it is the same search."""
     storage = _make_storage(cfg.storage)

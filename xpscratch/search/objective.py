@@ -21,6 +21,11 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from .. import backend as _backend
+from ..datasets import train_validation_split
+from ..datasets.placement import load_host, to_device
+from ..networks import MultiLayerNet
+from ..training import NonFiniteLossError, PruneAfter, Trainer
+from .space import VALUE_CHECKS
 
 __all__ = ["HYPERPARAMETERS", "Objective", "TrialRecord"]
 
@@ -55,6 +60,8 @@ class Objective:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"Objective.{name} must be a positive int, got {value!r}")
+        for k in ("lr", "weight_decay", "optimizer"):  # what every trial would fail on
+            VALUE_CHECKS[k](f"Objective.{k}", getattr(self, k))
         if not 0 < self.validation_rate < 1:
             raise ValueError(f"validation_rate must be in (0, 1), got {self.validation_rate}")
         if self.prune_after is not None and not 1 <= self.prune_after <= self.epochs:
@@ -83,9 +90,6 @@ class Objective:
 
     def __call__(self, params: Mapping[str, Any]) -> TrialRecord:
         """Train once with ``params``: validation and train accuracy per epoch."""
-        from ..networks import MultiLayerNet
-        from ..trainer import NonFiniteLossError, Trainer
-
         self.check(params)
         hp = {**self.to_dict(), **params}
         start = time.perf_counter()
@@ -102,6 +106,7 @@ class Objective:
         opt_params = {"lr": float(hp["lr"])}
         if "momentum" in params and _has_momentum(hp["optimizer"]):
             opt_params["momentum"] = float(params["momentum"])
+        prune = [] if self.prune_after is None else [PruneAfter(self.prune_after, self.hopeless)]
         # the validation set takes the test set's place in the Trainer, as in the book
         trainer = Trainer(
             network,
@@ -115,18 +120,13 @@ class Objective:
             optimizer_param=opt_params,
             verbose=False,
             seed=self.seed,
+            callbacks=prune,
         )
         state = "complete"
         try:
-            while not trainer.finished:
-                epoch = trainer.current_epoch
-                trainer.train_step()
-                if trainer.current_epoch == epoch:
-                    continue
-                acc = trainer.test_acc_list[-1]
-                if trainer.current_epoch == self.prune_after and self.hopeless(acc):
-                    state = "pruned"
-                    break
+            trainer.train()
+            if prune and prune[0].pruned:
+                state = "pruned"
         except NonFiniteLossError:
             state = "diverged"  # too high a learning rate: worse than any trial that learned
         val_acc = [float(a) for a in trainer.test_acc_list]
@@ -148,9 +148,6 @@ class Objective:
         key = (self.dataset, self.train_size, self.validation_rate, self.seed, dtype)
         key += (b.name, str(b.device))
         if key not in _DATA:
-            from ..datasets import train_validation_split
-            from ..experiments._common import load_host, to_device
-
             x, t, _, _ = load_host(self.dataset, train_size=self.train_size, test_size=1)
             (x_tr, t_tr), (x_val, t_val) = train_validation_split(
                 x, t, validation_rate=self.validation_rate, seed=self.seed

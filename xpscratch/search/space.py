@@ -21,6 +21,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .._checks import check_fraction, check_nonnegative, check_positive, check_positive_int
+from ..optim import OPTIMIZERS
 from ..random import MASK32, _purpose_words, philox4x32
 
 __all__ = [
@@ -36,6 +38,24 @@ __all__ = [
     "space_from_dict",
     "space_to_dict",
 ]
+
+
+def _optimizer_name(name: str, value: Any) -> str:
+    if not isinstance(value, str) or value.lower() not in OPTIMIZERS:
+        raise ValueError(f"{name}: unknown optimizer {value!r}; choose one of {sorted(OPTIMIZERS)}")
+    return value
+
+
+# what the objective accepts for each hyperparameter it can search: every value a space
+# can draw is checked against these when the space is built, before any trial runs
+VALUE_CHECKS = {
+    "lr": check_positive,
+    "weight_decay": check_nonnegative,
+    "momentum": check_fraction,
+    "batch_size": check_positive_int,
+    "optimizer": _optimizer_name,
+}
+NEEDS_CHOICE = {"batch_size": "choice:50|100", "optimizer": "choice:sgd|adam"}  # not ranges
 
 
 @dataclass(frozen=True)
@@ -174,7 +194,26 @@ def space_from_dict(spec: Mapping[str, Any]) -> Space:
         if not isinstance(name, str) or not name.isidentifier():
             raise ValueError(f"parameter names must be identifiers, got {name!r}")
         out[name] = p if isinstance(p, (LogUniform, Uniform, Choice)) else _param(name, p)
+        check_values(name, out[name])
     return out
+
+
+def check_values(name: str, p: Param) -> None:
+    """Refuse a parameter that can draw a value the objective does not accept."""
+    check = VALUE_CHECKS.get(name)
+    if check is None:
+        return  # not one of the objective's: Objective.check names the ones it knows
+    text = format_space({name: p})
+    if not isinstance(p, Choice) and name in NEEDS_CHOICE:
+        raise ValueError(
+            f"{text}: {name} needs a choice of values, e.g. {name}={NEEDS_CHOICE[name]}"
+        )
+    values = p.values if isinstance(p, Choice) else (p.low, p.high)
+    for v in values:
+        try:
+            check(name, v)
+        except ValueError as exc:
+            raise ValueError(f"{text}: {exc}") from None
 
 
 def parse_space(text: str | os.PathLike | Mapping[str, Any]) -> Space:

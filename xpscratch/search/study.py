@@ -18,54 +18,24 @@ backend, device and float dtype that were active where the search started.
 from __future__ import annotations
 
 import multiprocessing
-import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from typing import Any
 
 from .. import backend as _backend
+from .._plain import plain
+from ._storage import check_storage, mask_password
+from ._workers import SPAWN_HINT, OnTrial, SearchError, activate, device_spec
 from .objective import Objective, TrialRecord
-from .space import Param, Space, format_space, narrow, parse_space, space_to_dict
+from .space import Param, Space, format_space, narrow, parse_space, sample, space_to_dict
 
 __all__ = ["SAMPLERS", "SearchError", "SearchResult", "check_storage", "search"]
 
 SAMPLERS = ("random", "tpe")
 DEFAULT_STUDY = "xpscratch-search"
-SPAWN_HINT = (
-    "Worker processes are spawned and import the main script: a script that starts a "
-    "search must do so under `if __name__ == '__main__':`"
-)
-OnTrial = Callable[[TrialRecord, int, int], None]  # (trial, finished so far, total)
-
-
-class SearchError(RuntimeError):
-    """A worker process failed or died; rerun the same search (with a storage) to resume."""
-
-
-def check_storage(url: str | None) -> None:
-    """Refuse a storage that is neither a database URL nor ``journal:PATH``, before any work."""
-    if url is None:
-        return
-    if not isinstance(url, str) or not (
-        (url.startswith("journal:") and len(url) > len("journal:")) or "://" in url
-    ):
-        raise ValueError(
-            f"storage {url!r}: use a database URL (sqlite:///study.db, "
-            "postgresql://user:password@host/db) or journal:PATH (a local journal file)"
-        )
-
-
-def mask_password(url: str | None) -> str | None:
-    """``url`` with its password replaced by ``***`` (for results and messages)."""
-    if url is None or "://" not in url or "@" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    auth, at, host = rest.rpartition("@")
-    user, colon, _ = auth.partition(":")
-    return f"{scheme}://{user}{':***' if colon else ''}{at}{host}"
 
 
 @dataclass
@@ -125,12 +95,10 @@ class SearchResult:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        from ..experiments._common import _plain
-
         d = {k: getattr(self, k) for k in self.__dataclass_fields__}
         d["pruning"] = self.pruning()
         d["narrowed_space"] = space_to_dict(self.narrowed())
-        return _plain(d, "SearchResult")
+        return plain(d, "SearchResult")
 
     def summary(self) -> str:
         b = self.best()[0]
@@ -201,12 +169,12 @@ def search(
     dtype = objective.dtype or _backend.get_default_dtype()
     _backend.float_dtype(b.xp, dtype, b.device)  # float64 on a device without it: fail now
     objective = replace(objective, dtype=dtype)
-    where = (b.name, _device_spec(b), dtype, workers)
+    where = (b.name, device_spec(b), dtype, workers)
     start = time.perf_counter()
     if sampler == "random" and storage is None:
         records = _run_random(space, trials, objective, seed, study_name, where, on_trial)
     else:
-        from ._optuna import StudyConfig, run_study
+        from ._optuna import StudyConfig, run_study  # lazily: Optuna is an optional extra
 
         cfg = StudyConfig(space, trials, objective, sampler, seed, storage, study_name, where)
         records = run_study(cfg, on_trial)
@@ -235,8 +203,6 @@ def _run_random(
     where: tuple,
     on_trial: OnTrial | None,
 ) -> list[TrialRecord]:
-    from .space import sample
-
     draws = [sample(space, seed, k, study_name) for k in range(trials)]
     records: list[TrialRecord | None] = [None] * trials
 
@@ -261,23 +227,3 @@ def _run_random(
     finally:
         pool.shutdown(wait=True, cancel_futures=True)  # after an error: no more trials
     return records  # type: ignore[return-value]
-
-
-def _device_spec(b: _backend.Backend) -> str | None:
-    """A device argument that recreates ``b`` in another process."""
-    if b.name == "array_api_strict":
-        return b.device._device
-    if b.name == "cupy":
-        return f"cuda:{b.device.id}"
-    return None if b.name == "numpy" else str(b.device)
-
-
-def activate(name: str, device: str | None, dtype: str, workers: int) -> None:
-    """In a worker process: the parent's backend, device and default float dtype."""
-    _backend.set_backend(name, device)
-    _backend.set_default_dtype(dtype)
-    if name == "torch" and (device or "cpu").startswith("cpu"):
-        import torch
-
-        # the workers share the cores; each with all of them would oversubscribe
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 import xpscratch
-from xpscratch import trainer as trainer_mod
 from xpscratch.networks import MultiLayerNet, MultiLayerNetExtend
 from xpscratch.optim import SGD
 from xpscratch.random import permutation
 from xpscratch.trainer import NonFiniteLossError, Trainer, TrainHistory
+from xpscratch.training import history as trainer_mod
 
 HOST = xpscratch.backend.host_namespace()  # reference permutations, computed on the host
 
@@ -138,7 +138,7 @@ def test_losses_stay_on_device_until_report_points(monkeypatch):
     tr = Trainer(net, x, t, x, t, epochs=1, mini_batch_size=10, verbose=False, log_every=7)
     loss = tr.train_step()
     assert getattr(loss, "shape", None) == ()  # an array (NumPy: a 0-d scalar), not a float
-    assert calls == [] and tr._pending  # nothing converted yet
+    assert calls == [] and tr.loss_log.pending  # nothing converted yet
     tr.train()
     # 40 steps: reports at steps 7, 14, ..., 35 and the epoch end, each one transfer
     assert calls == [(7,), (7,), (7,), (7,), (7,), (5,)]

@@ -1,0 +1,41 @@
+"""What the search's worker processes share, whichever engine runs them (random or Optuna)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from .. import backend as _backend
+from .objective import TrialRecord
+
+__all__ = ["SPAWN_HINT", "OnTrial", "SearchError", "activate", "device_spec"]
+
+SPAWN_HINT = (
+    "Worker processes are spawned and import the main script: a script that starts a "
+    "search must do so under `if __name__ == '__main__':`"
+)
+OnTrial = Callable[[TrialRecord, int, int], None]  # (trial, finished so far, total)
+
+
+class SearchError(RuntimeError):
+    """A worker process failed or died; rerun the same search (with a storage) to resume."""
+
+
+def device_spec(b: _backend.Backend) -> str | None:
+    """A device argument that recreates ``b`` in another process."""
+    if b.name == "array_api_strict":
+        return b.device._device
+    if b.name == "cupy":
+        return f"cuda:{b.device.id}"
+    return None if b.name == "numpy" else str(b.device)
+
+
+def activate(name: str, device: str | None, dtype: str, workers: int) -> None:
+    """In a worker process: the parent's backend, device and default float dtype."""
+    _backend.set_backend(name, device)
+    _backend.set_default_dtype(dtype)
+    if name == "torch" and (device or "cpu").startswith("cpu"):
+        import torch
+
+        # the workers share the cores; each with all of them would oversubscribe
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))

@@ -1,0 +1,348 @@
+"""The book's ``Trainer`` (``common/trainer.py``): mini-batch training with a report per epoch.
+
+Differences from the book, each for a reason:
+
+* Each epoch visits every sample exactly once, in the order of the permutation
+  ``RandomStream(seed, "trainer/shuffle")`` draws on the device for that epoch (counter =
+  epoch index, :mod:`.batches`), so a run is the same on every backend and can be resumed
+  mid-epoch.
+* Per-step losses stay on the device as 0-d arrays; they become Python floats only at
+  report points (every ``log_every`` steps, epoch ends, checkpoints, the end of training),
+  so the loop never waits for the device.  NaN/inf losses are caught there and raised as
+  :class:`NonFiniteLossError`, naming the first bad iteration.
+* Extensions are callbacks (:mod:`.callbacks`): a progress bar, early stopping on a
+  validation set, automatic checkpoints, pruning.  The keyword arguments
+  ``early_stopping_patience``, ``restore_best``, ``progress`` and ``checkpoint_path``
+  build them, so the book-style calls keep working.
+
+As in the book, the loss recorded for a step is ``network.loss(x_batch, t_batch)`` computed
+after the update (``train_flg=False``), and accuracies are taken on the first
+``evaluate_sample_num_per_epoch`` train and test samples at the end of each epoch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from os import PathLike
+from typing import Any
+
+from .. import checkpoint as _checkpoint
+from ..backend import device_of, namespace
+from ..optim import Optimizer
+from ..random import RandomStream
+from . import state as _state
+from .arguments import check_settings, make_trainer_optimizer, place_data, sugar_callbacks
+from .batches import batch_at, batch_count, epoch_order
+from .callbacks import Callback, Progress
+from .history import LossLog, NonFiniteLossError, TrainHistory
+
+__all__ = ["SHUFFLE_PURPOSE", "NonFiniteLossError", "TrainHistory", "Trainer"]
+
+SHUFFLE_PURPOSE = "trainer/shuffle"
+
+
+class Trainer:
+    """Train ``network`` with mini-batches of ``x_train``/``t_train``, as the book's Trainer.
+
+    ``optimizer`` is a name for :func:`xpscratch.optim.make_optimizer` (with
+    ``optimizer_param``, default ``{"lr": 0.01}``) or an Optimizer instance.  Data may be
+    host (NumPy) arrays, moved once onto the network's backend and device with the
+    network's dtype, or arrays already there.
+
+    Stopping: after ``epochs`` epochs (default 20), or after ``max_iterations`` updates,
+    even mid-epoch; with ``max_iterations`` and no ``epochs``, only the iteration count
+    limits the run.  With ``x_val``/``t_val`` the validation accuracy is recorded each
+    epoch and the best epoch tracked.
+
+    ``callbacks`` (:mod:`xpscratch.training.callbacks`) extend the loop.  Shortcuts that
+    add them: ``early_stopping_patience=k`` and ``restore_best=True`` add
+    :class:`EarlyStopping` (k, restore_best); ``verbose=True`` (unless ``progress=False``)
+    or ``progress=True`` add :class:`Progress`; ``checkpoint_path`` adds
+    :class:`Checkpoint` (path, ``checkpoint_every``).  ``verbose=True`` also prints the
+    book's per-epoch lines; ``log_every`` (default 50) is how often the losses come
+    back from the device to be checked and shown.
+
+    ``augment`` (e.g. :class:`xpscratch.augment.RandomShiftRotate`) maps each training
+    mini-batch of images before the update; accuracies use the unchanged images.  Its
+    ``state_dict()``, if it has one, is part of the checkpoint.
+
+    ``save_checkpoint``/``load_checkpoint`` and :meth:`resume` continue a run exactly
+    where it stopped (:mod:`.state`).
+    """
+
+    def __init__(
+        self,
+        network: Any,
+        x_train: Any,
+        t_train: Any,
+        x_test: Any,
+        t_test: Any,
+        epochs: int | None = None,
+        mini_batch_size: int = 100,
+        optimizer: str | Optimizer = "SGD",
+        optimizer_param: dict[str, Any] | None = None,
+        evaluate_sample_num_per_epoch: int | None = None,
+        verbose: bool = True,
+        *,
+        seed: int = 0,
+        x_val: Any = None,
+        t_val: Any = None,
+        early_stopping_patience: int | None = None,
+        restore_best: bool = False,
+        augment: Callable[[Any], Any] | None = None,
+        max_iterations: int | None = None,
+        progress: bool | None = None,
+        log_every: int | None = None,
+        checkpoint_path: str | PathLike | None = None,
+        checkpoint_every: int = 1,
+        callbacks: Sequence[Callback] = (),
+    ) -> None:
+        self.network = network
+        self.optimizer = make_trainer_optimizer(optimizer, optimizer_param)
+        ref = next(iter(network.params.values()))
+        self.dtype = getattr(network, "dtype", ref.dtype)
+        # moved once, here; the loop then only gathers mini-batches on the device
+        self.x_train, self.t_train, self.x_test, self.t_test, self.x_val, self.t_val = place_data(
+            self.dtype, ref, x_train, t_train, x_test, t_test, x_val, t_val
+        )
+        self.train_size = int(self.x_train.shape[0])
+        check_settings(
+            mini_batch_size, epochs, max_iterations, log_every, evaluate_sample_num_per_epoch
+        )
+        self.callbacks: list[Callback] = sugar_callbacks(
+            verbose,
+            progress,
+            early_stopping_patience,
+            restore_best,
+            checkpoint_path,
+            checkpoint_every,
+        ) + list(callbacks)
+        if any(cb.needs_validation for cb in self.callbacks) and self.x_val is None:
+            raise ValueError(
+                "early stopping and restore_best watch the validation accuracy: pass "
+                "x_val and t_val (e.g. from xpscratch.datasets.train_validation_split)"
+            )
+        self.epochs = 20 if epochs is None and max_iterations is None else epochs
+        self.max_iterations = max_iterations
+        self.batch_size = int(mini_batch_size)
+        self.evaluate_sample_num_per_epoch = evaluate_sample_num_per_epoch
+        self.verbose = bool(verbose)
+        self.log_every = 50 if log_every is None else int(log_every)
+        self.augment = augment
+
+        self.iter_per_epoch = max(batch_count(self.train_size, self.batch_size), 1)
+        limits = []
+        if self.epochs is not None:
+            limits.append(self.epochs * self.iter_per_epoch)
+        if max_iterations is not None:
+            limits.append(int(max_iterations))
+        self.max_iter = min(limits)
+
+        self.seed = int(seed)
+        self._shuffle = RandomStream(self.seed, SHUFFLE_PURPOSE)
+        self.restore_counters(epoch=0, iter_in_epoch=0, iteration=0, history=None)
+        self.stopped_early = False
+        self.best_epoch: int | None = None
+        self.best_val_acc: float | None = None
+        self.epochs_since_best = 0
+
+    def restore_counters(
+        self, *, epoch: int, iter_in_epoch: int, iteration: int, history: dict[str, Any] | None
+    ) -> None:
+        """Set the position in the run and its history (a fresh run, or a loaded state)."""
+        history = history or {}
+        self._perm: Any = None
+        self._perm_epoch = -1
+        self.current_epoch = epoch  # completed epochs
+        self.iter_in_epoch = iter_in_epoch  # updates done in the current epoch
+        self.current_iter = iteration  # updates done in all
+        self.loss_log = LossLog(history.get("train_loss", []))
+        self.train_acc_list = [float(v) for v in history.get("train_acc", [])]
+        self.test_acc_list = [float(v) for v in history.get("test_acc", [])]
+        self.val_acc_list = [float(v) for v in history.get("val_acc", [])]
+        self.final_test_acc: float | None = None
+
+    # -- the book's interface ---------------------------------------------------
+
+    @property
+    def train_loss_list(self) -> list[float]:
+        """One loss per iteration, as Python floats (reading it converts pending ones)."""
+        return self.loss_log.sync()
+
+    def train_step(self) -> Any:
+        """One mini-batch update; returns the step's loss as a 0-d device array (no sync)."""
+        xp = namespace(self.x_train)
+        if self._perm_epoch != self.current_epoch:
+            self._perm = epoch_order(
+                self._shuffle,
+                self.train_size,
+                epoch=self.current_epoch,  # one draw per epoch: resumable
+                xp=xp,
+                device=device_of(self.x_train),
+            )
+            self._perm_epoch = self.current_epoch
+        idx = batch_at(self._perm, self.iter_in_epoch, self.batch_size, self.train_size)
+        x_batch = xp.take(self.x_train, idx, axis=0)
+        t_batch = xp.take(self.t_train, idx, axis=0)
+        if self.augment is not None:
+            x_batch = self.augment(x_batch)
+
+        grads = self.network.gradient(x_batch, t_batch)
+        self.optimizer.update(self.network.params, grads)
+        loss = self.network.loss(x_batch, t_batch)
+        self.loss_log.append(loss)
+
+        self.current_iter += 1
+        self.iter_in_epoch += 1
+        epoch_done = self.iter_in_epoch == self.iter_per_epoch
+        if self.at_report_point:
+            self._check_losses()
+        for cb in self.callbacks:
+            cb.on_step_end(self, loss)
+        if epoch_done:
+            self.current_epoch += 1
+            self.iter_in_epoch = 0
+            self._end_epoch()
+        return loss
+
+    @property
+    def at_report_point(self) -> bool:
+        """Whether the step just done is a mid-epoch report point (every ``log_every``)."""
+        return (
+            self.iter_in_epoch != self.iter_per_epoch
+            and self.iter_in_epoch != 0
+            and self.current_iter % self.log_every == 0
+        )
+
+    def train(self) -> TrainHistory:
+        """Run (or continue) until the epoch/iteration limit or a callback stops it."""
+        try:
+            for cb in self.callbacks:
+                cb.on_train_begin(self)
+            while not self.finished:
+                self.train_step()
+            self._check_losses()
+            for cb in reversed(self.callbacks):  # as nested blocks exit: see .callbacks
+                cb.on_train_end(self)
+            self.final_test_acc = self.network.accuracy(self.x_test, self.t_test)
+            self.log("=============== Final Test Accuracy ===============")
+            self.log(f"test acc:{self.final_test_acc}")
+        finally:
+            for cb in self.callbacks:
+                cb.on_train_exit(self)
+        return self.history
+
+    @property
+    def finished(self) -> bool:
+        return self.stopped_early or self.current_iter >= self.max_iter
+
+    @property
+    def history(self) -> TrainHistory:
+        return TrainHistory(
+            train_loss=list(self.train_loss_list),
+            train_acc=list(self.train_acc_list),
+            test_acc=list(self.test_acc_list),
+            val_acc=list(self.val_acc_list),
+            epochs_run=self.current_epoch,
+            iterations=self.current_iter,
+            stopped_early=self.stopped_early,
+            best_epoch=self.best_epoch,
+            final_test_acc=self.final_test_acc,
+        )
+
+    def log(self, line: str) -> None:
+        """Print ``line`` if ``verbose`` (above the progress bar, if one is shown)."""
+        if not self.verbose:
+            return
+        for cb in self.callbacks:
+            if isinstance(cb, Progress) and cb.write(line):
+                return
+        print(line)
+
+    def _check_losses(self) -> None:
+        self.loss_log.check(self.iter_per_epoch, self.optimizer.current_lr())
+
+    def _end_epoch(self) -> None:
+        self._check_losses()
+        n = self.evaluate_sample_num_per_epoch
+        x_tr, t_tr, x_te, t_te = self.x_train, self.t_train, self.x_test, self.t_test
+        if n is not None:
+            # the first n samples, or all of a smaller set (strict refuses a stop past the end)
+            n_tr, n_te = min(n, x_tr.shape[0]), min(n, x_te.shape[0])
+            x_tr, t_tr = x_tr[:n_tr, ...], t_tr[:n_tr, ...]
+            x_te, t_te = x_te[:n_te, ...], t_te[:n_te, ...]
+        train_acc = self.network.accuracy(x_tr, t_tr)
+        test_acc = self.network.accuracy(x_te, t_te)
+        self.train_acc_list.append(train_acc)
+        self.test_acc_list.append(test_acc)
+        line = f"=== epoch:{self.current_epoch}, train acc:{train_acc}, test acc:{test_acc}"
+        if self.x_val is not None:
+            val_acc = self.network.accuracy(self.x_val, self.t_val)
+            self.val_acc_list.append(val_acc)
+            line += f", val acc:{val_acc}"
+            self._track_best(val_acc)
+        self.log(line + " ===")
+        for cb in self.callbacks:
+            cb.on_epoch_end(self)
+
+    def _track_best(self, val_acc: float) -> None:
+        if self.best_val_acc is None or val_acc > self.best_val_acc:
+            self.best_val_acc, self.best_epoch = val_acc, self.current_epoch
+            self.epochs_since_best = 0
+        else:
+            self.epochs_since_best += 1
+
+    # -- state and checkpoints (the work is in .state) -------------------------
+
+    @property
+    def early_stopping_patience(self) -> int | None:
+        return _state.run_settings(self)["early_stopping_patience"]
+
+    @property
+    def restore_best(self) -> bool:
+        return _state.run_settings(self)["restore_best"]
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue this run exactly (arrays stay on the device)."""
+        return _state.trainer_state(self)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict` (device or host arrays), checking everything first.
+
+        A state from another architecture, optimizer type or training-set size is refused
+        with a ValueError naming the difference, and nothing is changed.
+        """
+        _state.load_trainer_state(self, state)
+
+    def save_checkpoint(self, path: str | PathLike) -> None:
+        """Write this run to ``path`` atomically (see :mod:`xpscratch.checkpoint`)."""
+        self._check_losses()  # a report point: never save a diverged run silently
+        _checkpoint.save_checkpoint(path, self)
+
+    def load_checkpoint(self, path: str | PathLike) -> None:
+        """Continue from a checkpoint: weights, optimizer, RNG positions, counters, history."""
+        self.load_state_dict(_checkpoint.load_checkpoint(path))
+
+    @classmethod
+    def resume(
+        cls,
+        path: str | PathLike,
+        x_train: Any,
+        t_train: Any,
+        x_test: Any,
+        t_test: Any,
+        *,
+        network: Any = None,
+        **kwargs: Any,
+    ) -> Trainer:
+        """A Trainer that continues the run saved at ``path`` (data must be given again).
+
+        Without ``network``, it is rebuilt from the saved config and dtype on the active
+        backend; without ``optimizer``, from the saved class and hyperparameters.  The
+        run settings (epochs, max_iterations, ...) default to the saved ones and
+        automatic checkpoints keep going to ``path``.
+        """
+        network, kwargs, state = _state.resume_arguments(path, network, kwargs)
+        trainer = cls(network, x_train, t_train, x_test, t_test, **kwargs)
+        trainer.load_state_dict(state)
+        return trainer

@@ -1,0 +1,298 @@
+"""A training run's state: collected from its parts, validated once, restored, resumed.
+
+:func:`trainer_state` gathers ``{backend, dtype, network, optimizer, trainer, history,
+callbacks}``, each part described by its owner (the network's ``state_dict`` and
+``config``, the optimizer's ``get_config``/``state_dict``, each callback's
+``state_dict`` under its ``state_key``).  :func:`check_trainer_state` refuses a state
+that does not fit before anything is changed, so :func:`load_trainer_state` either
+applies all of it or none.  Checkpoints written before the callbacks existed (with a
+top-level ``best_state``) still load.
+"""
+
+from __future__ import annotations
+
+from os import PathLike
+from typing import Any
+
+from .. import checkpoint as _checkpoint
+from .. import networks as _networks
+from ..backend import asarray, backend_name, device_of, namespace
+from ..optim import optimizer_from_config
+
+# a xpscratch.training.Trainer: the loop imports this module, so it is not imported here
+Trainer = Any
+
+__all__ = [
+    "check_network_arrays",
+    "check_trainer_state",
+    "copy_network_state",
+    "load_network_state",
+    "load_trainer_state",
+    "network_state",
+    "on_device",
+    "positive",
+    "resume_arguments",
+    "run_settings",
+    "trainer_state",
+]
+
+
+def positive(name: str, value: Any) -> None:
+    """Refuse anything but a positive int, naming the argument."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+# -- a network's state: its own state_dict, or its params for a minimal network ----------
+
+
+def network_state(network: Any) -> dict[str, Any]:
+    if hasattr(network, "state_dict"):
+        return network.state_dict()
+    return {"params": dict(network.params), "buffers": {}, "rng": {}}
+
+
+def load_network_state(network: Any, state: dict[str, Any]) -> None:
+    if hasattr(network, "load_state_dict"):
+        network.load_state_dict(state)
+        return
+    for key, value in state["params"].items():
+        target = network.params[key]
+        target[...] = asarray(value, target.dtype, like=target)
+
+
+def copy_network_state(network: Any) -> dict[str, Any]:
+    state = network_state(network)
+    return {
+        "params": {k: namespace(v).asarray(v, copy=True) for k, v in state["params"].items()},
+        "buffers": {k: namespace(v).asarray(v, copy=True) for k, v in state["buffers"].items()},
+        "rng": {k: dict(v) for k, v in state["rng"].items()},
+    }
+
+
+def on_device(state: dict[str, Any], network: Any) -> dict[str, Any]:
+    """A (host) network state moved onto the network's backend, device and dtypes."""
+    current = network_state(network)
+    out: dict[str, Any] = {"rng": {k: dict(v) for k, v in state.get("rng", {}).items()}}
+    for group in ("params", "buffers"):
+        out[group] = {
+            k: asarray(v, current[group][k].dtype, like=current[group][k])
+            for k, v in state.get(group, {}).items()
+        }
+    return out
+
+
+def check_network_arrays(what: str, saved: dict[str, Any], network: Any) -> None:
+    """Refuse (before anything is changed) a network state whose names or shapes differ."""
+    _check_arrays(what, saved, network_state(network))
+
+
+def _check_arrays(what: str, saved: dict[str, Any], current: dict[str, Any]) -> None:
+    for group in ("params", "buffers"):
+        have, want = saved.get(group, {}), current.get(group, {})
+        if set(have) != set(want):
+            missing, extra = sorted(set(want) - set(have)), sorted(set(have) - set(want))
+            raise ValueError(
+                f"{what} {group} do not match this network: missing {missing}, unexpected {extra}"
+            )
+        for key, value in have.items():
+            if tuple(value.shape) != tuple(want[key].shape):
+                raise ValueError(
+                    f"{what} {key!r} has shape {tuple(value.shape)}, this network's is "
+                    f"{tuple(want[key].shape)}"
+                )
+    if "rng" in current and set(saved.get("rng", {})) != set(current["rng"]):
+        raise ValueError(
+            f"{what} random streams {sorted(saved.get('rng', {}))} do not match this "
+            f"network's dropout layers {sorted(current['rng'])}"
+        )
+
+
+def _augment_state(augment: Any) -> dict[str, Any] | None:
+    state_dict = getattr(augment, "state_dict", None)
+    return None if state_dict is None else state_dict()
+
+
+# -- the whole run ------------------------------------------------------------------------
+
+
+def trainer_state(tr: Trainer) -> dict[str, Any]:
+    """Everything needed to continue ``tr``'s run exactly (arrays stay on the device)."""
+    ref = next(iter(tr.network.params.values()))
+    xp = namespace(ref)
+    opt = tr.optimizer
+    run = run_settings(tr)
+    return {
+        "backend": backend_name(xp),
+        "device": str(device_of(ref)),
+        "dtype": "float64" if tr.dtype == xp.float64 else "float32",
+        "network": {
+            "class": type(tr.network).__name__,
+            "config": getattr(tr.network, "config", None),
+            "state": network_state(tr.network),
+        },
+        "optimizer": {
+            "class": type(opt).__name__,
+            "hyperparameters": opt.get_config(),
+            "step": opt.step,
+            "state": opt.state_dict(),
+        },
+        "trainer": {
+            "seed": tr.seed,
+            "shuffle_rng": tr._shuffle.state_dict(),
+            "augment": _augment_state(tr.augment),
+            "epoch": tr.current_epoch,
+            "iter_in_epoch": tr.iter_in_epoch,
+            "iteration": tr.current_iter,
+            "train_size": tr.train_size,
+            "mini_batch_size": tr.batch_size,
+            "stopped_early": tr.stopped_early,
+            "best_epoch": tr.best_epoch,
+            "best_val_acc": tr.best_val_acc,
+            "epochs_since_best": tr.epochs_since_best,
+            "run": run,
+        },
+        "history": {
+            "train_loss": list(tr.train_loss_list),
+            "train_acc": list(tr.train_acc_list),
+            "test_acc": list(tr.test_acc_list),
+            "val_acc": list(tr.val_acc_list),
+        },
+        "callbacks": {
+            cb.state_key: cb.state_dict() for cb in tr.callbacks if cb.state_key is not None
+        },
+    }
+
+
+def run_settings(tr: Trainer) -> dict[str, Any]:
+    """The settings :func:`resume_arguments` rebuilds ``tr`` with (the sugar's arguments)."""
+    from_callbacks: dict[str, Any] = {
+        "early_stopping_patience": None,
+        "restore_best": False,
+        "checkpoint_every": 1,
+        "autosave": False,
+    }
+    for cb in tr.callbacks:
+        from_callbacks.update(cb.run_settings())
+    return {
+        "epochs": tr.epochs,
+        "max_iterations": tr.max_iterations,
+        "evaluate_sample_num_per_epoch": tr.evaluate_sample_num_per_epoch,
+        "early_stopping_patience": from_callbacks["early_stopping_patience"],
+        "restore_best": from_callbacks["restore_best"],
+        "log_every": tr.log_every,
+        "checkpoint_every": from_callbacks["checkpoint_every"],
+        "autosave": from_callbacks["autosave"],
+    }
+
+
+def _callback_states(state: dict[str, Any]) -> dict[str, Any]:
+    if "callbacks" in state:
+        return dict(state["callbacks"])
+    # written before the callbacks existed: the best weights sat at the top level
+    return {"early_stopping": {"best_state": state.get("best_state")}}
+
+
+def check_trainer_state(tr: Trainer, state: dict[str, Any]) -> None:
+    """Refuse a state that does not fit ``tr`` with a ValueError naming the difference."""
+    try:
+        net, opt, trs = state["network"], state["optimizer"], state["trainer"]
+        state["history"]["train_loss"]
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"not a Trainer state: missing {exc}") from None
+    saved_aug, my_aug = trs.get("augment"), _augment_state(tr.augment)
+    if (saved_aug is None) != (my_aug is None):
+        raise ValueError(
+            "the checkpoint was saved "
+            + ("with" if saved_aug is not None else "without")
+            + " an augment state, this trainer has "
+            + ("one" if my_aug is not None else "none")
+            + ": pass the same augment= as the saved run"
+        )
+    _networks.check_saved_network(net.get("class"), net.get("config"), tr.network)
+    _check_arrays("network", net["state"], network_state(tr.network))
+    if opt.get("class") != type(tr.optimizer).__name__:
+        raise ValueError(
+            f"the checkpoint was trained with {opt.get('class')}, this trainer uses "
+            f"{type(tr.optimizer).__name__}; pass optimizer={opt.get('class')!r} "
+            "(or use Trainer.resume, which rebuilds it)"
+        )
+    params = tr.network.params
+    for slot in tr.optimizer.slots:
+        saved = opt["state"].get(slot) or {}
+        if saved:
+            _check_arrays(f"optimizer slot {slot!r}", {"params": saved}, {"params": params})
+    if int(trs["train_size"]) != tr.train_size:
+        raise ValueError(
+            f"the checkpoint was trained on {trs['train_size']} samples, this trainer has "
+            f"{tr.train_size}: resume with the same training set"
+        )
+    if int(trs["iter_in_epoch"]) and int(trs["mini_batch_size"]) != tr.batch_size:
+        raise ValueError(
+            f"the checkpoint stopped mid-epoch with mini_batch_size "
+            f"{trs['mini_batch_size']}; this trainer uses {tr.batch_size}"
+        )
+    saved_callbacks = _callback_states(state)
+    for cb in tr.callbacks:
+        if cb.state_key is not None and saved_callbacks.get(cb.state_key) is not None:
+            cb.check_state(saved_callbacks[cb.state_key], tr)
+
+
+def load_trainer_state(tr: Trainer, state: dict[str, Any]) -> None:
+    """Apply a :func:`trainer_state` (device or host arrays): all of it, after checking."""
+    check_trainer_state(tr, state)
+    net, opt, trs, hist = state["network"], state["optimizer"], state["trainer"], state["history"]
+    load_network_state(tr.network, net["state"])
+    opt_state = opt["state"]
+    if any(opt_state.get(slot) for slot in tr.optimizer.slots):
+        tr.optimizer.load_state_dict(opt_state, tr.network.params)
+    else:  # saved before the first update: no slot arrays yet
+        tr.optimizer.state = None
+        tr.optimizer.step = int(opt_state.get("step", 0))
+    tr.seed = int(trs["seed"])
+    tr._shuffle.load_state_dict(trs["shuffle_rng"])
+    if trs.get("augment") is not None:
+        tr.augment.load_state_dict(trs["augment"])
+    tr.restore_counters(
+        epoch=int(trs["epoch"]),
+        iter_in_epoch=int(trs["iter_in_epoch"]),
+        iteration=int(trs["iteration"]),
+        history=hist,
+    )
+    tr.stopped_early = bool(trs["stopped_early"])
+    tr.best_epoch = trs["best_epoch"]
+    tr.best_val_acc = trs["best_val_acc"]
+    tr.epochs_since_best = int(trs["epochs_since_best"])
+    saved_callbacks = _callback_states(state)
+    for cb in tr.callbacks:
+        if cb.state_key is not None and saved_callbacks.get(cb.state_key) is not None:
+            cb.load_state_dict(saved_callbacks[cb.state_key], tr)
+
+
+def resume_arguments(
+    path: str | PathLike, network: Any, kwargs: dict[str, Any]
+) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """(network, Trainer keyword arguments, state) that continue the run saved at ``path``.
+
+    Without ``network``, it is rebuilt from the saved class, config and dtype; without
+    an ``optimizer`` argument, from the saved class and hyperparameters.  The run
+    settings default to the saved ones, and automatic checkpoints keep going to ``path``.
+    """
+    state = _checkpoint.load_checkpoint(path)
+    if network is None:
+        saved = state["network"]
+        network = _networks.network_from_config(
+            saved.get("class"), saved.get("config"), state["dtype"]
+        )
+    kwargs = dict(kwargs)
+    if "optimizer" not in kwargs:
+        saved = state["optimizer"]
+        kwargs["optimizer"] = optimizer_from_config(saved["class"], saved["hyperparameters"])
+    run = dict(state["trainer"].get("run", {}))
+    run["mini_batch_size"] = state["trainer"]["mini_batch_size"]
+    run["seed"] = state["trainer"]["seed"]
+    if run.pop("autosave", False):
+        run["checkpoint_path"] = path
+    for key, value in run.items():
+        kwargs.setdefault(key, value)
+    return network, kwargs, state
