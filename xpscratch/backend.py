@@ -142,7 +142,7 @@ def _make_torch(device: Any) -> Backend:
 
 
 JAX_X64_FIX = (
-    "turn on JAX's 64-bit mode before creating arrays: jax.config.update('jax_enable_x64', "
+    "turn on the 64-bit mode before creating arrays: jax.config.update('jax_enable_x64', "
     "True), or JAX_ENABLE_X64=1 in the environment"
 )
 
@@ -299,7 +299,10 @@ def float_dtype(xp: ModuleType, dtype: Any = None, device: Any = None) -> Any:
         info = getattr(xp, "__array_namespace_info__", None)
         if info is not None and "float64" not in info().dtypes(device=device):
             if _is_jax_namespace(xp):
-                raise BackendError(f"JAX has float64 only in its 64-bit mode; {JAX_X64_FIX}")
+                raise BackendError(
+                    "JAX has float64 only in its 64-bit mode: use dtype='float32', or "
+                    + JAX_X64_FIX
+                )
             raise BackendError(
                 f"device {device!r} does not support float64; use dtype='float32' "
                 "(or set_default_dtype('float32'))"

@@ -136,7 +136,7 @@ def check_labels(t: Any, classes: int) -> None:
     count_dtype = index_dtype(xp, device_of(t))
     count = int(xp.sum(xp.astype(bad, count_dtype), dtype=count_dtype))
     if count:
-        i = int(xp.argmax(xp.astype(bad, xp.int8)))  # the first True
+        i = int(argmax_rows(xp.reshape(xp.astype(bad, xp.int8), (1, -1)))[0])  # the first True
         raise LabelError(
             f"label out of range: {int(t[i])} at index {i} ({count} labels outside "
             f"0..{classes - 1}); labels must be class indices in [0, {classes})"
