@@ -103,7 +103,7 @@ def test_unknown_experiment_exits_2_and_names_the_choices(tmp_path, capsys):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--backend", "jax"], "unknown backend 'jax'"),
+        (["--backend", "mxnet"], "unknown backend 'mxnet'"),
         (["--backend", "numpy:cuda"], "numpy runs on the CPU only"),
         (["--backend", "array_api_strict:no_float64", "--dtype", "float64"], "float64"),
         (["--seed", "-1"], "--seed"),

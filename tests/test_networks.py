@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import xpscratch
+from xpscratch.backend import writable
 from xpscratch.networks import MultiLayerNet, MultiLayerNetExtend
 from xpscratch.optim import Adam
 
@@ -73,8 +74,8 @@ def test_backprop_matches_numerical_gradient(backend, float_dtype, kind):
     # is undefined (with zero biases, a sample whose hidden units all die sits exactly on it).
     rng = np.random.default_rng(3)
     for key in [k for k in net.params if k.startswith("b")]:
-        p = net.params[key]
-        p[...] = xpscratch.asarray(rng.uniform(0.05, 0.3, p.shape), float_dtype)
+        shape = net.params[key].shape  # replaced, not written into: JAX arrays are immutable
+        net.params[key] = xpscratch.asarray(rng.uniform(0.05, 0.3, shape), float_dtype)
     if NETS[kind].get("activation", "relu") == "relu":
         net.predict(x, train_flg=True)  # check the precondition on the layers' inputs
         for name, layer in net.layers.items():
@@ -131,6 +132,13 @@ def test_loss_is_an_array_and_accuracy_a_float(backend, float_dtype):
     assert net.accuracy(x, onehot) == acc
 
 
+# float32 runs agree with NumPy's to 1e-4 where the backend shares its kernels' rounding;
+# JAX (XLA) has its own exp/log/tanh and summation order, 1-4 ulp apart per operation,
+# and Adam turns the rounding noise in a bias that feeds batch norm (whose gradient is
+# zero) into steps of up to lr: measured up to 6e-4 after 20 steps
+FLOAT32_TOL = {"jax": 2e-3}
+
+
 def _train(optimizer, steps, dtype, **net_kwargs):
     X, T = _data(n=40, d=10, classes=4, seed=1)
     net = MultiLayerNetExtend(10, [8, 8], 4, seed=3, dtype=dtype, **net_kwargs)
@@ -156,7 +164,9 @@ def test_state_dict_round_trip_and_cross_backend_load(backend, float_dtype):
                               dtype=float_dtype)  # fmt: skip
     w1 = dst.params["W1"]
     dst.load_state_dict(host)
-    assert dst.params["W1"] is w1  # copied in place: the layers still see the parameters
+    if writable(w1):
+        assert dst.params["W1"] is w1  # copied in place: the layers still see the parameters
+    assert dst.layers["Affine1"].W is dst.params["W1"]  # (or handed the new arrays)
     for key, value in host["params"].items():
         np.testing.assert_array_equal(xpscratch.to_numpy(dst.params[key]), value)
     np.testing.assert_array_equal(
@@ -209,8 +219,8 @@ def test_label_smoothing_is_threaded_through_and_recorded(backend, float_dtype, 
         return  # the numerical check of a ReLU net needs float64 (see above)
     rng = np.random.default_rng(3)  # biases off ReLU's kink, as in the check above
     for key in [k for k in net.params if k.startswith("b")]:
-        p = net.params[key]
-        p[...] = xpscratch.asarray(rng.uniform(0.05, 0.3, p.shape), float_dtype)
+        shape = net.params[key].shape  # replaced, not written into: JAX arrays are immutable
+        net.params[key] = xpscratch.asarray(rng.uniform(0.05, 0.3, shape), float_dtype)
     numeric = net.numerical_gradient(x, t, h=1e-4)
     grads = net.gradient(x, t)
     for key in net.params:

@@ -729,7 +729,7 @@ def test_cli_search_writes_json_and_figures(tmp_path, capsys):
         (["--workers", "0"], "--workers"),
         (["--storage", "study.db"], "journal:PATH"),
         (["--prune-after", "99"], "prune_after"),
-        (["--backend", "jax"], "unknown backend"),
+        (["--backend", "mxnet"], "unknown backend"),
         (["--sampler", "grid"], "grid"),
         (["--optimizer", "foo"], "unknown optimizer"),
         (["--hidden", "100,x"], "--hidden"),

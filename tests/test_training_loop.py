@@ -336,8 +336,8 @@ def test_data_is_moved_once_in_the_networks_dtype(backend, float_dtype):
     x, t = blobs(30, 4, 2)
     net = MultiLayerNet(4, [3], 2, dtype=float_dtype)
     tr = Trainer(net, x, t, x, t, epochs=1, mini_batch_size=10, verbose=False)
-    xp = backend.xp
-    assert tr.x_train.dtype == net.dtype and tr.t_train.dtype == xp.int64
+    labels = xpscratch.backend.index_dtype(backend.xp, backend.device)  # int32 without int64
+    assert tr.x_train.dtype == net.dtype and tr.t_train.dtype == labels
     assert xpscratch.backend.device_of(tr.x_train) == backend.device
     device_x = tr.x_train  # arrays already on the device are used as they are
     assert Trainer(net, device_x, tr.t_train, x, t, verbose=False).x_train is device_x

@@ -34,6 +34,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from .. import _inplace
 from .. import backend as _backend
 from ..optim import make_optimizer
 from ..surfaces import SURFACES, Surface
@@ -126,8 +127,9 @@ FULL = Settings()
 QUICK = FULL  # a few seconds: quick changes nothing
 
 
-def newton_update(surface: Surface, p: Any, step_size: float = 1.0) -> None:
-    """One Newton step on the shape-(2,) array ``p``, in place: p <- p - step * H^-1 g.
+def newton_update(surface: Surface, p: Any, step_size: float = 1.0) -> Any:
+    """One Newton step on the shape-(2,) array ``p``: p <- p - step * H^-1 g, returned
+    (``p`` itself, changed in place, where arrays are writable; new on JAX).
 
     H^-1 g by the 2x2 inverse [[h_yy, -h_xy], [-h_xy, h_xx]] / det, written out: no
     linear-algebra routine needed, the same arithmetic on every backend.  Newton
@@ -141,7 +143,7 @@ def newton_update(surface: Surface, p: Any, step_size: float = 1.0) -> None:
     det = hxx * hyy - hxy * hxy
     dx = (hyy * gx - hxy * gy) / det
     dy = (hxx * gy - hxy * gx) / det
-    p -= step_size * xp.stack([dx, dy])
+    return _inplace.sub(p, step_size * xp.stack([dx, dy]), _backend.writable(p))
 
 
 def descend(
@@ -156,7 +158,7 @@ def descend(
     for _ in range(steps):
         p = params["xy"]
         if optimizer is None:
-            newton_update(surface, p, float(lr))
+            params["xy"] = newton_update(surface, p, float(lr))
         else:
             gx, gy = surface.grad(p[0], p[1])
             optimizer.update(params, {"xy": xp.stack([gx, gy])})

@@ -114,8 +114,9 @@ def _histogram(z: Any, lo: float, hi: float, bins: int) -> Any:
     edges = [lo + (hi - lo) * k / bins for k in range(bins + 1)]
     dev = _backend.device_of(z)
     inner = xp.reshape(xp.asarray(edges[:-1], dtype=z.dtype, device=dev), (-1, 1))
-    at_or_above = xp.sum(xp.astype(flat >= inner, xp.int64), axis=1)
-    above_hi = xp.sum(xp.astype(flat > edges[-1], xp.int64), axis=1)  # shape (1,)
+    count = _backend.index_dtype(xp, dev)  # int64, int32 where the device has no int64
+    at_or_above = xp.sum(xp.astype(flat >= inner, count), axis=1, dtype=count)
+    above_hi = xp.sum(xp.astype(flat > edges[-1], count), axis=1, dtype=count)  # (1,)
     cumulative = xp.concat([at_or_above, above_hi])
     return cumulative[:-1] - cumulative[1:]
 
