@@ -202,6 +202,7 @@ class PlainNet:
         dtype="float32",
         seed=0,
         lean=False,
+        dropout_ratio=0.5,
     ):
         rng = np.random.default_rng(seed)
         affine = LeanAffine if lean else Affine
@@ -227,7 +228,7 @@ class PlainNet:
                 )
             self.layers[f"Relu{i}"] = relu()
             if use_dropout:
-                self.layers[f"Dropout{i}"] = dropout(0.5, np.random.default_rng(seed + i))
+                self.layers[f"Dropout{i}"] = dropout(dropout_ratio, np.random.default_rng(seed + i))
         self.last_layer = SoftmaxWithLoss()
         self.n = n
 

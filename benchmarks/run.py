@@ -6,7 +6,7 @@ block each, in a rotating order (A B C, B C A, ...), for a number of rounds; a r
 the median over rounds of the two competitors' times in the same round, so load from
 other processes on a shared machine hits both sides of a ratio alike.
 
-Options: ``--quick`` (fewer, shorter rounds), ``--workloads abcde``, ``--threads 1``
+Options: ``--quick`` (fewer, shorter rounds), ``--workloads abcdef``, ``--threads 1``
 (``2`` or ``1,2`` for two-thread figures, reported separately), ``--competitors``,
 ``--rounds``, ``--block-seconds``, ``--settle``, ``--no-gpu``, ``--smoke`` (one step per
 block, for tests) and ``--out PATH`` (default ``benchmarks/results/latest.json``; a smoke
@@ -37,7 +37,7 @@ from benchmarks.workloads import Case  # noqa: E402
 
 WORKER = Path(__file__).resolve().parent / "worker.py"
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "latest.json"
-STEP_WORKLOADS = ("a", "b", "c")
+STEP_WORKLOADS = ("a", "b", "c", "f")
 
 
 class Worker:
@@ -98,6 +98,8 @@ def available_competitors(found: dict, wanted: list[str] | None, gpu: bool) -> l
         if unknown:
             sys.exit(f"unknown competitors {unknown}; choose from {workloads.ALL_COMPETITORS}")
         names = [c for c in names if c in wanted]
+    else:  # the before/portable variants run only when named
+        names = [c for c in names if c not in workloads.ON_REQUEST]
     return names
 
 
@@ -255,6 +257,11 @@ def _summary(case: Case, comp: str, ts: list[float], times: dict[str, list[float
                 ratio = _paired(ts, times[ref])
                 if ratio is not None:
                     entry[f"x_{ref}"] = ratio
+        before = comp.removesuffix("-portable") + "-before"
+        if before in times and before != comp:  # the same backend with random.py before
+            ratio = _paired(ts, times[before])
+            if ratio is not None:
+                entry["x_before"] = ratio
     return entry
 
 
@@ -303,6 +310,38 @@ def check_targets(results: list[dict]) -> list[dict]:
     return out
 
 
+def issue14_targets(results: list[dict]) -> list[dict]:
+    """Issue 14's targets: the portable RNG near NumPy's generator, dropout steps near NumPy."""
+    out = []
+    ops = {}
+    for res in results:
+        case, comp = res["case"], res["competitors"]
+        key = case["key"]
+        xps = comp.get("xpscratch-numpy", {})
+        limit = {"e/mask": 2.0, "e/uniform": 3.0, "e/normal": 3.0}.get(key)
+        if limit and "x_numpy" in xps:
+            v = xps["x_numpy"]
+            what = f"xpscratch-numpy / NumPy's generator <= {limit}"
+            out.append(_target(key, what, v, v <= limit))
+        if case["workload"] == "b" and "x_numpy-lean" in xps:
+            v = xps["x_numpy-lean"]
+            out.append(_target(key, "xpscratch-numpy / numpy-lean <= 1.10", v, v <= 1.10))
+        if key == "f/bn+dropout" and "x_numpy" in xps:
+            v = xps["x_numpy"]
+            out.append(_target(key, "xpscratch-numpy / plain NumPy <= 1.00", v, v <= 1.0))
+        if key == "e/mask":
+            ops = {c: e["mask_ops_per_call"] for c, e in comp.items() if "mask_ops_per_call" in e}
+    for new, old in (
+        ("xpscratch-numpy-portable", "xpscratch-numpy-before"),
+        ("xpscratch-torch", "xpscratch-torch-before"),
+    ):
+        if new in ops and old in ops:
+            v = ops[old] / ops[new]
+            what = f"array operations per mask, {old} / {new} >= 4"
+            out.append(_target("e/mask", what, v, v >= 4))
+    return out
+
+
 def _target(case: str, what: str, value, met: bool) -> dict:
     return {"case": case, "target": what, "value": value, "met": bool(met)}
 
@@ -334,6 +373,10 @@ def print_table(results: list[dict], threads: int, peaks: dict[str, float]) -> N
             extra = ""
             if "msamples_per_s" in e:
                 extra = f"  {e['msamples_per_s']:.1f} Msamples/s"
+            if "mask_ops_per_call" in e:
+                extra += f"  {e['mask_ops_per_call']:.1f} ops/mask"
+            if "x_before" in e:
+                extra += f"  x before {e['x_before']:.3f}"
             check = e.get("device_check")
             if check:
                 extra += "  sync:" + ("YES" if check["blocked_on_device"] else "none")
@@ -367,7 +410,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description="xpscratch vs plain NumPy vs PyTorch")
     parser.add_argument("--quick", action="store_true", help="5 rounds of 0.1 s blocks")
     parser.add_argument("--smoke", action="store_true", help="one step per block (tests)")
-    parser.add_argument("--workloads", default="abcde", help="any of a b c d e, e.g. 'ac'")
+    parser.add_argument("--workloads", default="abcdef", help="any of a b c d e f, e.g. 'ac'")
     parser.add_argument("--threads", default="1", help="1, 2 or '1,2' (reported separately)")
     parser.add_argument("--competitors", default="", help="comma-separated subset")
     parser.add_argument("--rounds", type=int, default=None)
@@ -381,8 +424,8 @@ def main(argv: list[str] | None = None) -> dict:
     if args.out is None and not args.smoke:
         args.out = DEFAULT_OUT
     workloads_wanted = args.workloads.replace(",", "")
-    if not set(workloads_wanted) <= set("abcde"):
-        parser.error("--workloads takes letters from 'abcde'")
+    if not set(workloads_wanted) <= set("abcdef"):
+        parser.error("--workloads takes letters from 'abcdef'")
     if args.rounds is None:
         args.rounds = 1 if args.smoke else (5 if args.quick else 11)
     if args.block_seconds is None:
@@ -424,7 +467,7 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"  [{threads}t] {case.key} ...", file=sys.stderr, flush=True)
             results.append(run_case(case, comps, threads, args))
         peaks = peaks_of(results)
-        targets = check_targets(results)
+        targets = check_targets(results) + issue14_targets(results)
         print_table(results, threads, peaks)
         print_targets(targets)
         report["runs"].append(

@@ -22,9 +22,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 BOOK_NET = (784, 100, 100, 100, 100, 10)  # the book's 5-layer net
+ISSUE14_NET = (784, 100, 100, 100, 100, 100, 10)  # issue 14's table: 5 hidden layers
 WIDE_NET = (784, 1024, 1024, 1024, 10)  # compute-bound
 LEARNING_RATES = {"sgd": 0.01, "adam": 0.001}
 DROPOUT_RATIO = 0.5
+ISSUE14_RATIO = 0.2
+# random.py as it was before the stream was made faster (issue 14): the "-before"
+# competitors run it, in the same rounds, to measure before and after in one run
+BEFORE_COMMIT = "3bab610"
 
 XPSCRATCH_BACKENDS = {
     "xpscratch-numpy": ("numpy", None),
@@ -32,6 +37,9 @@ XPSCRATCH_BACKENDS = {
     "xpscratch-strict": ("array_api_strict", None),
     "xpscratch-cupy": ("cupy", None),
     "xpscratch-torch-cuda": ("torch", "cuda"),
+    "xpscratch-numpy-before": ("numpy", None),
+    "xpscratch-torch-before": ("torch", "cpu"),
+    "xpscratch-numpy-portable": ("numpy", None),
 }
 CPU_COMPETITORS = (
     "numpy",
@@ -42,7 +50,10 @@ CPU_COMPETITORS = (
     "xpscratch-strict",
 )
 GPU_COMPETITORS = ("torch-cuda", "xpscratch-cupy", "xpscratch-torch-cuda")
-ALL_COMPETITORS = CPU_COMPETITORS + GPU_COMPETITORS
+# run only when named in --competitors: random.py at BEFORE_COMMIT, and NumPy without
+# the optional randomgen fast path (the portable Philox)
+ON_REQUEST = ("xpscratch-numpy-before", "xpscratch-torch-before", "xpscratch-numpy-portable")
+ALL_COMPETITORS = CPU_COMPETITORS + GPU_COMPETITORS + ON_REQUEST
 INFO_ONLY = ("xpscratch-strict",)  # shown for information: a correctness backend, not a fast one
 # what each competitor needs installed (and, for the GPU ones, a usable CUDA device)
 REQUIRES = {
@@ -55,6 +66,9 @@ REQUIRES = {
     "xpscratch-cupy": "cupy_gpu",
     "torch-cuda": "torch_gpu",
     "xpscratch-torch-cuda": "torch_gpu",
+    "xpscratch-numpy-before": "numpy",
+    "xpscratch-torch-before": "torch",
+    "xpscratch-numpy-portable": "numpy",
 }
 # the matrix-product peak each competitor is measured against: its own BLAS
 PEAK_OF = {
@@ -67,6 +81,9 @@ PEAK_OF = {
     "xpscratch-cupy": "xpscratch-cupy",
     "torch-cuda": "torch-cuda",
     "xpscratch-torch-cuda": "torch-cuda",
+    "xpscratch-numpy-before": "numpy",
+    "xpscratch-torch-before": "torch",
+    "xpscratch-numpy-portable": "numpy",
 }
 # Which competitors compute the first layer's input gradient, which nobody uses: the book's
 # code does (and so the plain reference); autograd does not, and neither does xpscratch.
@@ -85,6 +102,7 @@ class Case:
     dtype: str = "float32"
     batchnorm: bool = False
     dropout: bool = False
+    dropout_ratio: float = DROPOUT_RATIO
     rng: str = ""  # "mask", "uniform" or "normal"
     n: int = 0  # samples per RNG call, or the matrix size
     where: str = "any"  # "cpu", "gpu" or "any": which competitors run it
@@ -110,7 +128,7 @@ def peak_label(competitor: str) -> str:
     return "peak:" + PEAK_OF[competitor]
 
 
-def cases(workloads: str = "abcde", *, gpu: bool = False) -> list[Case]:
+def cases(workloads: str = "abcdef", *, gpu: bool = False) -> list[Case]:
     """The cases of the chosen workloads, in table order."""
     out = []
     for w, sizes, bn in (("a", BOOK_NET, False), ("b", BOOK_NET, True)):
@@ -156,6 +174,27 @@ def cases(workloads: str = "abcde", *, gpu: bool = False) -> list[Case]:
             ("normal", 2**20, "2^20 normal float32"),
         ):
             out.append(Case(f"e/{rng}", "e", "rng", title, rng=rng, n=n, unit="ms/call"))
+    if "f" in workloads:  # issue 14's table: 784-100x5-10, SGD, float32, dropout 0.2
+        title = "784-100x5-10, batch 128, dropout 0.2"
+        for key, bn, dropout in (
+            ("plain", False, False),
+            ("bn", True, False),
+            ("dropout", False, True),
+            ("bn+dropout", True, True),
+        ):
+            out.append(
+                Case(
+                    f"f/{key}",
+                    "f",
+                    "step",
+                    title,
+                    ISSUE14_NET,
+                    128,
+                    batchnorm=bn,
+                    dropout=dropout,
+                    dropout_ratio=ISSUE14_RATIO,
+                )
+            )
     return out
 
 
@@ -286,6 +325,13 @@ def _xpscratch(case: Case, competitor: str, smoke: bool) -> Runner:
     backend = xpscratch.set_backend(name, device)
     lib = {"xpscratch-cupy": "cupy", "xpscratch-torch-cuda": "torch"}.get(competitor, "cpu")
     info = {"backend": repr(backend)}
+    if competitor.endswith("-before"):
+        RandomStream = _random_before().RandomStream  # noqa: N806
+        info["random_py"] = BEFORE_COMMIT
+    if competitor.endswith("-portable"):
+        xpscratch.random._randomgen_philox = lambda: None
+    if hasattr(xpscratch.random, "_path") and not competitor.endswith("-before"):
+        info["philox_path"] = xpscratch.random._path(backend.xp, backend.device)
 
     if case.kind == "rng":
         stream = RandomStream(0, "benchmark")
@@ -296,6 +342,8 @@ def _xpscratch(case: Case, competitor: str, smoke: bool) -> Runner:
             "uniform": lambda: stream.uniform(case.n, "float32", xp=xp, device=dev),
             "normal": lambda: stream.normal(case.n, "float32", xp=xp, device=dev),
         }[case.rng]
+        if case.rng == "mask":
+            info.update(_count_mask_ops(RandomStream, xp, dev, shape, smoke))
         return Runner(draw, lib, info)
 
     net = MultiLayerNetExtend(
@@ -304,7 +352,7 @@ def _xpscratch(case: Case, competitor: str, smoke: bool) -> Runner:
         case.sizes[-1],
         use_batchnorm=case.batchnorm,
         use_dropout=case.dropout,
-        dropout_ratio=DROPOUT_RATIO,
+        dropout_ratio=case.dropout_ratio,
         seed=0,
         dtype=case.dtype,
     )
@@ -344,6 +392,50 @@ def _xpscratch(case: Case, competitor: str, smoke: bool) -> Runner:
     return Runner(step, lib, info)
 
 
+def _count_mask_ops(stream_class, xp: Any, device: Any, shape, smoke: bool) -> dict:
+    """Array operations (kernel launches on a GPU) per 128x100 mask, counted by a proxy.
+
+    The proxy is not NumPy's own namespace, so on NumPy this counts the portable Philox;
+    the randomgen path is one compiled call, a comparison and a reshape (3).
+    """
+    from .opcount import ops_per_call
+
+    stream = stream_class(0, "benchmark/count")
+    counted = ops_per_call(
+        lambda ns: stream.keep_mask(shape, DROPOUT_RATIO, xp=ns, device=device),
+        xp,
+        calls=8 if smoke else 64,
+    )
+    return {f"mask_{k}": v for k, v in counted.items()}
+
+
+@functools.cache
+def _random_before() -> Any:
+    """xpscratch/random.py at BEFORE_COMMIT, as a module of the package (``git show``)."""
+    import subprocess
+    import sys
+    import types
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    src = subprocess.run(
+        ["git", "show", f"{BEFORE_COMMIT}:xpscratch/random.py"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=root,
+    ).stdout
+    module = types.ModuleType("xpscratch._random_before")
+    module.__package__ = "xpscratch"
+    sys.modules[module.__name__] = module
+    exec(compile(src, f"xpscratch/random.py@{BEFORE_COMMIT}", "exec"), module.__dict__)
+    import xpscratch.layers
+
+    # Dropout builds its stream from the class layers imported: give it the old one
+    xpscratch.layers.RandomStream = module.RandomStream
+    return module
+
+
 # ---------------------------------------------------------------------------
 # the plain NumPy reference
 # ---------------------------------------------------------------------------
@@ -373,6 +465,7 @@ def _plain(case: Case, smoke: bool, lean: bool = False) -> Runner:
         use_dropout=case.dropout,
         dtype=case.dtype,
         lean=lean,
+        dropout_ratio=case.dropout_ratio,
     )
     make_opt = (pn.LEAN_OPTIMIZERS if lean else pn.OPTIMIZERS)[case.optimizer]
 
@@ -436,7 +529,7 @@ def _torch(case: Case, device: str, smoke: bool) -> Runner:
         case.sizes,
         use_batchnorm=case.batchnorm,
         use_dropout=case.dropout,
-        dropout_ratio=DROPOUT_RATIO,
+        dropout_ratio=case.dropout_ratio,
         dtype=case.dtype,
         device=device,
     )

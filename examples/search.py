@@ -28,7 +28,7 @@ TOP_K = 5  # trials that define the narrowed ranges
 EPOCHS = 50  # epochs per trial (the book's epocs)
 PRUNE_AFTER = None  # e.g. 20: stop trials still at chance level after this many epochs
 WORKERS = 2  # processes running trials at once (random search: the same numbers for any)
-OUT = "search"  # folder for the figures
+OUT = "out/search"  # folder for the figures
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,11 +1,18 @@
 """The backend fixture: every shared test runs on every backend this machine can run.
 
 Backends (test ids): numpy; strict, strict-device1 (refuses host copies),
-strict-no_float64 (float32 only); torch-cpu; torch-cuda and cupy (marked ``gpu``).
+strict-device2 (default float32), strict-no_float64 (float32 only), strict-no_x64
+(float32 and 32-bit integers only, like JAX's default); torch-cpu; jax (JAX's default
+32-bit mode: float64-only tests skip with the reason), jax-x64 (64-bit mode on);
+torch-cuda, cupy and jax-gpu (marked ``gpu``).
 One that cannot run here (torch not installed, no CUDA GPU) is skipped with the reason,
 so the summary (``-ra``) shows it.  Select a subset with ``--backend numpy,strict`` or
 ``XPSCRATCH_TEST_BACKENDS=...`` (a name selects all its variants: ``strict`` is the
-three array_api_strict devices, ``torch`` both torch devices).
+five array_api_strict devices, ``torch`` both torch devices, ``jax`` all three JAX ones).
+
+JAX's 64-bit mode is process-wide (``jax.config.update("jax_enable_x64", ...)``): the
+fixture sets it for each test and restores it afterwards, so that threads a test starts
+see it too (``jax.enable_x64(...)`` as a context manager is thread-local).
 """
 
 from __future__ import annotations
@@ -21,12 +28,18 @@ BACKEND_PARAMS = [
     ("numpy", "numpy", None),
     ("strict", "array_api_strict", "CPU_DEVICE"),
     ("strict-device1", "array_api_strict", "device1"),
+    ("strict-device2", "array_api_strict", "device2"),
     ("strict-no_float64", "array_api_strict", "no_float64"),
+    ("strict-no_x64", "array_api_strict", "no_x64"),
     ("torch-cpu", "torch", "cpu"),
+    ("jax", "jax", "cpu"),
+    ("jax-x64", "jax", "cpu"),
     ("torch-cuda", "torch", "cuda"),
     ("cupy", "cupy", None),
+    ("jax-gpu", "jax", "gpu"),
 ]
-GPU_IDS = {"torch-cuda", "cupy"}
+GPU_IDS = {"torch-cuda", "cupy", "jax-gpu"}
+JAX_X64_IDS = {"jax-x64", "jax-gpu"}  # 64-bit mode on: float64 references run there
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -90,15 +103,31 @@ def backend(request: pytest.FixtureRequest):
     _, name, device = next(p for p in BACKEND_PARAMS if p[0] == request.param)
     if name == "torch":
         _torch_single_thread()
+    restore_x64 = _set_jax_x64(request.param in JAX_X64_IDS) if name == "jax" else None
     try:
-        context = xpscratch.use_backend(name, device)
-        b = context.__enter__()
-    except BackendError as exc:  # only activation may skip; errors inside the test fail it
-        pytest.skip(f"{request.param}: {exc}")
-    try:
-        yield b
+        try:
+            context = xpscratch.use_backend(name, device)
+            b = context.__enter__()
+        except BackendError as exc:  # only activation may skip; errors inside the test fail it
+            pytest.skip(f"{request.param}: {exc}")
+        try:
+            yield b
+        finally:
+            context.__exit__(None, None, None)
     finally:
-        context.__exit__(None, None, None)
+        if restore_x64 is not None:
+            restore_x64()
+
+
+def _set_jax_x64(on: bool):
+    """Switch JAX's 64-bit mode (process-wide); return the function that restores it."""
+    try:
+        import jax
+    except ImportError:
+        return None  # use_backend then skips with the reason
+    before = bool(jax.config.jax_enable_x64)
+    jax.config.update("jax_enable_x64", on)
+    return lambda: jax.config.update("jax_enable_x64", before)
 
 
 @pytest.fixture
@@ -108,10 +137,57 @@ def xp(backend):
 
 @pytest.fixture
 def float_dtype(backend) -> str:
-    """float64 (the precision of reference checks) unless the device lacks it."""
-    return "float32" if str(backend.device).find("no_float64") >= 0 else "float64"
+    """float64 (the precision of reference checks) unless the device lacks it
+    (strict's no_float64 and no_x64, JAX outside its 64-bit mode)."""
+    info = backend.xp.__array_namespace_info__()
+    return "float64" if "float64" in info.dtypes(device=backend.device) else "float32"
 
 
 @pytest.fixture
 def rtol(float_dtype) -> float:
     return 1e-10 if float_dtype == "float64" else 1e-4
+
+
+# ---------------------------------------------------------------------------
+# The summary: skips once per backend and reason, instead of one line per test
+# ---------------------------------------------------------------------------
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """``-ra`` keeps listing failures, errors and xfails; skips are summarised per backend
+    by :func:`pytest_terminal_summary` (an explicit ``-rs`` still lists every one)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    asked = config.getoption("reportchars", "") or ""
+    if reporter is not None and "s" not in asked and "S" not in asked:
+        reporter.reportchars = reporter.reportchars.replace("s", "").replace("S", "")
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+    return reason.removeprefix("Skipped: ")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    skipped = terminalreporter.stats.get("skipped", [])
+    if not skipped:
+        return
+    ids = [bid for bid, _, _ in BACKEND_PARAMS]
+    by_backend: dict[tuple[str, str], int] = {}
+    other: dict[str, list[str]] = {}
+    for report in skipped:
+        reason = _skip_reason(report)
+        bid = next((b for b in ids if reason.startswith(f"{b}: ")), None)
+        if bid is not None:  # the backend fixture's skip: "<id>: <why>"
+            key = (bid, reason[len(bid) + 2 :])
+            by_backend[key] = by_backend.get(key, 0) + 1
+        else:
+            other.setdefault(reason, []).append(report.nodeid.split("::")[0])
+    write = terminalreporter.write_line
+    terminalreporter.write_sep("=", f"{len(skipped)} skipped (-rs lists each test)")
+    for (bid, reason), n in sorted(by_backend.items(), key=lambda kv: ids.index(kv[0][0])):
+        write(f"backend {bid}: {n} test(s) skipped: {reason}")
+    for reason, files in sorted(other.items(), key=lambda kv: -len(kv[1])):
+        where = ", ".join(sorted(set(files)))
+        write(f"{len(files)} test(s) skipped ({where}): {reason}")

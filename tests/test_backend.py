@@ -89,8 +89,8 @@ def test_environment_variable(fresh_global, monkeypatch, spec, name, device):
 
 
 def test_bad_environment_variable_names_it(fresh_global, monkeypatch):
-    monkeypatch.setenv("XPSCRATCH_BACKEND", "jax")
-    with pytest.raises(xpscratch.BackendError, match="XPSCRATCH_BACKEND='jax'.*numpy"):
+    monkeypatch.setenv("XPSCRATCH_BACKEND", "mxnet")  # (jax is a backend now)
+    with pytest.raises(xpscratch.BackendError, match="XPSCRATCH_BACKEND='mxnet'.*numpy"):
         xpscratch.get_backend()
 
 
@@ -115,6 +115,16 @@ def test_cupy_missing_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "cupy", None)  # makes `import cupy` raise ImportError
     with pytest.raises(xpscratch.BackendError, match=r"not installed.*xpscratch\[cuda12\]"):
         xpscratch.set_backend("cupy")
+
+
+def test_torch_missing_says_which_build(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)
+    with pytest.raises(xpscratch.BackendError, match=r"not installed.*the CPU build is enough"):
+        xpscratch.set_backend("torch", device="cpu")
+    # for a GPU the CPU build is not enough
+    with pytest.raises(xpscratch.BackendError, match=r"not installed.*a CUDA build") as info:
+        xpscratch.set_backend("torch", device="cuda")
+    assert "CPU build" not in str(info.value)
 
 
 def test_cupy_without_gpu_says_so(monkeypatch):
@@ -156,7 +166,7 @@ def test_asarray_defaults(backend):
     x = xpscratch.asarray(np.ones(3))  # float64 host data -> the default float32
     assert x.dtype == backend.xp.float32
     labels = xpscratch.asarray(np.array([1, 2, 3], dtype=np.uint8))
-    assert labels.dtype == backend.xp.int64
+    assert labels.dtype == xpscratch.backend.index_dtype(backend.xp, backend.device)
     with xpscratch.use_default_dtype("float32"):
         assert xpscratch.asarray([0.5]).dtype == backend.xp.float32
     assert xpscratch.asarray(x) is x  # already there: no copy
@@ -231,8 +241,11 @@ def test_mixing_numpy_and_torch():
 # -- rules that keep the library portable ------------------------------------------
 
 # host-side by design: the backend, data loading, checkpoint files, plotting, the CLI
+# check/: the battery compares results copied to the host with NumPy's (its cases run the
+# library's own array code on the backend); testing.py: the same for users' tests
 HOST_MODULES = re.compile(
-    r"(^backend\.py$|^datasets/|^checkpoint\.py$|^plot/|^cli\.py$|^experiments/)"
+    r"(^backend\.py$|^datasets/|^checkpoint\.py$|^plot/|^cli\.py$|^experiments/|^check/"
+    r"|^testing\.py$)"
 )
 
 

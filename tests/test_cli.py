@@ -38,14 +38,50 @@ def test_run_writes_a_png_and_a_json(tmp_path, capsys):
     assert (out / "optimizer_compare_naive.png").read_bytes()[:8] == PNG_MAGIC
     record = json.loads((out / "optimizer_compare_naive.json").read_text())
     assert record["xpscratch_version"] == xpscratch.__version__
-    assert (record["backend"], record["dtype"], record["seed"]) == ("numpy", "float64", 3)
+    assert (record["backend"], record["dtype"], record["schema"]) == ("numpy", "float64", 1)
+    assert "seed" not in record and "dataset" not in record  # it uses neither
     assert record["quick"] is True
     assert record["settings"]["steps"] == 30
+    # the metadata once: "result" holds the measurements only, one elapsed_s in all
+    assert set(record["result"]) == {"trajectories", "final_distance", "start_distance"}
     assert record["result"]["final_distance"]["AdaGrad"] < 0.2
     assert len(record["result"]["trajectories"]["SGD"]) == 31
     stdout = capsys.readouterr().out
     assert "AdaGrad" in stdout and record["summary"] in stdout
     assert os.stat(out / "optimizer_compare_naive.json").st_mode & 0o044  # readable by others
+
+
+def test_several_experiments_end_with_a_summary_table(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("matplotlib")
+
+    def broken(**kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setitem(
+        EXPERIMENTS,
+        "optimizer_zoo",
+        dataclasses.replace(EXPERIMENTS["optimizer_zoo"], runner=broken),
+    )
+    argv = ["run", "optimizer_compare_naive", "optimizer_zoo", "weight_init_activation_histogram"]
+    assert main([*argv, "--quick", "--out", str(tmp_path), "--no-progress"]) == 1
+    out = capsys.readouterr().out
+    table = out[out.index("== summary: 3 experiments, 1 failed") :].splitlines()
+    assert [line.split()[0] for line in table[2:5]] == argv[1:]
+    naive, zoo, hist = table[2:5]
+    assert " 2 " in naive and "distance from (0,0) after 30 steps" in naive
+    assert " 0 " in zoo and "FAILED RuntimeError: boom" in zoo
+    record = json.loads((tmp_path / "weight_init_activation_histogram.json").read_text())
+    assert "dataset" not in record and record["seed"] == 0  # random inputs, no dataset
+    assert table[5].startswith("total ") and str(tmp_path) in table[5]
+
+
+def test_run_help_lists_the_experiments(capsys):
+    assert main(["run", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert all(name in text for name in EXPERIMENTS)
+    for option in ("--seed", "--dataset", "--no-progress"):
+        assert option in text
+    assert "mini-batch order" in text and "embedded" in text
 
 
 def test_run_on_another_backend(tmp_path):
@@ -67,7 +103,7 @@ def test_unknown_experiment_exits_2_and_names_the_choices(tmp_path, capsys):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--backend", "jax"], "unknown backend 'jax'"),
+        (["--backend", "mxnet"], "unknown backend 'mxnet'"),
         (["--backend", "numpy:cuda"], "numpy runs on the CPU only"),
         (["--backend", "array_api_strict:no_float64", "--dtype", "float64"], "float64"),
         (["--seed", "-1"], "--seed"),
@@ -153,18 +189,19 @@ def test_a_closed_pipe_ends_quietly():
 
 
 class _Ran:
-    """Stands in for an experiment's run: records the call, returns a tiny result."""
+    """Counts the experiments the command runs (each runs as before)."""
 
-    def __init__(self, monkeypatch, name="optimizer_compare_naive"):
+    def __init__(self, monkeypatch):
+        import xpscratch.cli as cli
+
         self.calls = 0
-        self.exp = EXPERIMENTS[name]
-        original = self.exp.run
+        real = cli._run_one
 
-        def run(**kw):
+        def counting(*args, **kwargs):
             self.calls += 1
-            return original(**kw)
+            return real(*args, **kwargs)
 
-        monkeypatch.setitem(EXPERIMENTS, name, dataclasses.replace(self.exp, run=run))
+        monkeypatch.setattr(cli, "_run_one", counting)
 
 
 @pytest.mark.parametrize("command", ["run", "search"])

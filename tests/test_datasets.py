@@ -609,9 +609,10 @@ def test_train_validation_split():
     drop_last=st.booleans(),
 )
 def test_iterate_minibatches_covers_epoch(n, batch_size, seed, shuffle, drop_last):
-    batches = list(
-        iterate_minibatches(n, batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last)
-    )
+    with pytest.warns(DeprecationWarning, match="batch_indices"):
+        batches = list(
+            iterate_minibatches(n, batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last)
+        )
     flat = np.concatenate(batches) if batches else np.array([], np.int64)
     assert all(b.dtype == np.int64 for b in batches)
     assert len(np.unique(flat)) == len(flat)  # no index twice
@@ -627,6 +628,7 @@ def test_iterate_minibatches_covers_epoch(n, batch_size, seed, shuffle, drop_las
         assert flat.tolist() == list(range(len(flat)))
 
 
+@pytest.mark.filterwarnings("ignore:xpscratch.datasets.iterate_minibatches is deprecated")
 def test_iterate_minibatches_seeded_orders():
     a = np.concatenate(list(iterate_minibatches(100, 32, seed=(0, 1))))
     b = np.concatenate(list(iterate_minibatches(100, 32, seed=(0, 1))))

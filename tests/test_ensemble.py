@@ -23,7 +23,8 @@ class FixedScores:
     def predict(self, x, train_flg=False):
         assert train_flg is False  # ensembles predict in test mode
         xp = namespace(x)
-        return xp.take(self.scores, xp.astype(x[:, 0], xp.int64), axis=0)
+        index = xpscratch.backend.index_dtype(xp, xpscratch.backend.device_of(x))
+        return xp.take(self.scores, xp.astype(x[:, 0], index), axis=0)
 
 
 def softmax_rows(a: np.ndarray) -> np.ndarray:

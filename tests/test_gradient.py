@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import xpscratch
-from xpscratch.backend import device_of, namespace
+from xpscratch.backend import device_of, namespace, writable
 from xpscratch.gradient import numerical_gradient
 
 
@@ -82,13 +82,17 @@ def test_x_is_restored_bit_for_bit(backend, float_dtype):
 
 
 def test_f_sees_the_perturbation_through_other_references(backend, float_dtype):
-    # a network's numerical_gradient passes a function that ignores its argument and
-    # reads the parameter array it holds: x must be perturbed in place
+    # a function that ignores its argument and reads the parameter array through another
+    # reference: a writable x must be perturbed in place.  An immutable one (JAX) cannot
+    # be, and f gets the perturbed copy (a network's numerical_gradient stores it).
     s = settings(float_dtype)
     x_host = np.array([[1.0, -2.0, 0.5], [3.0, 0.25, -1.5]])
     params = {"W": dev(x_host, float_dtype)}
+    inplace = writable(params["W"])
 
-    def loss(_):
+    def loss(w):
+        if not inplace:
+            params["W"] = w
         return sum_of_squares(params["W"])
 
     grad = numerical_gradient(loss, params["W"], h=s["h"])

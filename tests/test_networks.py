@@ -1,5 +1,7 @@
 """The book's networks: structure, backpropagation against numerical gradients, state,
-and the same seeded training run giving the same numbers on every backend."""
+and state.  The same seeded training runs on every backend against NumPy (300 steps,
+float64 within 1e-9) and the initial weights' bits are the battery's: xpscratch/check,
+run by tests/test_check.py."""
 
 from __future__ import annotations
 
@@ -7,8 +9,9 @@ import numpy as np
 import pytest
 
 import xpscratch
+from xpscratch.backend import writable
 from xpscratch.networks import MultiLayerNet, MultiLayerNetExtend
-from xpscratch.optim import SGD, Adam, Momentum
+from xpscratch.optim import Adam
 
 
 def _data(n=12, d=6, classes=3, seed=0):
@@ -48,16 +51,6 @@ def test_initial_weights_have_the_book_std(spec, std):
     assert not np.any(xpscratch.to_numpy(net.params["b1"]))
 
 
-def test_initial_weights_are_identical_on_every_backend(backend, float_dtype):
-    net = MultiLayerNetExtend(20, [15, 10], 5, use_batchnorm=True, seed=42, dtype=float_dtype)
-    with xpscratch.use_backend("numpy"):
-        ref = MultiLayerNetExtend(20, [15, 10], 5, use_batchnorm=True, seed=42, dtype=float_dtype)
-    for key in ref.params:
-        np.testing.assert_array_equal(
-            xpscratch.to_numpy(net.params[key]), xpscratch.to_numpy(ref.params[key])
-        )
-
-
 NETS = {
     "relu+l2": dict(activation="relu", weight_decay_lambda=0.1),
     "sigmoid+l1": dict(
@@ -81,8 +74,8 @@ def test_backprop_matches_numerical_gradient(backend, float_dtype, kind):
     # is undefined (with zero biases, a sample whose hidden units all die sits exactly on it).
     rng = np.random.default_rng(3)
     for key in [k for k in net.params if k.startswith("b")]:
-        p = net.params[key]
-        p[...] = xpscratch.asarray(rng.uniform(0.05, 0.3, p.shape), float_dtype)
+        shape = net.params[key].shape  # replaced, not written into: JAX arrays are immutable
+        net.params[key] = xpscratch.asarray(rng.uniform(0.05, 0.3, shape), float_dtype)
     if NETS[kind].get("activation", "relu") == "relu":
         net.predict(x, train_flg=True)  # check the precondition on the layers' inputs
         for name, layer in net.layers.items():
@@ -139,6 +132,13 @@ def test_loss_is_an_array_and_accuracy_a_float(backend, float_dtype):
     assert net.accuracy(x, onehot) == acc
 
 
+# float32 runs agree with NumPy's to 1e-4 where the backend shares its kernels' rounding;
+# JAX (XLA) has its own exp/log/tanh and summation order, 1-4 ulp apart per operation,
+# and Adam turns the rounding noise in a bias that feeds batch norm (whose gradient is
+# zero) into steps of up to lr: measured up to 6e-4 after 20 steps
+FLOAT32_TOL = {"jax": 2e-3}
+
+
 def _train(optimizer, steps, dtype, **net_kwargs):
     X, T = _data(n=40, d=10, classes=4, seed=1)
     net = MultiLayerNetExtend(10, [8, 8], 4, seed=3, dtype=dtype, **net_kwargs)
@@ -150,27 +150,6 @@ def _train(optimizer, steps, dtype, **net_kwargs):
         losses.append(net.loss(xb, tb, train_flg=True))
         optimizer.update(net.params, net.gradient(xb, tb))
     return net, np.array([float(v) for v in losses])
-
-
-@pytest.mark.parametrize(
-    ("make_opt", "kwargs"),
-    [
-        (lambda: SGD(lr=0.1), dict(weight_decay_lambda=0.01)),
-        (lambda: Adam(lr=0.01), dict(use_batchnorm=True, use_dropout=True, dropout_ratio=0.2)),
-        (lambda: Momentum(lr=0.05), dict(use_layernorm=True, activation="tanh")),
-    ],
-)
-def test_training_matches_numpy_on_every_backend(backend, float_dtype, make_opt, kwargs):
-    """A few hundred seeded steps: float64 agrees to ~1e-9, float32 to ~1e-4 early on."""
-    steps = 300 if float_dtype == "float64" else 20
-    net, losses = _train(make_opt(), steps, float_dtype, **kwargs)
-    with xpscratch.use_backend("numpy"):
-        ref_net, ref_losses = _train(make_opt(), steps, float_dtype, **kwargs)
-    assert ref_losses[-1] < ref_losses[0]  # it learned something
-    tol = 1e-9 if float_dtype == "float64" else 1e-4
-    np.testing.assert_allclose(losses, ref_losses, rtol=tol)
-    for key in ref_net.params:
-        _assert_close(net.params[key], ref_net.params[key], tol, tol, key)
 
 
 def test_state_dict_round_trip_and_cross_backend_load(backend, float_dtype):
@@ -185,7 +164,9 @@ def test_state_dict_round_trip_and_cross_backend_load(backend, float_dtype):
                               dtype=float_dtype)  # fmt: skip
     w1 = dst.params["W1"]
     dst.load_state_dict(host)
-    assert dst.params["W1"] is w1  # copied in place: the layers still see the parameters
+    if writable(w1):
+        assert dst.params["W1"] is w1  # copied in place: the layers still see the parameters
+    assert dst.layers["Affine1"].W is dst.params["W1"]  # (or handed the new arrays)
     for key, value in host["params"].items():
         np.testing.assert_array_equal(xpscratch.to_numpy(dst.params[key]), value)
     np.testing.assert_array_equal(
@@ -238,8 +219,8 @@ def test_label_smoothing_is_threaded_through_and_recorded(backend, float_dtype, 
         return  # the numerical check of a ReLU net needs float64 (see above)
     rng = np.random.default_rng(3)  # biases off ReLU's kink, as in the check above
     for key in [k for k in net.params if k.startswith("b")]:
-        p = net.params[key]
-        p[...] = xpscratch.asarray(rng.uniform(0.05, 0.3, p.shape), float_dtype)
+        shape = net.params[key].shape  # replaced, not written into: JAX arrays are immutable
+        net.params[key] = xpscratch.asarray(rng.uniform(0.05, 0.3, shape), float_dtype)
     numeric = net.numerical_gradient(x, t, h=1e-4)
     grads = net.gradient(x, t)
     for key in net.params:

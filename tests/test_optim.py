@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import xpscratch
-from xpscratch.backend import device_of
+from xpscratch.backend import device_of, writable
 from xpscratch.layers import Affine
 from xpscratch.optim import (
     SGD,
@@ -307,13 +307,43 @@ def test_updates_in_place_and_state_on_params_device(backend, float_dtype, name)
             np.testing.assert_array_equal(xpscratch.to_numpy(s), 0.0)
     run(opt, params, grads_seq, float_dtype)
     expected = reference(name, host_params, grads_seq)
-    for k in SHAPES:
-        assert params[k] is before[k], f"{k} was replaced, not updated in place"
-    assert layer.W is params["W1"]
+    if writable(before["W1"]):  # NumPy, CuPy, torch, strict: the same arrays, changed
+        for k in SHAPES:
+            assert params[k] is before[k], f"{k} was replaced, not updated in place"
+        assert layer.W is params["W1"]
+    else:  # immutable (JAX): new arrays written back; a network rebinds its layers
+        for k in SHAPES:
+            assert params[k] is not before[k], f"{k} was not written back"
+        layer.W, layer.b = params["W1"], params["b1"]
     np.testing.assert_allclose(
         xpscratch.to_numpy(layer.W), expected["W1"], **tolerances(float_dtype)
     )
     assert not np.allclose(xpscratch.to_numpy(layer.b), host_params["b1"])
+
+
+@pytest.mark.parametrize(
+    "name", ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"]
+)
+def test_an_update_is_never_a_silent_no_op(backend, float_dtype, name):
+    # JAX arrays have no __isub__: ``p -= lr * g`` only rebound a local name, and every
+    # update (and every slot's) was lost without an error
+    params = {"W": xpscratch.asarray(np.ones(3), float_dtype)}
+    grads = {"W": xpscratch.asarray(np.ones(3), float_dtype)}
+    opt = make_optimizer(name)
+    seen = []
+    for _ in range(2):
+        opt.update(params, grads)
+        seen.append(xpscratch.to_numpy(params["W"]))
+        for slot in opt.slots:
+            assert np.all(xpscratch.to_numpy(opt.state[slot]["W"]) != 0.0), slot
+    assert np.all(seen[0] < 1.0) and np.all(seen[1] < seen[0])
+
+
+def test_sgd_updates_jax_arrays():
+    jnp = pytest.importorskip("jax.numpy")  # the report: W stayed [1, 1, 1]
+    params = {"W": jnp.ones(3)}
+    SGD(lr=0.1).update(params, {"W": jnp.ones(3)})
+    np.testing.assert_allclose(xpscratch.to_numpy(params["W"]), [0.9, 0.9, 0.9], rtol=1e-6)
 
 
 def test_state_created_lazily_by_first_update(backend, float_dtype):

@@ -217,3 +217,320 @@ def test_bad_seeds_are_refused(seed):
 def test_bad_counter_is_refused():
     with pytest.raises(ValueError, match="counter"):
         R.random_bits(0, "x", 2**32, 4)
+
+
+# -- the word paths: uint64, int64, uint32 (no 64-bit integers) and randomgen ------------
+
+PATH_DTYPES = {"uint64": "uint64", "int64": "int64", "uint32": "uint32"}
+
+
+def _runs_path(xp, device, path) -> bool:
+    """Whether ``xp`` has the dtype and exact operations a path needs (torch: no uint32
+    shifts or comparisons, no exact uint64 products)."""
+    if path == "uint64":
+        return R._exact_uint64_products(xp) and "uint64" in R._integer_dtypes(xp, device)
+    if path not in R._integer_dtypes(xp, device):
+        return False
+    try:
+        a = xp.asarray([0xFFFFFFFF, 7], dtype=getattr(xp, path), device=device)
+        bool(xp.all(((a >> 16) * 3 + (a << 1)) >= 0))
+    except Exception:
+        return False
+    return True
+
+
+def _as_int_list(words) -> list[int]:
+    return [int(v) for v in xpscratch.to_numpy(words).astype(np.uint64).tolist()]
+
+
+def _scalar_blocks(seed, purpose, counter, n) -> list[int]:
+    return _numpy_reference_bits(seed, purpose, counter, n).tolist()
+
+
+@pytest.fixture
+def no_x64():
+    """array_api_strict's device without int64/uint64/float64 (as JAX by default)."""
+    with xpscratch.use_backend("array_api_strict", "no_x64") as b:
+        yield b
+
+
+@pytest.fixture
+def jnp():
+    """jax.numpy with 64-bit mode off (JAX's default): uint32 words."""
+    jax = pytest.importorskip("jax")
+    if jax.config.jax_enable_x64:
+        pytest.skip("jax_enable_x64 is on in this process")
+    return pytest.importorskip("jax.numpy")
+
+
+def test_uint32_multiply_keeps_every_intermediate_below_2_32():
+    """Every partial product and sum of the 16-bit split, recorded on the worst operands."""
+    seen = []
+
+    class Tracked(int):
+        def _op(self, other, f):
+            out = Tracked(f(int(self), int(other)))
+            seen.append(int(out))
+            return out
+
+    for name, f in {
+        "and": int.__and__,
+        "or": int.__or__,
+        "rshift": int.__rshift__,
+        "lshift": int.__lshift__,
+        "mul": int.__mul__,
+        "add": int.__add__,
+    }.items():
+        setattr(Tracked, f"__{name}__", lambda s, o, f=f: s._op(o, f))
+        setattr(Tracked, f"__r{name}__", lambda s, o, f=f: Tracked(o)._op(s, f))
+    for a in (R.PHILOX_M0, R.PHILOX_M1, R.MASK32):
+        for b in (0, 1, 0xFFFF, 0x10000, 0xFFFF0000, 0x89ABCDEF, R.MASK32):
+            seen.clear()
+            hi, lo = R._mulhilo_uint32(a, Tracked(b))
+            assert (int(hi), int(lo)) == ((a * b) >> 32, (a * b) & R.MASK32)
+            assert seen and max(seen) < 2**32, (hex(a), hex(b), hex(max(seen)))
+
+
+@pytest.mark.parametrize("path", ["uint64", "int64", "uint32"])
+def test_known_answers_on_every_path(backend, xp, path):
+    """The Random123 vectors through philox4x32 on arrays of each path's dtype."""
+    if not _runs_path(xp, backend.device, path):
+        pytest.skip(f"{backend.name} has no exact {path} arithmetic")
+    dt = getattr(xp, path)
+    words = [
+        xp.asarray([c[i] for c, _, _ in KAT_10], dtype=dt, device=backend.device) for i in range(4)
+    ]
+    for j, (_, key, expected) in enumerate(KAT_10):
+        out = R.philox4x32(tuple(w[j : j + 1] for w in words), key)
+        assert all(o.dtype == dt for o in out)
+        assert [_as_int_list(o)[0] for o in out] == list(expected)
+
+
+def test_block_words_reproduce_the_known_answers():
+    """The stacked-lane engine on the published vectors (seed = key, purpose words = c2, c3)."""
+    # block i of _block_words is (i, counter, p0, p1): pick the vector with c0 = 0
+    counter, key, expected = KAT_10[0]
+    assert counter == (0, 0, 0, 0) and key == (0, 0)
+    for path in ("uint64", "int64", "uint32"):
+        orig = R._purpose_words
+        try:
+            R._purpose_words = lambda purpose: (0, 0)
+            words = R._block_words(0, "kat", 0, 1, 4, np, None, path)
+        finally:
+            R._purpose_words = orig
+        assert _as_int_list(words[0, :]) == list(expected)
+
+
+@pytest.mark.parametrize("path", ["uint64", "int64", "uint32"])
+@pytest.mark.parametrize(
+    ("seed", "counter", "n"),
+    [(0, 0, 1), (9, 4, 7), (2**40 + 7, 3, 37), (2**64 - 1, 2**32 - 1, 4096 + 3)],
+)
+def test_every_path_gives_the_scalar_reference_words(backend, xp, path, seed, counter, n):
+    if not _runs_path(xp, backend.device, path):
+        pytest.skip(f"{backend.name} has no exact {path} arithmetic")
+    words = R._words(seed, "paths", counter, n, xp, backend.device, path=path)
+    assert words.dtype == getattr(xp, path) and words.shape == (n,)
+    assert _as_int_list(words) == _scalar_blocks(seed, "paths", counter, n)
+
+
+@pytest.mark.parametrize("path", ["uint64", "int64", "uint32"])
+def test_several_counters_at_once_are_the_single_draws(backend, xp, path):
+    """_block_words(count=k) row j == the draw at counter + j, across 2**31 too."""
+    if not _runs_path(xp, backend.device, path):
+        pytest.skip(f"{backend.name} has no exact {path} arithmetic")
+    for counter in (5, 2**31 - 2):
+        rows = R._block_words(2**64 - 1, "rows", counter, 5, 101, xp, backend.device, path)
+        assert rows.shape == (5, 101)
+        for j in range(5):
+            got = _as_int_list(rows[j, :])
+            assert got == _scalar_blocks(2**64 - 1, "rows", counter + j, 101), (counter, j)
+
+
+def test_the_path_follows_the_device():
+    import array_api_strict
+
+    host = xpscratch.backend.host_namespace()
+    assert R._path(host, "cpu") == ("randomgen" if R._randomgen_philox() else "uint64")
+    assert R._path(array_api_strict, array_api_strict.Device("CPU_DEVICE")) == "uint64"
+    assert R._path(array_api_strict, array_api_strict.Device("no_x64")) == "uint32"
+
+
+def test_torch_takes_the_int64_path():
+    torch = pytest.importorskip("torch")
+    assert R._path(xpscratch.backend.namespace(torch.ones(1)), torch.device("cpu")) == "int64"
+
+
+# -- no 64-bit integers: strict's no_x64 device and JAX ----------------------------------
+
+
+def test_no_x64_draws_are_the_reference_words(no_x64):
+    xp, dev = no_x64.xp, no_x64.device
+    bits = R.random_bits(2**64 - 1, "test", 3, 37)
+    assert bits.dtype == xp.uint32 and bits.device == dev
+    assert _as_int_list(bits) == _scalar_blocks(2**64 - 1, "test", 3, 37)
+    u = xpscratch.to_numpy(R.uniform(3, "u", 0, (5, 7), "float32"))
+    ref = _numpy_reference_bits(3, "u", 0, 35).reshape(5, 7)
+    np.testing.assert_array_equal(u, (ref >> 8).astype(np.float32) / np.float32(2**24))
+    for ratio in (0.0, 0.2, 0.5, 0.9, 1 - 2**-40):
+        mask = xpscratch.to_numpy(R.keep_mask(9, "drop", 4, (100, 50), ratio))
+        ref = _numpy_reference_bits(9, "drop", 4, 5000).reshape(100, 50)
+        np.testing.assert_array_equal(mask, ref >= round(ratio * 2**32))
+
+
+def test_no_x64_stream_is_the_numpy_stream(no_x64):
+    s, t = R.RandomStream(7, "dropout/1"), R.RandomStream(7, "dropout/1")
+    for _ in range(10):
+        got = xpscratch.to_numpy(s.keep_mask((128, 100), 0.2))
+        with xpscratch.use_backend("numpy"):
+            ref = xpscratch.to_numpy(t.keep_mask((128, 100), 0.2))
+        np.testing.assert_array_equal(got, ref)
+    z = xpscratch.to_numpy(s.normal((30, 20), "float32", scale=0.5))
+    with xpscratch.use_backend("numpy"):
+        np.testing.assert_array_equal(
+            z, xpscratch.to_numpy(t.normal((30, 20), "float32", scale=0.5))
+        )
+
+
+@pytest.mark.xfail(
+    raises=ValueError,
+    strict=True,
+    reason="array_api_strict 2.6.1's argsort (and argmax) build an int64 result, "
+    "which its own no_x64 device then refuses",
+)
+def test_no_x64_permutation(no_x64):
+    p = xpscratch.to_numpy(R.permutation(4, "shuffle", 2, 1000))
+    with xpscratch.use_backend("numpy"):
+        np.testing.assert_array_equal(p, xpscratch.to_numpy(R.permutation(4, "shuffle", 2, 1000)))
+
+
+def test_the_uint32_permutation_sorts_the_same_keys():
+    """Two stable sorts on 32-bit halves give the order of the 63-bit keys, ties included."""
+    host = xpscratch.backend.host_namespace()
+    words = R._words(8, "s", 0, 2 * 3000, host, "cpu", path="uint32")
+    np.testing.assert_array_equal(R._as_permutation(words, host), R.permutation(8, "s", 0, 3000))
+    # ties: equal high halves, and equal keys, keep index order as a stable sort does
+    w = np.array([[5, 9], [5, 8], [1, 9], [5, 9], [1, 8], [5, 8]], dtype=np.uint32)
+    keys = (w[:, 0].astype(np.int64) << 31) | (w[:, 1].astype(np.int64) >> 1)
+    np.testing.assert_array_equal(
+        R._as_permutation(w.reshape(-1), host), np.argsort(keys, kind="stable")
+    )
+
+
+def test_jax_without_x64_gives_the_same_draws(jnp):
+    assert R._path(jnp, None) == "uint32"
+    words = R._words(2**64 - 1, "jax", 2**32 - 1, 4099, jnp, None)
+    assert words.dtype == jnp.uint32
+    assert _as_int_list(np.asarray(words)) == _scalar_blocks(2**64 - 1, "jax", 2**32 - 1, 4099)
+    host = xpscratch.backend.host_namespace()
+    p = np.asarray(R.permutation(1, "s", 0, 1000, xp=jnp))
+    np.testing.assert_array_equal(p, R.permutation(1, "s", 0, 1000, xp=host))
+    u = np.asarray(R.uniform(1, "u", 0, 100, "float32", xp=jnp))
+    np.testing.assert_array_equal(u, R.uniform(1, "u", 0, 100, "float32", xp=host))
+    s = R.RandomStream(3, "d")
+    for c in range(10):
+        got = np.asarray(s.keep_mask((16, 10), 0.7, xp=jnp))
+        np.testing.assert_array_equal(got, R.keep_mask(3, "d", c, (16, 10), 0.7, xp=host))
+
+
+# -- randomgen, the optional compiled fast path on NumPy ---------------------------------
+
+
+def test_randomgen_gives_the_same_words():
+    pytest.importorskip("randomgen")
+    host = xpscratch.backend.host_namespace()
+    for seed, counter, n in [(0, 0, 1), (2**64 - 1, 2**32 - 1, 4099), (2**40 + 7, 3, 37)]:
+        fast = R._words(seed, "rg", counter, n, host, "cpu", path="randomgen")
+        assert _as_int_list(fast) == _scalar_blocks(seed, "rg", counter, n)
+        portable = R._words(seed, "rg", counter, n, host, "cpu", path="uint64")
+        np.testing.assert_array_equal(fast, portable)
+
+
+def test_numpy_draws_with_and_without_randomgen_are_identical(monkeypatch):
+    pytest.importorskip("randomgen")
+    host = xpscratch.backend.host_namespace()
+
+    def draws():
+        s = R.RandomStream(5, "all")
+        return [
+            s.keep_mask((128, 100), 0.5, xp=host),
+            s.uniform((300,), "float32", xp=host),
+            s.uniform((301,), "float64", xp=host),
+            s.normal((17, 3), "float64", xp=host),
+            s.permutation(999, xp=host),
+            s.bits(13, xp=host),
+        ]
+
+    assert R._path(host, "cpu") == "randomgen"
+    fast = draws()
+    monkeypatch.setattr(R, "_path", lambda xp, device: "uint64")
+    for a, b in zip(fast, draws(), strict=True):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+
+
+def test_without_randomgen_numpy_takes_the_uint64_path(monkeypatch):
+    monkeypatch.setattr(R, "_randomgen_philox", lambda: None)
+    monkeypatch.setattr(R, "_PATH_CACHE", {})
+    host = xpscratch.backend.host_namespace()
+    assert R._path(host, "cpu") == "uint64"
+    bits = R.random_bits(9, "x", 2, 50, xp=host)
+    np.testing.assert_array_equal(bits, _numpy_reference_bits(9, "x", 2, 50))
+
+
+# -- a stream computes a few draws ahead: the same words, whatever happens in between -----
+
+
+def test_stream_draws_ahead_without_changing_a_word(backend):
+    s = R.RandomStream(11, "dropout/2")
+    shapes = [(128, 100)] * 5 + [(7, 3), (128, 100), (128, 100), (64, 100)] + [(128, 100)] * 12
+    for c, shape in enumerate(shapes):
+        got = xpscratch.to_numpy(s.keep_mask(shape, 0.2))
+        ref = _numpy_reference_bits(11, "dropout/2", c, math.prod(shape)).reshape(shape)
+        np.testing.assert_array_equal(got, ref >= round(0.2 * 2**32), err_msg=f"draw {c}")
+    # rewinding (a resumed checkpoint) and other draw kinds use the same counters
+    s.counter = 3
+    u = xpscratch.to_numpy(s.uniform((128, 100), "float32"))
+    ref = _numpy_reference_bits(11, "dropout/2", 3, 12800).reshape(128, 100)
+    np.testing.assert_array_equal(u, (ref >> 8).astype(np.float32) / np.float32(2**24))
+    s.load_state_dict({"seed": 12, "purpose": "dropout/2", "counter": 4})
+    got = xpscratch.to_numpy(s.bits(12800))
+    np.testing.assert_array_equal(
+        got.astype(np.int64), _numpy_reference_bits(12, "dropout/2", 4, 12800)
+    )
+
+
+def test_stream_bits_are_the_callers_own(backend, xp):
+    s = R.RandomStream(1, "own")
+    first = s.bits(100)
+    if not hasattr(first, "__setitem__") or "jax" in type(first).__module__:
+        pytest.skip("immutable arrays")
+    first[...] = 0  # the caller may write into what it got
+    s.counter = 0
+    again = xpscratch.to_numpy(s.bits(100))
+    np.testing.assert_array_equal(again.astype(np.int64), _numpy_reference_bits(1, "own", 0, 100))
+
+
+def test_stream_stops_drawing_ahead_at_the_last_counter(backend):
+    s = R.RandomStream(2, "end", counter=2**32 - 3)
+    for c in range(2**32 - 3, 2**32):
+        got = xpscratch.to_numpy(s.keep_mask((10, 10), 0.5))
+        ref = _numpy_reference_bits(2, "end", c, 100).reshape(10, 10)
+        np.testing.assert_array_equal(got, ref >= 2**31)
+    with pytest.raises(ValueError, match="counter"):
+        s.keep_mask((10, 10), 0.5)
+    assert s.counter == 2**32  # a refused draw leaves the counter as it was
+
+
+@pytest.mark.parametrize(("dtype", "scale", "n"), [("float64", 1.0, 1001), ("float32", 0.5, 64)])
+def test_normal_is_the_documented_box_muller_bit_for_bit(backend, dtype, scale, n):
+    """sqrt(-2 log(1 - u0)) * (cos, sin)(2 pi u1), times scale, rounded once: in NumPy."""
+    if dtype == "float64" and str(backend.device).find("no_float64") >= 0:
+        pytest.skip("this device has no float64")
+    bits = _numpy_reference_bits(4, "init/W", 2, 4 * ((n + 1) // 2)).reshape(2, -1, 2)
+    u = ((bits[..., 0] >> 5) * 2**26 + (bits[..., 1] >> 6)) / 2.0**53
+    r = np.sqrt(-2.0 * np.log(1.0 - u[0]))
+    theta = 2.0 * np.pi * u[1]
+    expected = (np.concatenate([r * np.cos(theta), r * np.sin(theta)])[:n] * scale).astype(dtype)
+    z = xpscratch.to_numpy(R.normal(4, "init/W", 2, n, dtype, scale=scale))
+    np.testing.assert_array_equal(z, expected)

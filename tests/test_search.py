@@ -27,6 +27,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -48,6 +49,7 @@ from xpscratch.search import (
     space_to_dict,
 )
 from xpscratch.search._workers import device_spec as _device_spec
+from xpscratch.search.study import check_importable
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -727,7 +729,7 @@ def test_cli_search_writes_json_and_figures(tmp_path, capsys):
         (["--workers", "0"], "--workers"),
         (["--storage", "study.db"], "journal:PATH"),
         (["--prune-after", "99"], "prune_after"),
-        (["--backend", "jax"], "unknown backend"),
+        (["--backend", "mxnet"], "unknown backend"),
         (["--sampler", "grid"], "grid"),
         (["--optimizer", "foo"], "unknown optimizer"),
         (["--hidden", "100,x"], "--hidden"),
@@ -747,3 +749,15 @@ def test_a_train_size_too_small_to_split_is_refused_when_the_objective_is_built(
         with pytest.raises(ValueError, match=rf"train_size={size} .* 0 validation .* at least 5"):
             Objective(train_size=size)
     Objective(train_size=5)
+
+
+def test_an_objective_from_a_notebook_is_refused_before_spawning(monkeypatch):
+    # A notebook's classes live in a __main__ without a file: spawned workers cannot
+    # unpickle them and died with "Can't get attribute" (a BrokenProcessPool).
+    monkeypatch.setitem(sys.modules, "__main__", ModuleType("__main__"))
+    notebook_objective = type("MyObjective", (Objective,), {"__module__": "__main__"})
+    with pytest.raises(ValueError, match="MyObjective is defined in this notebook"):
+        search("lr=log:1e-4:1e-1", 2, notebook_objective(epochs=1), workers=2)
+    # the built-in Objective, and any objective with one worker, are fine
+    check_importable(Objective(epochs=1), 2)
+    check_importable(notebook_objective(epochs=1), 1)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .backend import device_of, namespace
+from .backend import device_of, index_dtype, namespace
 from .random import RandomStream, uniform
 
 __all__ = ["RandomShiftRotate", "random_shift_rotate", "shift_rotate", "shift_rotate_params"]
@@ -80,8 +80,9 @@ def shift_rotate(
         if tuple(p.shape) != (n,):
             raise ValueError(f"{name} must have shape ({n},), one value per image; got {p.shape}")
     dt, device = x.dtype, device_of(x)
+    idx = index_dtype(xp, device)  # int64, or int32 where the device has no 64-bit ints
     # coordinates of the output pixels relative to the centre, as rows (1, H*W)
-    pixel = xp.arange(h * w, dtype=xp.int64, device=device)
+    pixel = xp.arange(h * w, dtype=idx, device=device)
     cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
     u = xp.reshape(xp.astype(pixel % w, dt), (1, -1)) - cx
     v = xp.reshape(xp.astype(pixel // w, dt), (1, -1)) - cy
@@ -97,12 +98,12 @@ def shift_rotate(
 
     flat = xp.reshape(x, (-1,))
     # the first element of each (image, channel) plane in the flattened batch
-    base = xp.reshape(xp.arange(n * c, dtype=xp.int64, device=device) * (h * w), (n, c, 1))
+    base = xp.reshape(xp.arange(n * c, dtype=idx, device=device) * (h * w), (n, c, 1))
 
     def sample(px: Any, py: Any, weight: Any) -> Any:
         """weight * x[py, px] per output pixel, 0 where (px, py) is outside the image."""
         inside = (px >= 0) & (px <= w - 1) & (py >= 0) & (py <= h - 1)
-        index = xp.astype(py * w + px, xp.int64) * xp.astype(inside, xp.int64)
+        index = xp.astype(py * w + px, idx) * xp.astype(inside, idx)
         index = xp.reshape(base + xp.reshape(index, (n, 1, h * w)), (-1,))
         values = xp.reshape(xp.take(flat, index), (n, c, h * w))
         return values * xp.reshape(weight * xp.astype(inside, dt), (n, 1, h * w))

@@ -5,9 +5,14 @@ its namespace from its input arrays (:func:`namespace`); the active backend is
 consulted only where no array exists yet: creating parameters, drawing random
 numbers, moving host data onto the device.
 
-Backends: ``numpy`` (default), ``cupy`` (CUDA GPU), ``torch`` (CPU or CUDA) and
+Backends: ``numpy`` (default), ``cupy`` (CUDA GPU), ``torch`` (CPU or CUDA),
+``jax`` (CPU, GPU or whatever devices JAX reports; float64 only in its 64-bit mode) and
 ``array_api_strict`` (a minimal, strict implementation used to prove portability;
-its fake devices ``device1`` and ``no_float64`` refuse host copies and float64).
+its fake devices ``device1``, ``no_float64`` and ``no_x64`` refuse host copies,
+float64, and 64-bit types).
+
+Arrays may be immutable (JAX): :func:`writable` tells whether an array may be changed
+in place, and code that must update state writes the result back instead.
 
 Selecting one: :func:`set_backend` (process-wide), ``with use_backend(...)``
 (this thread or task only), or the environment variable ``XPSCRATCH_BACKEND``
@@ -29,7 +34,7 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
-BACKENDS = ("numpy", "cupy", "torch", "array_api_strict")
+BACKENDS = ("numpy", "cupy", "torch", "jax", "array_api_strict")
 FLOAT_DTYPES = ("float32", "float64")
 
 __all__ = [
@@ -44,12 +49,14 @@ __all__ = [
     "get_backend",
     "get_default_dtype",
     "host_namespace",
+    "index_dtype",
     "namespace",
     "set_backend",
     "set_default_dtype",
     "to_numpy",
     "use_backend",
     "use_default_dtype",
+    "writable",
 ]
 
 
@@ -85,10 +92,13 @@ def _import(module: str, fix: str) -> ModuleType:
         raise BackendError(f"backend needs {module!r}, which is not installed: {fix}") from exc
 
 
+_NUMPY_XP = array_api_compat.array_namespace(np.empty(0))
+
+
 def _make_numpy(device: Any) -> Backend:
     if device not in (None, "cpu"):
         raise BackendError(f"numpy runs on the CPU only; got device={device!r}")
-    return Backend("numpy", array_api_compat.array_namespace(np.empty(0)), "cpu")
+    return Backend("numpy", _NUMPY_XP, "cpu")
 
 
 def _make_cupy(device: Any) -> Backend:
@@ -115,7 +125,14 @@ def _make_cupy(device: Any) -> Backend:
 
 
 def _make_torch(device: Any) -> Backend:
-    torch = _import("torch", "pip install torch (the CPU build is enough)")
+    wants_cuda = str(device).startswith("cuda")
+    torch = _import(
+        "torch",
+        "install a CUDA build of torch (the command for your CUDA version is on "
+        "https://pytorch.org/get-started/locally/)"
+        if wants_cuda
+        else "pip install torch (the CPU build is enough)",
+    )
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
@@ -129,6 +146,29 @@ def _make_torch(device: Any) -> Backend:
         )
     xp = _import("array_api_compat.torch", "pip install array-api-compat")
     return Backend("torch", xp, dev)
+
+
+JAX_X64_FIX = (
+    "turn on the 64-bit mode before creating arrays: jax.config.update('jax_enable_x64', "
+    "True), or JAX_ENABLE_X64=1 in the environment"
+)
+
+
+def _make_jax(device: Any) -> Backend:
+    jax = _import("jax", "pip install 'xpscratch[jax]' (CPU) or 'xpscratch[jax-cuda12]' (GPU)")
+    kind, _, index = str(device or "").partition(":")
+    kind = {"cuda": "gpu"}.get(kind, kind)
+    try:
+        devices = jax.devices(kind) if kind else jax.devices()
+    except RuntimeError as exc:  # no such platform here (no GPU, no CUDA plugin)
+        raise BackendError(
+            f"JAX has no {kind!r} device here ({exc}); JAX sees {jax.devices()}. "
+            "For a GPU install pip install 'xpscratch[jax-cuda12]'"
+        ) from exc
+    i = int(index or 0)
+    if not 0 <= i < len(devices):
+        raise BackendError(f"JAX {kind or 'default'} device {i} does not exist; JAX has {devices}")
+    return Backend("jax", jax.numpy, devices[i])
 
 
 def _make_strict(device: Any) -> Backend:
@@ -146,6 +186,7 @@ _FACTORIES = {
     "numpy": _make_numpy,
     "cupy": _make_cupy,
     "torch": _make_torch,
+    "jax": _make_jax,
     "array_api_strict": _make_strict,
 }
 
@@ -264,11 +305,79 @@ def float_dtype(xp: ModuleType, dtype: Any = None, device: Any = None) -> Any:
     if name == "float64" and device is not None:
         info = getattr(xp, "__array_namespace_info__", None)
         if info is not None and "float64" not in info().dtypes(device=device):
+            if _is_jax_namespace(xp):
+                raise BackendError(
+                    "JAX has float64 only in its 64-bit mode: use dtype='float32', or "
+                    + JAX_X64_FIX
+                )
             raise BackendError(
                 f"device {device!r} does not support float64; use dtype='float32' "
                 "(or set_default_dtype('float32'))"
             )
     return getattr(xp, name)
+
+
+# (namespace, device) -> index dtype; not for JAX, whose 64-bit mode can be switched
+_INDEX_DTYPES: dict[tuple[int, Any], Any] = {}
+
+
+def index_dtype(xp: ModuleType, device: Any = None) -> Any:
+    """int64 where the device has it, else int32 (JAX by default, strict's ``no_x64``)."""
+    if xp is _NUMPY_XP:  # the common case, asked once per batch: no lookup
+        return xp.int64
+    key = (id(xp), device)
+    try:
+        return _INDEX_DTYPES[key]
+    except (KeyError, TypeError):  # TypeError: an unhashable device, looked up each time
+        pass
+    info = getattr(xp, "__array_namespace_info__", None)
+    dtype = (
+        xp.int32 if info is not None and "int64" not in info().dtypes(device=device) else xp.int64
+    )
+    if not _is_jax_namespace(xp):
+        with contextlib.suppress(TypeError):
+            _INDEX_DTYPES[key] = dtype
+    return dtype
+
+
+def _is_jax_namespace(xp: ModuleType) -> bool:
+    return xp.__name__.startswith("jax")
+
+
+# ---------------------------------------------------------------------------
+# Writable or immutable arrays
+# ---------------------------------------------------------------------------
+
+# array type -> whether arrays of that type may be changed in place (a one-time probe)
+_WRITABLE_TYPES: dict[type, bool] = {}
+
+
+def writable(x: Any) -> bool:
+    """Whether ``x`` may be changed in place (NumPy, CuPy, torch, strict; not JAX).
+
+    Code that updates state keeps in-place arithmetic where this is True (fewer
+    temporaries, and the same rounding as the expression) and otherwise computes a
+    new array and writes it back where its holders look (a dict, an attribute).
+    """
+    kind = type(x)
+    ok = _WRITABLE_TYPES.get(kind)
+    if ok is None:
+        ok = _WRITABLE_TYPES[kind] = _probe_writable(x)
+    if ok and kind is np.ndarray:
+        return x.flags.writeable  # a read-only view, e.g. of a checkpoint buffer
+    return ok
+
+
+def _probe_writable(x: Any) -> bool:
+    if isinstance(x, np.ndarray):
+        return True
+    if array_api_compat.is_jax_array(x) or _is_scalar(x):
+        return False
+    # array_api_compat knows the libraries whose arrays are read-only; an unknown one
+    # counts as writable only if it has the in-place operators that updates use
+    return array_api_compat.is_writeable_array(x) and all(
+        hasattr(kind, op) for kind in [type(x)] for op in ("__iadd__", "__isub__", "__imul__")
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -281,6 +390,7 @@ def _library(x: Any) -> str:
         ("numpy", array_api_compat.is_numpy_array),
         ("cupy", array_api_compat.is_cupy_array),
         ("torch", array_api_compat.is_torch_array),
+        ("jax", array_api_compat.is_jax_array),
     ):
         if check(x):
             return name
@@ -370,6 +480,8 @@ def device_of(x: Any) -> Any:
 
 def backend_name(xp: ModuleType) -> str:
     """The backend name, as :func:`set_backend` takes it, of an array namespace."""
+    if _is_jax_namespace(xp):  # jax.numpy
+        return "jax"
     name = xp.__name__.rsplit(".", 1)[-1]
     return "array_api_strict" if name.startswith("array_api_strict") else name
 
@@ -394,6 +506,8 @@ def to_numpy(x: Any) -> np.ndarray:
         return x.get()
     if lib == "torch":
         return x.detach().cpu().numpy().copy()
+    if lib == "jax":
+        return np.array(x, copy=True)  # a device-to-host transfer (JAX's guards see it)
     if lib == "array_api_strict":
         import array_api_strict as strict  # a dependency only of the strict backend
 
@@ -408,7 +522,8 @@ def asarray(x: Any, dtype: Any = None, *, like: Any = None) -> Any:
 
     With ``like=array``, onto that array's backend and device instead.  Float data is
     cast to ``dtype`` (the default float dtype unless given); integer data becomes
-    int64 and booleans stay boolean.  An array already on the target backend and
+    int64 (int32 on a device without 64-bit integers) and booleans stay boolean.  An
+    array already on the target backend and
     device is returned as is (cast if needed).  An array of another backend raises
     :class:`BackendMismatchError`: moving it is a copy the caller must ask for with
     :func:`to_numpy`, never a silent one.
@@ -421,12 +536,15 @@ def asarray(x: Any, dtype: Any = None, *, like: Any = None) -> Any:
     native = b.name == "numpy" and isinstance(x, np.ndarray) and x.dtype.kind in "fiub"
     if not native and (isinstance(x, np.ndarray | np.generic | list | tuple) or _is_scalar(x)):
         host = np.asarray(x)
+        target = None
         if host.dtype.kind in "iu":
             # int64 everywhere: torch and strict lack arithmetic on some unsigned types
             host = host.astype(np.int64, copy=False)
+            target = index_dtype(xp, b.device)
         elif host.dtype.kind not in "fb":
             raise TypeError(f"asarray: cannot move {host.dtype} data to {b.name}")
-        target = float_dtype(xp, dtype, b.device) if host.dtype.kind == "f" or dtype else None
+        if host.dtype.kind == "f" or dtype:
+            target = float_dtype(xp, dtype, b.device)
         return xp.asarray(host, dtype=target, device=b.device, copy=True)
     lib = _library(x)
     if lib != b.name:
@@ -441,7 +559,7 @@ def asarray(x: Any, dtype: Any = None, *, like: Any = None) -> Any:
     if xp.isdtype(x.dtype, "real floating") or dtype is not None:
         target = float_dtype(xp, dtype, b.device)
     elif xp.isdtype(x.dtype, "integral"):
-        target = xp.int64
+        target = index_dtype(xp, b.device)
     else:
         target = None
     return x if target is None or x.dtype == target else xp.astype(x, target)

@@ -6,17 +6,20 @@
     xpscratch search --space lr=log:1e-6:1e-2,weight_decay=log:1e-8:1e-4 --trials 100 \
         --workers 4 --sampler tpe --storage sqlite:///study.db
 
-Each run writes ``<out>/<name>.png`` (the book's figure) and ``<out>/<name>.json`` (the
-settings, backend, dtype, seed, xpscratch version and every measured number), both
-atomically, and prints the conclusion in numbers.  A search prints one line per finished
-trial and writes ``<out>/search.json`` (every trial), ``<out>/search_best20.png`` (the
-book's figure 6-24) and ``<out>/search_scatter.png`` (validation accuracy against each
-hyperparameter).  Usage errors (unknown experiment, backend or dtype, a bad search space
-or storage, an output path that cannot be written, a missing dataset or matplotlib)
-are found before any work and exit with status 2, a failed experiment or search with 1;
-what finished before a failure is kept (each experiment's files are written when it
-ends, a search's trials as each one ends).  ``--no-plot`` writes the JSON only (no
-matplotlib needed); ``--download`` fetches a missing dataset first.
+Each run writes ``<out>/<name>.png`` (the book's figure) and ``<out>/<name>.json`` (layout
+version ``schema``, the settings, backend, dtype, seed and dataset where the experiment uses
+them, xpscratch version, time, and under ``result`` every measured number), both
+atomically, and prints the conclusion in numbers; several experiments end with a summary
+table (conclusion, time, files written, failures) and the total time.  A search prints
+one line per finished trial and writes ``<out>/search.json`` (every trial),
+``<out>/search_best20.png`` (the book's figure 6-24) and ``<out>/search_scatter.png``
+(validation accuracy against each hyperparameter).  Usage errors (unknown experiment,
+backend or dtype, a bad search space or storage, an output path that cannot be written, a
+missing dataset or matplotlib) are found before any work and exit with status 2, a failed
+experiment or search with 1; what finished before a failure is kept (each experiment's
+files are written when it ends, a search's trials as each one ends).  ``--no-plot``
+writes the JSON only (no matplotlib needed); ``--download`` fetches a missing dataset
+first.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from ._atomic import atomic_write_bytes
 from .backend import BACKENDS, BackendError, float_dtype, get_backend, use_backend
 from .datasets import DATASETS, load_mnist
 from .experiments import EXPERIMENTS
+from .experiments._common import result_record
 from .optim import make_optimizer
 from .plot import plot_search_best20, plot_search_scatter
 from .search import (
@@ -82,9 +86,16 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser(
         "run",
         help="run experiments and save their figures and numbers",
-        description="Run experiments (by name, or 'all') and write <out>/<name>.png and .json.",
+        description="Run experiments (by name, or 'all') and write <out>/<name>.png and .json; "
+        "'all' ends with a summary table.",
+        epilog="experiments: " + ", ".join(EXPERIMENTS),
     )
-    run.add_argument("names", nargs="+", metavar="NAME", help="experiment name(s), or 'all'")
+    run.add_argument(
+        "names",
+        nargs="+",
+        metavar="NAME",
+        help="experiment name(s), or 'all' (listed below, and by 'xpscratch list')",
+    )
     run.add_argument(
         "--backend",
         default=None,
@@ -92,17 +103,32 @@ def _parser() -> argparse.ArgumentParser:
         help=f"array backend, one of {', '.join(BACKENDS)}, optionally with a device "
         "(torch:cuda, array_api_strict:device1); default: $XPSCRATCH_BACKEND or numpy",
     )
-    run.add_argument("--dataset", default="mnist-small", choices=DATASETS)
+    run.add_argument(
+        "--dataset",
+        default="mnist-small",
+        choices=DATASETS,
+        help="images to train on (default: mnist-small, embedded and offline)",
+    )
     run.add_argument("--download", action="store_true", help=DOWNLOAD_HELP)
-    run.add_argument("--seed", type=int, default=0)
+    run.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="initial weights, mini-batch order and masks follow it (default: 0)",
+    )
     run.add_argument(
         "--quick", action="store_true", help="fewer iterations/epochs/trials, for a fast look"
     )
     run.add_argument("--dtype", choices=("float32", "float64"), default=None)
     run.add_argument("--out", default="out", type=Path, help="output folder (default: ./out)")
-    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument(
+        "--no-progress", action="store_true", help="no progress bars (for logs and CI)"
+    )
     run.add_argument("--no-plot", action="store_true", help=NO_PLOT_HELP)
     _search_parser(sub)
+    from .check._cli import add_parser as add_check_parser  # loaded when parsing, like DATASETS
+
+    add_check_parser(sub)
     return p
 
 
@@ -144,7 +170,12 @@ def _search_parser(sub: Any) -> None:
     )
     s.add_argument("--top-k", type=int, default=5, help="trials the narrowed space spans")
     s.add_argument("--backend", default=None, metavar="NAME[:DEVICE]", help="as for 'run'")
-    s.add_argument("--dataset", default="mnist-small")
+    s.add_argument(
+        "--dataset",
+        default="mnist-small",
+        choices=DATASETS,
+        help="images, split into train and validation (default: mnist-small)",
+    )
     s.add_argument("--download", action="store_true", help=DOWNLOAD_HELP)
     s.add_argument("--dtype", choices=("float32", "float64"), default=None)
     s.add_argument("--out", default="out", type=Path, help="output folder (default: ./out)")
@@ -217,17 +248,20 @@ def _run(args: argparse.Namespace) -> int:
         return activated
     context, b = activated
     try:
-        failed = 0
-        for name in names:
-            failed += _run_one(EXPERIMENTS[name], args, b, atomic_write_bytes)
-        return 1 if failed else 0
+        start = time.perf_counter()
+        rows = [_run_one(EXPERIMENTS[name], args, b, atomic_write_bytes) for name in names]
+        if len(rows) > 1:
+            _print_table(rows, time.perf_counter() - start, args.out)
+        return 1 if any(row["failed"] for row in rows) else 0
     finally:
         context.__exit__(None, None, None)
 
 
-def _run_one(exp: Any, args: argparse.Namespace, b: Any, write: Any) -> int:
+def _run_one(exp: Any, args: argparse.Namespace, b: Any, write: Any) -> dict[str, Any]:
+    """Run, draw and record one experiment; its row of the summary table."""
     print(f"== {exp.name} ({exp.description}) on {b.name}:{b.device}", flush=True)
     start = time.perf_counter()
+    row: dict[str, Any] = {"name": exp.name, "conclusion": "", "files": [], "failed": ""}
     try:
         result = exp.run(
             seed=args.seed,
@@ -243,40 +277,42 @@ def _run_one(exp: Any, args: argparse.Namespace, b: Any, write: Any) -> int:
             f"xpscratch: {exp.name} failed: {type(exc).__name__}: {cli_message(str(exc))}",
             file=sys.stderr,
         )
-        return 1
+        row.update(failed=f"{type(exc).__name__}: {exc}", seconds=time.perf_counter() - start)
+        return row
     out: Path = args.out
     png, js = out / f"{exp.name}.png", out / f"{exp.name}.json"
-    record = {
-        "experiment": exp.name,
-        "book_figures": exp.book_figures,
-        "xpscratch_version": __version__,
-        "backend": result.backend,
-        "device": result.device,
-        "dtype": result.dtype,
-        "seed": result.seed,
-        "dataset": result.dataset,
-        "quick": bool(args.quick),
-        "settings": result.to_dict()["settings"],
-        "elapsed_s": round(time.perf_counter() - start, 3),
-        "summary": result.summary(),
-        "result": result.to_dict(),
-    }
-    write(js, (json.dumps(record, indent=1) + "\n").encode())  # the numbers first
-    print(result.summary())
-    if args.no_plot:
-        print(f"   wrote {js} ({record['elapsed_s']:.1f} s)", flush=True)
-        return 0
     try:
-        exp.plot(result, png)
-    except Exception as exc:  # the numbers are saved; go on with the next experiment
-        print(
-            f"xpscratch: {exp.name}: the figure failed ({type(exc).__name__}: {exc}); "
-            f"the numbers are in {js}",
-            file=sys.stderr,
-        )
-        return 1
-    print(f"   wrote {png} and {js} ({record['elapsed_s']:.1f} s)", flush=True)
-    return 0
+        if not args.no_plot:
+            exp.plot(result, png)
+            row["files"].append(png)
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # the numbers are still written
+        print(f"xpscratch: {exp.name}: no figure: {type(exc).__name__}: {exc}", file=sys.stderr)
+        row["failed"] = f"figure: {type(exc).__name__}: {exc}"
+    # the time of the run and its figure
+    elapsed = time.perf_counter() - start
+    record = result_record(exp, result, quick=args.quick, elapsed_s=elapsed, version=__version__)
+    summary = record["summary"]
+    write(js, (json.dumps(record, indent=1) + "\n").encode())
+    row["files"].insert(0, js)
+    row.update(conclusion=summary.splitlines()[0] if summary else "", seconds=record["elapsed_s"])
+    print(summary)
+    print(f"   wrote {' and '.join(map(str, row['files']))} ({row['seconds']:.1f} s)", flush=True)
+    return row
+
+
+def _print_table(rows: list[dict[str, Any]], total_s: float, out: Path) -> None:
+    """The summary of a run of several experiments: one line each, then the total time."""
+    width = max(len(r["name"]) for r in rows)
+    print(f"\n== summary: {len(rows)} experiments, {sum(bool(r['failed']) for r in rows)} failed")
+    print(f"{'experiment':<{width}}  {'time':>7}  files  conclusion (first line) / failure")
+    for r in rows:
+        what = f"FAILED {r['failed']}" if r["failed"] else r["conclusion"]
+        if len(what) > 100:
+            what = what[:97] + "..."
+        print(f"{r['name']:<{width}}  {r['seconds']:>6.1f}s  {len(r['files']):>5}  {what}")
+    print(f"total {total_s:.1f} s; files in {out}", flush=True)
 
 
 def _search(args: argparse.Namespace) -> int:
@@ -477,6 +513,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "search":
             return _search(args)
+        if args.command == "check":
+            from .check._cli import main as check_main
+
+            return check_main(args)
         return _list() if args.command == "list" else _run(args)
     except KeyboardInterrupt:
         print("xpscratch: interrupted", file=sys.stderr)

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .backend import namespace
-from .functions import softmax
+from .backend import device_of, index_dtype, namespace
+from .functions import argmax_rows, softmax
 
 __all__ = ["ensemble_accuracy", "ensemble_probabilities"]
 
@@ -41,11 +41,12 @@ def ensemble_accuracy(
     xp = namespace(x)
     n = x.shape[0]
     if t.ndim != 1:
-        t = xp.argmax(t, axis=1)
+        t = argmax_rows(t)
     step = n if batch_size is None else int(batch_size)
+    count = index_dtype(xp, device_of(x))
     correct = 0
     for i in range(0, n, step):
         j = min(i + step, n)
-        y = xp.argmax(ensemble_probabilities(networks, x[i:j, ...]), axis=1)
-        correct = correct + xp.sum(xp.astype(y == t[i:j], xp.int64))
+        y = argmax_rows(ensemble_probabilities(networks, x[i:j, ...]))
+        correct = correct + xp.sum(xp.astype(y == t[i:j], count), dtype=count)
     return float(correct) / n

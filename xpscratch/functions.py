@@ -17,15 +17,15 @@ so the error surfaces when a number is asked for (the Trainer's non-finite-loss 
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 import array_api_compat
 
-from .backend import device_of, namespace
+from .backend import device_of, index_dtype, namespace
 
 __all__ = [
     "LabelError",
+    "argmax_rows",
     "check_labels",
     "cross_entropy_error",
     "one_hot",
@@ -37,6 +37,34 @@ __all__ = [
 
 # The book adds 1e-7 inside the log so that a zero probability gives a large finite loss.
 LOG_EPSILON = 1e-7
+
+# (array type, device) -> whether xp.argmax works there: array-api-strict 2.6.1's
+# argmax makes an int64 result even on its no_x64 device, and fails
+_ARGMAX_WORKS: dict[tuple[type, str], bool] = {}
+
+
+def argmax_rows(x: Any) -> Any:
+    """The column of each row's largest value (the first of equal ones), for x of shape (N, K).
+
+    ``xp.argmax(x, axis=1)``, or where that cannot run (a device without int64 whose
+    argmax still needs it) the same indices from max, where and min in int32.
+    """
+    xp, device = namespace(x), device_of(x)
+    key = (type(x), str(device))
+    works = _ARGMAX_WORKS.get(key)
+    if works is None:
+        try:
+            xp.argmax(xp.zeros((1, 2), dtype=x.dtype, device=device), axis=1)
+            works = True
+        except ValueError:
+            works = False
+        _ARGMAX_WORKS[key] = works
+    if works:
+        return xp.argmax(x, axis=1)
+    k = x.shape[1]
+    column = xp.reshape(xp.arange(k, dtype=index_dtype(xp, device), device=device), (1, k))
+    top = x == xp.max(x, axis=1, keepdims=True)
+    return xp.min(xp.where(top, column, k), axis=1)
 
 
 def sigmoid(x: Any) -> Any:
@@ -79,23 +107,9 @@ def _check_label_dtype(xp: Any, t: Any, classes: int) -> None:
         )
 
 
-_INDEX_DTYPES: dict[tuple[int, Any], Any] = {}  # (namespace, device) -> dtype; a lookup per step
-
-
-def _index_dtype(xp: Any, device: Any) -> Any:
-    key = (id(xp), device)
-    try:
-        return _INDEX_DTYPES[key]
-    except (KeyError, TypeError):  # TypeError: an unhashable device, looked up each time
-        dtype = xp.__array_namespace_info__().default_dtypes(device=device)["indexing"]
-    with contextlib.suppress(TypeError):
-        _INDEX_DTYPES[key] = dtype
-    return dtype
-
-
 def _as_index(xp: Any, t: Any) -> Any:
     """Labels in the index dtype: products like ``row * classes`` cannot overflow there."""
-    dtype = _index_dtype(xp, device_of(t))
+    dtype = index_dtype(xp, device_of(t))
     return t if t.dtype == dtype else xp.astype(t, dtype)
 
 
@@ -119,9 +133,10 @@ def check_labels(t: Any, classes: int) -> None:
     bad = t < 0
     if classes <= xp.iinfo(t.dtype).max:  # else no value of this dtype reaches classes
         bad = bad | (t >= classes)
-    count = int(xp.sum(xp.astype(bad, _index_dtype(xp, device_of(t)))))
+    count_dtype = index_dtype(xp, device_of(t))
+    count = int(xp.sum(xp.astype(bad, count_dtype), dtype=count_dtype))
     if count:
-        i = int(xp.argmax(xp.astype(bad, xp.int8)))  # the first True
+        i = int(argmax_rows(xp.reshape(xp.astype(bad, xp.int8), (1, -1)))[0])  # the first True
         raise LabelError(
             f"label out of range: {int(t[i])} at index {i} ({count} labels outside "
             f"0..{classes - 1}); labels must be class indices in [0, {classes})"
@@ -151,7 +166,7 @@ def cross_entropy_error(y: Any, t: Any) -> Any:
             raise ValueError(f"one-hot labels {tuple(t.shape)} do not match y {tuple(y.shape)}")
         if t.dtype == xp.bool:  # one_hot()'s default; argmax needs numbers on torch/strict
             t = xp.astype(t, y.dtype)
-        t = xp.argmax(t, axis=1)
+        t = argmax_rows(t)
     else:
         _check_label_dtype(xp, t, y.shape[-1])  # free: the dtype only
         if _in_host_memory(t):  # reading the values costs no transfer: check them now

@@ -1,7 +1,9 @@
 """The book's layers (``common/layers.py``): each backward sits under its forward.
 
-Layers hold references to the network's parameter arrays, which optimizers update in
-place, and store their gradients as ``dW``, ``db``, ``dgamma``, ``dbeta``.  All
+Layers hold the network's parameter arrays (``W``, ``b``, ``gamma``, ``beta``) and
+store their gradients as ``dW``, ``db``, ``dgamma``, ``dbeta``.  Optimizers update
+writable arrays in place and replace immutable ones (JAX), so a network hands its
+layers the current parameters before each forward pass.  All
 arithmetic follows the namespace of the inputs.  Every ``forward`` takes
 ``train_flg`` (only BatchNormalization and Dropout use it) so that a network can call
 all layers alike.
@@ -11,7 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .backend import device_of, namespace
+from . import _inplace as ip
+from .backend import device_of, namespace, writable
 from .functions import LOG_EPSILON, cross_entropy_error, one_hot, softmax
 from .random import RandomStream
 
@@ -190,10 +193,13 @@ class BatchNormalization:
             std = xp.sqrt(var + self.eps)
             self.batch_size, self.xc, self.std = x.shape[0], xc, std
             self.xn = xc / std
-            self.running_mean *= self.momentum
-            self.running_mean += (1.0 - self.momentum) * mu
-            self.running_var *= self.momentum
-            self.running_var += (1.0 - self.momentum) * var
+            # in place where writable, else new arrays stored here: the network reads
+            # its buffers from the layer, so either way the update is seen
+            m, inplace = self.momentum, writable(self.running_mean) and writable(self.running_var)
+            running_mean = ip.mul(self.running_mean, m, inplace)
+            running_var = ip.mul(self.running_var, m, inplace)
+            self.running_mean = ip.add(running_mean, (1.0 - m) * mu, inplace)
+            self.running_var = ip.add(running_var, (1.0 - m) * var, inplace)
             out = self.gamma * self.xn  # xn is kept for backward: a new array
         else:
             out = x - self.running_mean

@@ -9,16 +9,28 @@ layers are named ``Affine{i}``, ``BatchNorm{i}``, ``Activation_function{i}``,
 Weights are drawn from the stream ``(seed, "init/W{i}")`` and dropout masks from
 ``(seed, "dropout/{i}")``: the same seed gives the same network and the same training
 run on every backend.  Arrays are created on the active backend; after that,
-everything follows the parameters.
+everything follows the parameters.  ``params`` is the one place parameters live:
+optimizers may replace its arrays (immutable ones, JAX), and every forward pass first
+hands each layer its current parameters.
 """
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from typing import Any
 
 from ._checks import check_fraction, check_nonnegative, check_positive_int
-from .backend import asarray, float_dtype, get_backend, namespace
+from .backend import (
+    asarray,
+    device_of,
+    float_dtype,
+    get_backend,
+    index_dtype,
+    namespace,
+    writable,
+)
+from .functions import argmax_rows
 from .gradient import numerical_gradient
 from .initializers import init_std, init_weight, zeros
 from .layers import (
@@ -153,9 +165,20 @@ class MultiLayerNetExtend:
                 f"input dtype {x.dtype} does not match the network's {self.dtype}; "
                 f"convert it with xpscratch.asarray(x, dtype=...)"
             )
+        self._bind_params()
         for layer in self.layers.values():
             x = layer.forward(x, train_flg)
         return x
+
+    def _bind_params(self) -> None:
+        """Hand each layer the arrays now in ``params`` (an optimizer may have replaced them)."""
+        params = self.params
+        for idx in range(1, self.hidden_layer_num + 2):
+            affine = self.layers[f"Affine{idx}"]
+            affine.W, affine.b = params[f"W{idx}"], params[f"b{idx}"]
+            norm = self.layers.get(f"BatchNorm{idx}") or self.layers.get(f"LayerNorm{idx}")
+            if norm is not None:
+                norm.gamma, norm.beta = params[f"gamma{idx}"], params[f"beta{idx}"]
 
     def _weight_decay(self) -> Any:
         xp, lam = self.xp, self.weight_decay_lambda
@@ -182,13 +205,14 @@ class MultiLayerNetExtend:
         xp = namespace(x)
         n = x.shape[0]
         if t.ndim != 1:
-            t = xp.argmax(t, axis=1)
+            t = argmax_rows(t)
         step = n if batch_size is None else int(batch_size)
+        count = index_dtype(xp, device_of(x))
         correct = 0
         for i in range(0, n, step):
             j = min(i + step, n)  # the standard leaves out-of-bounds slice stops unspecified
-            y = xp.argmax(self.predict(x[i:j, ...], train_flg=False), axis=1)
-            correct = correct + xp.sum(xp.astype(y == t[i:j], xp.int64))
+            y = argmax_rows(self.predict(x[i:j, ...], train_flg=False))
+            correct = correct + xp.sum(xp.astype(y == t[i:j], count), dtype=count)
         return float(correct) / n
 
     # -- backward ---------------------------------------------------------------
@@ -233,11 +257,15 @@ class MultiLayerNetExtend:
         saved = self.state_dict()
         buffers = {k: self.xp.asarray(v, copy=True) for k, v in saved["buffers"].items()}
 
-        def loss_w(_: Any) -> Any:
+        def loss_w(key: str, w: Any) -> Any:
+            self.params[key] = w  # the perturbed array (itself, where perturbed in place)
             self._load_rng(saved["rng"])
             return self.loss(x, t, train_flg=True)
 
-        grads = {key: numerical_gradient(loss_w, p, h) for key, p in self.params.items()}
+        grads = {}
+        for key, p in list(self.params.items()):
+            grads[key] = numerical_gradient(functools.partial(loss_w, key), p, h)
+            self.params[key] = p
         self.load_state_dict({"params": {}, "buffers": buffers, "rng": saved["rng"]}, strict=False)
         return grads
 
@@ -265,7 +293,8 @@ class MultiLayerNetExtend:
         return {"params": dict(self.params), "buffers": self._buffers(), "rng": rng}
 
     def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> None:
-        """Copy a saved state into this network's arrays, in place (layers keep their refs).
+        """Copy a saved state into this network's arrays: in place where they are
+        writable, else as new arrays in ``params`` and the layers' buffers.
 
         Host arrays are moved onto the parameters' device.  A state from a network of
         another shape is refused with the names and shapes that differ, and then nothing
@@ -296,8 +325,19 @@ class MultiLayerNetExtend:
             )
         # converted (onto the device) before the first write: a failure here changes nothing
         converted = {k: asarray(v, targets[k].dtype, like=targets[k]) for k, v in saved.items()}
-        for key, value in converted.items():
-            targets[key][...] = value
+        for key, new in converted.items():
+            target, value = targets[key], saved[key]
+            if writable(target):
+                target[...] = new
+            elif key in self.params:
+                # never share an array with the caller's state
+                self.params[key] = (
+                    new if new is not value else namespace(new).asarray(new, copy=True)
+                )
+            else:
+                layer, attr = key.split(".")
+                setattr(self.layers[layer], attr, new)
+        self._bind_params()
         self._load_rng(rng)
 
 

@@ -1,9 +1,13 @@
 """Parameter updates (the book's ``common/optimizer.py``), simplest first.
 
-``optimizer.update(params, grads)`` changes the arrays in ``params`` in place, so
-layers that hold them see the new values.  An optimizer's state is plain data: a
-step count and one dict of arrays per slot (``v``, ``h``, ``m``), created in
-:meth:`Optimizer.init` with ``zeros_like`` on the parameters' own backend and device.
+``optimizer.update(params, grads)`` leaves the updated arrays in ``params`` (and the
+new state in ``state``) on every backend.  Where arrays are writable (NumPy, CuPy,
+torch, strict) they are changed in place, with the rounding of the written formula;
+where they are immutable (JAX) new arrays are computed and stored under the same keys.
+A network hands its layers the current ``params`` before each forward pass.  An
+optimizer's state is plain data: a step count and one dict of arrays per slot (``v``,
+``h``, ``m``), created in :meth:`Optimizer.init` with ``zeros_like`` on the
+parameters' own backend and device.
 ``state_dict()`` / ``load_state_dict()`` save and restore it.
 
 Hyperparameters are Python floats.  ``lr`` may also be a schedule (any callable
@@ -21,8 +25,9 @@ import math
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
+from . import _inplace as ip
 from ._checks import check_fraction, check_nonnegative
-from .backend import asarray, namespace
+from .backend import asarray, namespace, writable
 from .schedules import (
     CosineDecay,
     LinearDecay,
@@ -75,7 +80,11 @@ class Optimizer:
         return float(self.lr(self.step)) if callable(self.lr) else self.lr
 
     def update(self, params: dict[str, Any], grads: Mapping[str, Any]) -> None:
-        """Update every parameter in ``params`` in place from ``grads``."""
+        """Update every parameter in ``params`` from ``grads``: ``params[key]`` then holds it.
+
+        In place where the arrays are writable; otherwise the new arrays replace the
+        old ones in ``params`` and in the optimizer's state.
+        """
         if self.state is None:
             self.init(params)
         # check every gradient before changing anything: a bad one must not leave the
@@ -92,17 +101,26 @@ class Optimizer:
         lr = self.current_lr()
         self.step += 1
         slots = [self.state[s] for s in self.slots]
+        new = {}
         for key, p in params.items():
-            self._apply(key, p, grads[key], lr, *[slot[key] for slot in slots])
+            current = [slot[key] for slot in slots]
+            inplace = writable(p) and all(writable(a) for a in current)
+            new[key] = self._apply(key, p, grads[key], lr, *current, inplace=inplace)
+        # stored only once all are computed: a failure leaves nothing half applied
+        for key, (p, *values) in new.items():
+            params[key] = p
+            for slot, value in zip(slots, values, strict=True):
+                slot[key] = value
 
-    def _apply(self, key: str, p: Any, g: Any, lr: float, *slots: Any) -> None:
+    def _apply(self, key: str, p: Any, g: Any, lr: float, *slots: Any, inplace: bool) -> tuple:
+        """The new ``(p, *slots)``: the same arrays changed in place when ``inplace``."""
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
         """``{'step': int, slot: {param name: array}}``; arrays stay on their backend.
 
-        The arrays are copies: later updates change the optimizer's arrays in place and
-        must not change a state that was saved.
+        The arrays are copies: later updates may change the optimizer's arrays in place
+        and must not change a state that was saved.
         """
         state: dict[str, Any] = {"step": self.step}
         for slot in self.slots:
@@ -169,8 +187,8 @@ class SGD(Optimizer):
     def __init__(self, lr: float | Callable[[int], float] = 0.01) -> None:
         super().__init__(lr)
 
-    def _apply(self, key, p, g, lr):
-        p -= lr * g
+    def _apply(self, key, p, g, lr, *, inplace):
+        return (ip.sub(p, lr * g, inplace),)
 
 
 class Momentum(Optimizer):
@@ -182,10 +200,10 @@ class Momentum(Optimizer):
         super().__init__(lr)
         self.momentum = check_fraction("momentum", momentum)
 
-    def _apply(self, key, p, g, lr, v):
-        v *= self.momentum
-        v -= lr * g
-        p += v
+    def _apply(self, key, p, g, lr, v, *, inplace):
+        v = ip.mul(v, self.momentum, inplace)
+        v = ip.sub(v, lr * g, inplace)
+        return ip.add(p, v, inplace), v
 
 
 class Nesterov(Optimizer):
@@ -202,13 +220,13 @@ class Nesterov(Optimizer):
         super().__init__(lr)
         self.momentum = check_fraction("momentum", momentum)
 
-    def _apply(self, key, p, g, lr, v):
+    def _apply(self, key, p, g, lr, v, *, inplace):
         mu = self.momentum
         step = (mu * mu) * v
         step -= ((1.0 + mu) * lr) * g
-        p += step
-        v *= mu
-        v -= lr * g
+        p = ip.add(p, step, inplace)
+        v = ip.mul(v, mu, inplace)
+        return p, ip.sub(v, lr * g, inplace)
 
 
 class AdaGrad(Optimizer):
@@ -220,9 +238,9 @@ class AdaGrad(Optimizer):
         super().__init__(lr)
         self.eps = check_nonnegative("eps", eps)
 
-    def _apply(self, key, p, g, lr, h):
-        h += g * g
-        p -= _scaled_step(lr, g, h, self.eps)
+    def _apply(self, key, p, g, lr, h, *, inplace):
+        h = ip.add(h, g * g, inplace)
+        return ip.sub(p, _scaled_step(lr, g, h, self.eps), inplace), h
 
 
 class RMSprop(Optimizer):
@@ -243,12 +261,12 @@ class RMSprop(Optimizer):
         self.decay_rate = check_fraction("decay_rate", decay_rate)
         self.eps = check_nonnegative("eps", eps)
 
-    def _apply(self, key, p, g, lr, h):
-        h *= self.decay_rate
+    def _apply(self, key, p, g, lr, h, *, inplace):
+        h = ip.mul(h, self.decay_rate, inplace)
         gg = g * g
         gg *= 1.0 - self.decay_rate
-        h += gg
-        p -= _scaled_step(lr, g, h, self.eps)
+        h = ip.add(h, gg, inplace)
+        return ip.sub(p, _scaled_step(lr, g, h, self.eps), inplace), h
 
 
 class Adam(Optimizer):
@@ -277,20 +295,21 @@ class Adam(Optimizer):
         self.eps = check_nonnegative("eps", eps)
         self.eps_after_bias_correction = eps_after_bias_correction
 
-    def _apply(self, key, p, g, lr, m, v):
+    def _apply(self, key, p, g, lr, m, v, *, inplace):
         t = self.step
         dm = g - m
         dm *= 1.0 - self.beta1
-        m += dm
+        m = ip.add(m, dm, inplace)
         dv = g * g
         dv -= v
         dv *= 1.0 - self.beta2
-        v += dv
+        v = ip.add(v, dv, inplace)
         c1, c2 = 1.0 - self.beta1**t, 1.0 - self.beta2**t
         if self.eps_after_bias_correction:
-            p -= _scaled_step(lr / c1, m, v, self.eps, math.sqrt(c2))
+            step = _scaled_step(lr / c1, m, v, self.eps, math.sqrt(c2))
         else:
-            p -= _scaled_step(lr * math.sqrt(c2) / c1, m, v, self.eps)
+            step = _scaled_step(lr * math.sqrt(c2) / c1, m, v, self.eps)
+        return ip.sub(p, step, inplace), m, v
 
 
 class AdamW(Adam):
@@ -316,11 +335,11 @@ class AdamW(Adam):
         self.weight_decay = check_nonnegative("weight_decay", weight_decay)
         self.decay = None if decay is None else tuple(sorted(decay))
 
-    def _apply(self, key, p, g, lr, m, v):
+    def _apply(self, key, p, g, lr, m, v, *, inplace):
         decayed = weight_matrices(key, p) if self.decay is None else key in self.decay
         if decayed and self.weight_decay:
-            p *= 1.0 - lr * self.weight_decay
-        super()._apply(key, p, g, lr, m, v)
+            p = ip.mul(p, 1.0 - lr * self.weight_decay, inplace)
+        return super()._apply(key, p, g, lr, m, v, inplace=inplace)
 
 
 def weight_matrices(name: str, p: Any) -> bool:
@@ -333,10 +352,12 @@ def weight_matrices(name: str, p: Any) -> bool:
 
 
 def _scaled_step(scale: float, x: Any, h: Any, eps: float, h_scale: float = 1.0) -> Any:
-    """``scale * x / (sqrt(h) / h_scale + eps)``, evaluated in that order, in place.
+    """``scale * x / (sqrt(h) / h_scale + eps)``, evaluated in that order.
 
-    The in-place form rounds exactly as the expression does (``a += b`` is ``a + b``;
-    Python-float factors commute exactly), with two temporaries instead of four.
+    On its own temporaries, in place where the library allows (``a /= b`` falls back to
+    ``a = a / b`` on immutable arrays): that rounds exactly as the expression does
+    (``a += b`` is ``a + b``; Python-float factors commute exactly), with two
+    temporaries instead of four.
     """
     denom = namespace(h).sqrt(h)
     if h_scale != 1.0:

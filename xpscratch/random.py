@@ -6,9 +6,15 @@ Philox4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC'
 the generator of Random123 and cuRAND), written in portable array-API integer
 operations so that it runs unchanged, on the device, on every backend.
 
-* Each 32-bit word is kept in an int64 within [0, 2**32): torch has no arithmetic on
-  uint32, and the 32x32-bit multiply is split on the 16-bit halves of the Philox
-  constant so that no intermediate reaches 2**63.
+* Each 32-bit word is kept in [0, 2**32), in one of three dtypes chosen once per
+  namespace and device (:func:`_path`): uint64 where its products are exact (one
+  multiply); int64 on torch (the multiply split on the constant's 16-bit halves, every
+  product below 2**48); uint32 where the device has no 64-bit integers (JAX without
+  x64, strict's ``no_x64``: both operands split, every intermediate below 2**32).  On
+  NumPy the optional ``randomgen`` computes the same words in compiled code.
+* The rounds run on whole arrays, both multiply lanes stacked in one array, and a
+  :class:`RandomStream` computes small draws of one size a few counters ahead: a
+  dropout mask is about a dozen array operations (kernel launches on a GPU).
 * A draw is a pure function of ``(seed, purpose, counter)``: the key is the 64-bit
   seed, the counter block is ``(index, counter, hash(purpose))``.  A layer's dropout
   mask at step s therefore does not depend on what else drew random numbers before.
@@ -26,8 +32,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import backend as _backend
@@ -43,6 +50,7 @@ __all__ = [
 ]
 
 MASK32 = 0xFFFFFFFF
+MASK16 = 0xFFFF
 PHILOX_M0, PHILOX_M1 = 0xD2511F53, 0xCD9E8D57
 PHILOX_W0, PHILOX_W1 = 0x9E3779B9, 0xBB67AE85
 Shape = int | tuple[int, ...]
@@ -52,7 +60,7 @@ def _mulhilo(a: int, b: Any) -> tuple[Any, Any]:
     """High and low 32-bit words of the 64-bit product of a constant ``a`` and ``b``.
 
     Exact for a Python int ``b`` and for a uint64 array: the product of two 32-bit
-    values fits in 64 unsigned bits.
+    values fits in 64 unsigned bits.  ``a`` may also be an array of constants.
     """
     p = b * a
     hi = p >> 32
@@ -66,23 +74,60 @@ def _mulhilo_int64(a: int, b: Any) -> tuple[Any, Any]:
     The multiply is split on the 16-bit halves of ``a``: each partial product stays
     below 2**48, which int64 holds on every backend.
     """
-    p_lo = b * (a & 0xFFFF)
-    p_hi = b * (a >> 16)
-    t = p_lo + ((p_hi & 0xFFFF) << 16)
-    return (p_hi >> 16) + (t >> 32), t & MASK32
+    return _split_a(b, a & MASK16, a >> 16)
+
+
+def _split_a(b: Any, a_lo: Any, a_hi: Any) -> tuple[Any, Any]:
+    # the int64 multiply with the halves of the constant given (ints or arrays)
+    p_lo = b * a_lo
+    p_hi = b * a_hi
+    t = p_hi & MASK16
+    t <<= 16
+    t += p_lo  # < 2**49
+    p_hi >>= 16
+    p_hi += t >> 32
+    t &= MASK32
+    return p_hi, t
+
+
+def _mulhilo_uint32(a: int, b: Any) -> tuple[Any, Any]:
+    """:func:`_mulhilo` for uint32 arrays, on devices without 64-bit integers.
+
+    Both operands are split into 16-bit halves; every partial product and every partial
+    sum stays below 2**32, so nothing relies on how a backend handles overflow (the
+    array API leaves it unspecified).
+    """
+    return _split_ab(b, a & MASK16, a >> 16)
+
+
+def _split_ab(b: Any, a_lo: Any, a_hi: Any) -> tuple[Any, Any]:
+    b_lo, b_hi = b & MASK16, b >> 16
+    ll, lh, hl = b_lo * a_lo, b_lo * a_hi, b_hi * a_lo  # each < 2**32
+    mid = (ll >> 16) + (lh & MASK16) + (hl & MASK16)  # < 3 * 2**16
+    lo = (ll & MASK16) | ((mid & MASK16) << 16)
+    # every partial sum is at most the high word itself, so below 2**32
+    hi = b_hi * a_hi + (lh >> 16) + (hl >> 16) + (mid >> 16)
+    return hi, lo
 
 
 def philox4x32(counter: tuple[Any, Any, Any, Any], key: tuple[int, int], rounds: int = 10):
     """Philox4x32-R on four counter words and a 2-word key.
 
-    Words are Python ints (the scalar reference), or arrays of int64 or uint64 holding
-    values in [0, 2**32), one block per element; the output has the arrays' dtype.
+    Words are Python ints (the scalar reference), or arrays of int64, uint64 or uint32
+    holding values in [0, 2**32), one block per element; the output has the arrays'
+    dtype.  This is the readable form; draws use :func:`_block_words`, the same
+    rounds on stacked arrays.
     """
     c0, c1, c2, c3 = counter
     k0, k1 = key
     arrays = [c for c in counter if not isinstance(c, int)]
-    int64 = bool(arrays) and arrays[0].dtype == _backend.namespace(arrays[0]).int64
-    mulhilo = _mulhilo_int64 if int64 else _mulhilo
+    mulhilo = _mulhilo
+    if arrays:
+        xp = _backend.namespace(arrays[0])
+        if arrays[0].dtype == xp.int64:
+            mulhilo = _mulhilo_int64
+        elif arrays[0].dtype == xp.uint32:
+            mulhilo = _mulhilo_uint32
     for r in range(rounds):
         if r:
             k0, k1 = (k0 + PHILOX_W0) & MASK32, (k1 + PHILOX_W1) & MASK32
@@ -95,6 +140,14 @@ def philox4x32(counter: tuple[Any, Any, Any, Any], key: tuple[int, int], rounds:
         hi0 ^= k1
         c0, c1, c2, c3 = hi1, lo1, hi0, lo0
     return c0, c1, c2, c3
+
+
+# ---------------------------------------------------------------------------
+# Word paths: uint64 (one exact multiply), int64 (split on the constant's halves),
+# uint32 (split on both operands' halves), and randomgen's compiled Philox on NumPy
+# ---------------------------------------------------------------------------
+
+PATHS = ("uint64", "int64", "uint32", "randomgen")
 
 
 @functools.cache
@@ -118,23 +171,198 @@ def _exact_uint64_products(xp: Any) -> bool:
             [(v * PHILOX_M1) & MASK32 for v in (MASK32, 0x89ABCDEF)],
             [int(((v * PHILOX_M1) >> 32) >= 0x10000000) for v in (MASK32, 0x89ABCDEF)],
         ]
-        return _backend.to_numpy(xp.astype(got, xp.int64)).tolist() == ref
+        expected = xp.asarray(ref, dtype=uint64)
+        return bool(xp.all(got == expected))
     except Exception:  # any refusal means: not supported, use the portable path
         return False
 
 
-def _words(
-    seed: int, purpose: str, counter: int, n: int, xp: Any, device: Any, *, wide: bool | None
+@functools.cache
+def _randomgen_philox() -> Any:
+    """randomgen's ``Philox`` class, or None: an optional compiled fast path for NumPy.
+
+    ``Philox(number=4, width=32)`` is the very same generator with the same block
+    layout (tested word for word); it is imported only when a NumPy draw first needs it.
+    """
+    try:
+        return importlib.import_module("randomgen").Philox
+    except ImportError:
+        return None
+
+
+def _integer_dtypes(xp: Any, device: Any) -> set[str]:
+    try:
+        return set(xp.__array_namespace_info__().dtypes(device=device, kind="integral"))
+    except Exception:  # a namespace without the inspection API: trust its attributes
+        return {name for name in ("int64", "uint64", "uint32") if hasattr(xp, name)}
+
+
+_PATH_CACHE: dict[tuple[int, Any], str] = {}
+
+
+def _path(xp: Any, device: Any) -> str:
+    """The fastest exact word path for ``xp`` on ``device`` (decided once for each pair).
+
+    randomgen on the host NumPy namespace where it is installed; else uint64 where the
+    products are exact; int64 where there are 64-bit signed integers (torch); uint32
+    where the device has no 64-bit integers at all (JAX without x64, strict ``no_x64``).
+    """
+    try:
+        key = (id(xp), device)
+        hash(key)
+    except TypeError:  # an unhashable device object: decide every time
+        key = None
+    if key is not None and key in _PATH_CACHE:
+        return _PATH_CACHE[key]
+    ints = _integer_dtypes(xp, device)
+    if "int64" not in ints and "uint64" not in ints:
+        path = "uint32"
+    elif xp is _backend.host_namespace() and _randomgen_philox() is not None:
+        path = "randomgen"
+    elif "uint64" in ints and _exact_uint64_products(xp):
+        path = "uint64"
+    else:
+        path = "int64"
+    if key is not None:
+        _PATH_CACHE[key] = path
+    return path
+
+
+@functools.lru_cache(maxsize=64)
+def _lane_constants(xp: Any, device: Any, path: str, seed: int) -> tuple[Any, ...]:
+    """The per-lane constants of rounds 2-9 for stacked lanes ``[c0, c2]``, made once.
+
+    Each is a ``(2, 1, 1)`` array: the multipliers (or their 16-bit halves) and, for
+    each round, the key words xored into the lanes before they swap (``[k1, k0]``).
+    Made once per (namespace, device, seed), so a draw moves nothing to the device.
+    """
+    dt = getattr(xp, path)
+
+    def lanes(a: int, b: int) -> Any:
+        return xp.asarray([[[a]], [[b]]], dtype=dt, device=device)
+
+    if path == "uint64":
+        mult: tuple[Any, ...] = (lanes(PHILOX_M0, PHILOX_M1),)
+    else:
+        mult = (
+            lanes(PHILOX_M0 & MASK16, PHILOX_M1 & MASK16),
+            lanes(PHILOX_M0 >> 16, PHILOX_M1 >> 16),
+        )
+    k0, k1 = seed & MASK32, seed >> 32
+    keys = tuple(
+        lanes((k1 + r * PHILOX_W1) & MASK32, (k0 + r * PHILOX_W0) & MASK32) for r in range(10)
+    )
+    return mult, keys
+
+
+def _scalar_mulhilo(a: int, b: Any, path: str) -> tuple[Any, Any]:
+    if isinstance(b, int):
+        return _mulhilo(a, b)
+    return {"uint64": _mulhilo, "int64": _mulhilo_int64, "uint32": _mulhilo_uint32}[path](a, b)
+
+
+def _block_words(
+    seed: int,
+    purpose: str,
+    counter: int,
+    count: int,
+    n: int,
+    xp: Any,
+    device: Any,
+    path: str,
 ) -> Any:
-    """``n`` Philox words in [0, 2**32), uint64 where ``xp`` computes them exactly, else int64."""
-    _check(seed, counter)
-    if wide is None:
-        wide = _exact_uint64_products(xp)
+    """Words of ``count`` consecutive counters at once: shape ``(count, n)``.
+
+    Row ``j`` holds word ``4*i + k`` of Philox block ``(i, counter + j, purpose)``, the
+    same words as :func:`philox4x32` gives one block at a time.  The rounds run on
+    whole arrays: in the first two, two of the four words are still the same for every
+    block (Python ints); from the third on, both multiply lanes ``[c0, c2]`` sit in one
+    array and the other two words in another, so a round is one multiply, its split and
+    three more operations, whatever the number of blocks and counters.
+    """
+    dt = getattr(xp, path)
     blocks = -(-n // 4)
-    index = xp.arange(blocks, dtype=xp.uint64 if wide else xp.int64, device=device)
+    k0, k1 = seed & MASK32, seed >> 32
     p0, p1 = _purpose_words(purpose)
-    words = philox4x32((index, counter, p0, p1), (seed & MASK32, seed >> 32))
-    return xp.reshape(xp.stack(words, axis=1), (-1,))[:n]
+    index = xp.arange(blocks, dtype=dt, device=device)  # word c0
+
+    def const(v: int) -> Any:
+        # JAX refuses a Python int above 2**31 - 1 beside a uint32 array: make it one
+        return xp.asarray(v, dtype=dt, device=device) if v > 0x7FFFFFFF and path == "uint32" else v
+
+    if count == 1:
+        c1: Any = counter
+    else:
+        c1 = xp.reshape(xp.arange(count, dtype=dt, device=device) + const(counter), (count, 1))
+    # round 0: c2, c3 (and c1) are the same for every block
+    hi0, lo0 = _scalar_mulhilo(PHILOX_M0, index, path)
+    hi1, lo1 = _mulhilo(PHILOX_M1, p0)
+    c0 = counter ^ hi1 ^ k0 if count == 1 else c1 ^ const(hi1 ^ k0)
+    c1, c2, c3 = lo1, hi0 ^ const(p1 ^ k1), lo0
+    # round 1: c1 is still a Python int, and c0 one too unless count > 1
+    k0, k1 = (k0 + PHILOX_W0) & MASK32, (k1 + PHILOX_W1) & MASK32
+    hi0, lo0 = _scalar_mulhilo(PHILOX_M0, c0, path)
+    hi1, lo1 = _scalar_mulhilo(PHILOX_M1, c2, path)
+    c2 = c3 ^ (const(hi0 ^ k1) if isinstance(hi0, int) else hi0 ^ const(k1))
+    c0, c1, c3 = hi1 ^ const(c1 ^ k0), lo1, const(lo0) if isinstance(lo0, int) else lo0
+    # rounds 2-9 on stacked lanes: x = [c0, c2]; y = [c3, c1] (y swapped, so that
+    # each lane's high word is xored with its own lane of y before the lanes swap)
+    shape = (count, blocks)
+    x = xp.stack([xp.broadcast_to(c0, shape), xp.broadcast_to(c2, shape)])
+    if isinstance(c3, int):
+        c3 = xp.full(shape, c3, dtype=dt, device=device)
+    y = xp.stack([xp.broadcast_to(c3, shape), xp.broadcast_to(c1, shape)])
+    mult, keys = _lane_constants(xp, device, path, seed)
+    for r in range(2, 10):
+        if path == "uint64":
+            hi, lo = _mulhilo(mult[0], x)
+        elif path == "int64":
+            hi, lo = _split_a(x, *mult)
+        else:
+            hi, lo = _split_ab(x, *mult)
+        hi ^= y
+        hi ^= keys[r]
+        x, y = xp.flip(hi, axis=0), lo
+    words = xp.stack(
+        [x[0, ...], y[1, ...], x[1, ...], y[0, ...]], axis=-1
+    )  # (count, blocks, 4): c0 c1 c2 c3
+    words = xp.reshape(words, (count, 4 * blocks))
+    return words if 4 * blocks == n else words[:, :n]
+
+
+def _randomgen_words(seed: int, purpose: str, counter: int, n: int) -> Any:
+    # randomgen increments its 128-bit counter (c0 + 2**32 c1 + 2**64 c2 + 2**96 c3)
+    # before each block: start one before block (0, counter, p0, p1)
+    p0, p1 = _purpose_words(purpose)
+    start = ((p1 << 96) | (p0 << 64) | (counter << 32)) - 1
+    philox = _randomgen_philox()(counter=start % 2**128, key=seed, number=4, width=32)
+    return philox.random_raw(n)  # a uint64 array on the host, one 32-bit word each
+
+
+def _words(
+    seed: int,
+    purpose: str,
+    counter: int,
+    n: int,
+    xp: Any,
+    device: Any,
+    *,
+    wide: bool | None = None,
+    path: str | None = None,
+) -> Any:
+    """``n`` Philox words in [0, 2**32) in the path's dtype (uint64, int64 or uint32).
+
+    ``wide=True``/``False`` asks for the uint64/int64 path, ``path`` for any path by
+    name; by default :func:`_path` picks the fastest for ``xp`` and ``device``.
+    """
+    _check(seed, counter)
+    if path is None:
+        path = _path(xp, device) if wide is None else ("uint64" if wide else "int64")
+    if path == "randomgen":
+        return _randomgen_words(seed, purpose, counter, n)
+    if n == 0:
+        return xp.zeros(0, dtype=getattr(xp, path), device=device)
+    return _block_words(seed, purpose, counter, 1, n, xp, device, path)[0, :]
 
 
 def _purpose_words(purpose: str) -> tuple[int, int]:
@@ -165,13 +393,19 @@ def _target(xp: Any, device: Any) -> tuple[Any, Any]:
 def random_bits(
     seed: int, purpose: str, counter: int, n: int, *, xp: Any = None, device: Any = None
 ) -> Any:
-    """``n`` random 32-bit words, as an int64 array in [0, 2**32), on ``xp``/``device``.
+    """``n`` random 32-bit words in [0, 2**32) on ``xp``/``device``: int64, or uint32 on a
+    device without 64-bit integers.
 
     Word ``4*i + j`` is word ``j`` of Philox block ``(i, counter, purpose)``.
     """
     xp, device = _target(xp, device)
-    words = _words(seed, purpose, counter, n, xp, device, wide=None)
-    return words if words.dtype == xp.int64 else xp.astype(words, xp.int64)
+    return _as_bits(_words(seed, purpose, counter, n, xp, device), xp)
+
+
+def _as_bits(words: Any, xp: Any) -> Any:
+    if words.dtype in (xp.uint32, getattr(xp, "int64", None)):
+        return words
+    return xp.astype(words, xp.int64)
 
 
 def uniform(
@@ -188,13 +422,31 @@ def uniform(
     xp, device = _target(xp, device)
     dt = _backend.float_dtype(xp, dtype, device)
     shape, n = _size(shape)
+    words = _words(seed, purpose, counter, n if dt == xp.float32 else 2 * n, xp, device)
+    return _as_uniform(words, shape, dt, xp, owned=True)
+
+
+def _as_uniform(bits: Any, shape: tuple[int, ...], dt: Any, xp: Any, *, owned: bool = False) -> Any:
+    # ``owned``: the words are this draw's own, so they may be shifted in place
     if dt == xp.float32:
-        bits = _words(seed, purpose, counter, n, xp, device, wide=None)
-        u = xp.astype(bits >> 8, dt) * (2.0**-24)
+        if owned:
+            bits >>= 8
+        else:
+            bits = bits >> 8
+        u = xp.astype(bits, dt)
+        u *= 2.0**-24
     else:
-        bits = xp.reshape(_words(seed, purpose, counter, 2 * n, xp, device, wide=None), (n, 2))
-        mantissa = (bits[:, 0] >> 5) * (2**26) + (bits[:, 1] >> 6)
-        u = xp.astype(mantissa, dt) * (2.0**-53)
+        bits = xp.reshape(bits, (-1, 2))
+        if bits.dtype == xp.uint32:  # (b0 >> 5) * 2**26 does not fit: add in float64
+            u = xp.astype(bits[:, 0] >> 5, dt)
+            u *= 2.0**26
+            u += xp.astype(bits[:, 1] >> 6, dt)
+        else:
+            mantissa = bits[:, 0] >> 5
+            mantissa *= 2**26
+            mantissa += bits[:, 1] >> 6
+            u = xp.astype(mantissa, dt)
+        u *= 2.0**-53
     return xp.reshape(u, shape)
 
 
@@ -212,12 +464,24 @@ def keep_mask(
 
     The threshold is ``round(drop_ratio * 2**32)``: a word below it drops the unit.
     """
-    if not 0.0 <= drop_ratio < 1.0:
-        raise ValueError(f"drop ratio must be in [0, 1), got {drop_ratio!r}")
+    _check_ratio(drop_ratio)
     xp, device = _target(xp, device)
     shape, n = _size(shape)
-    bits = _words(seed, purpose, counter, n, xp, device, wide=None)
-    return xp.reshape(bits >= round(drop_ratio * 2**32), shape)
+    return _as_mask(_words(seed, purpose, counter, n, xp, device), shape, drop_ratio, xp)
+
+
+def _check_ratio(drop_ratio: float) -> None:
+    if not 0.0 <= drop_ratio < 1.0:
+        raise ValueError(f"drop ratio must be in [0, 1), got {drop_ratio!r}")
+
+
+def _as_mask(bits: Any, shape: tuple[int, ...], drop_ratio: float, xp: Any) -> Any:
+    threshold = round(drop_ratio * 2**32)
+    if threshold > MASK32:  # every word is below it (and it does not fit in uint32)
+        return xp.reshape(bits < 0, shape)
+    if threshold > 0x7FFFFFFF and bits.dtype == xp.uint32:  # JAX needs it as an array
+        threshold = xp.asarray(threshold, dtype=bits.dtype, device=_backend.device_of(bits))
+    return xp.reshape(bits >= threshold, shape)
 
 
 def normal(
@@ -242,26 +506,72 @@ def normal(
     hp = _backend.host_namespace()
     m = -(-n // 2)
     u = uniform(seed, purpose, counter, (2, m), "float64", xp=hp)
-    radius = hp.sqrt(-2.0 * hp.log(1.0 - u[0, :]))  # 1 - u is in (0, 1]: log is finite
-    theta = (2.0 * math.pi) * u[1, :]
-    z = hp.concat([radius * hp.cos(theta), radius * hp.sin(theta)])[:n] * scale
+    # in place where it rounds the same: x * y == y * x in IEEE arithmetic
+    radius = hp.log(1.0 - u[0, :])  # 1 - u is in (0, 1]: log is finite
+    radius *= -2.0
+    radius = hp.sqrt(radius)
+    theta = u[1, :]
+    theta *= 2.0 * math.pi
+    z_cos, z_sin = hp.cos(theta), hp.sin(theta)
+    z_cos *= radius
+    z_sin *= radius
+    z = hp.concat([z_cos, z_sin])[:n]
+    z *= scale
     host = hp.reshape(
-        hp.astype(z, getattr(hp, "float64" if dt == xp.float64 else "float32")), shape
+        hp.astype(z, getattr(hp, "float64" if dt == xp.float64 else "float32"), copy=False),
+        shape,
     )
+    if xp is hp:
+        return host  # made here and held by nobody else
     return xp.asarray(host, device=device, copy=True)
 
 
 def permutation(
     seed: int, purpose: str, counter: int, n: int, *, xp: Any = None, device: Any = None
 ) -> Any:
-    """A random permutation of ``range(n)`` (int64), computed on the device.
+    """A random permutation of ``range(n)`` (the default index dtype), on the device.
 
     Sorts 63-bit random keys; a stable sort makes even a (rare) tie deterministic.
     """
     xp, device = _target(xp, device)
-    bits = xp.reshape(_words(seed, purpose, counter, 2 * n, xp, device, wide=None), (n, 2))
+    return _as_permutation(_words(seed, purpose, counter, 2 * n, xp, device), xp)
+
+
+def _as_permutation(bits: Any, xp: Any) -> Any:
+    bits = xp.reshape(bits, (-1, 2))
+    if bits.dtype == xp.uint32:
+        # the 63-bit key (b0 << 31) | (b1 >> 1) does not fit: sort by its low part, then
+        # stably by its high part, which is the same order, ties included
+        order = xp.argsort(bits[:, 1] >> 1, stable=True)
+        return xp.take(order, xp.argsort(xp.take(bits[:, 0], order), stable=True))
     keys = (bits[:, 0] << 31) | (bits[:, 1] >> 1)  # < 2**63: the same order in int64 or uint64
     return xp.argsort(keys, stable=True)
+
+
+# A stream draws the words of several counters in one go when a draw is small (a
+# dropout mask): each array operation then covers the next few draws as well, which
+# divides the number of operations (kernel launches on a GPU) per draw.  The words are
+# the same; only when they are computed changes.
+PREFETCH_WORDS = 2**17  # at most this many words computed ahead (1 MiB as uint64)
+PREFETCH_DRAWS = 8  # and at most this many draws
+
+
+@dataclass
+class _Prefetched:
+    seed: int
+    purpose: str
+    start: int  # the first counter value of ``words``
+    xp: Any
+    device: Any
+    words: Any  # (count, n): row j is the draw at counter start + j
+
+    def row(self, stream: RandomStream, counter: int, n: int, xp: Any, device: Any) -> Any:
+        j = counter - self.start
+        same = (self.seed, self.purpose, self.xp) == (stream.seed, stream.purpose, xp)
+        if same and self.words.shape[1] == n and 0 <= j < self.words.shape[0]:
+            if self.device == device:
+                return self.words[j, :]
+        return None
 
 
 @dataclass
@@ -269,12 +579,14 @@ class RandomStream:
     """A named stream of draws: each call uses the next counter value.
 
     ``RandomStream(seed, "dropout/3")`` gives the same masks on every backend, and
-    its whole state is ``(seed, purpose, counter)``.
+    its whole state is ``(seed, purpose, counter)``.  Small draws of one size (dropout
+    masks) are computed a few counters ahead, with the very same words.
     """
 
     seed: int = 0
     purpose: str = "default"
     counter: int = 0
+    _ahead: _Prefetched | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _check(self.seed, self.counter)
@@ -284,11 +596,37 @@ class RandomStream:
         self.counter += 1
         return c
 
+    def _draw_words(self, n: int, xp: Any, device: Any) -> tuple[Any, Any, bool]:
+        """The words of the next counter value (from the prefetched ones if they fit),
+        their namespace, and whether they are this draw's own (not a prefetched row)."""
+        xp, device = _target(xp, device)
+        _check(self.seed, self.counter)
+        c = self._next()
+        if self._ahead is not None:
+            row = self._ahead.row(self, c, n, xp, device)
+            if row is not None:
+                return row, xp, False
+        path = _path(xp, device)
+        count = min(PREFETCH_DRAWS, PREFETCH_WORDS // max(n, 1), 2**32 - c)
+        if path == "randomgen" or count <= 1 or n == 0:
+            self._ahead = None
+            return _words(self.seed, self.purpose, c, n, xp, device, path=path), xp, True
+        words = _block_words(self.seed, self.purpose, c, count, n, xp, device, path)
+        self._ahead = _Prefetched(self.seed, self.purpose, c, xp, device, words)
+        return words[0, :], xp, False
+
     def bits(self, n: int, *, xp: Any = None, device: Any = None) -> Any:
-        return random_bits(self.seed, self.purpose, self._next(), n, xp=xp, device=device)
+        words, xp, owned = self._draw_words(n, xp, device)
+        bits = _as_bits(words, xp)
+        # a prefetched row is shared with the stream: hand out a copy
+        return xp.asarray(bits, copy=True) if bits is words and not owned else bits
 
     def uniform(self, shape: Shape, dtype: Any = None, *, xp: Any = None, device: Any = None):
-        return uniform(self.seed, self.purpose, self._next(), shape, dtype, xp=xp, device=device)
+        xp, device = _target(xp, device)
+        dt = _backend.float_dtype(xp, dtype, device)
+        shape, n = _size(shape)
+        words, xp, owned = self._draw_words(n if dt == xp.float32 else 2 * n, xp, device)
+        return _as_uniform(words, shape, dt, xp, owned=owned)
 
     def normal(
         self,
@@ -305,11 +643,14 @@ class RandomStream:
     def keep_mask(
         self, shape: Shape, drop_ratio: float, *, xp: Any = None, device: Any = None
     ) -> Any:
-        c = self._next()
-        return keep_mask(self.seed, self.purpose, c, shape, drop_ratio, xp=xp, device=device)
+        _check_ratio(drop_ratio)
+        shape, n = _size(shape)
+        words, xp, _ = self._draw_words(n, xp, device)
+        return _as_mask(words, shape, drop_ratio, xp)
 
     def permutation(self, n: int, *, xp: Any = None, device: Any = None) -> Any:
-        return permutation(self.seed, self.purpose, self._next(), n, xp=xp, device=device)
+        words, xp, _ = self._draw_words(2 * n, xp, device)
+        return _as_permutation(words, xp)
 
     def state_dict(self) -> dict[str, Any]:
         return {"seed": self.seed, "purpose": self.purpose, "counter": self.counter}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -59,7 +60,23 @@ def iterate_minibatches(
     The book's trainer samples each batch with replacement; this visits every sample exactly
     once per epoch (except the last ``n % batch_size`` when ``drop_last``). For a different
     order each epoch pass e.g. ``seed=(base_seed, epoch)`` or a shared ``np.random.Generator``.
+
+    Deprecated: NumPy's generator gives another order than the library's loops.  Use
+    :func:`xpscratch.training.batches.batch_indices` (the same order on every backend).
     """
+    warnings.warn(
+        "xpscratch.datasets.iterate_minibatches is deprecated and will be removed: use "
+        "xpscratch.training.batches.batch_indices(RandomStream(seed, purpose), n, batch_size), "
+        "the order every training loop of the library uses, the same on every backend",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return _minibatches(n, batch_size, seed, shuffle, drop_last)
+
+
+def _minibatches(
+    n: int, batch_size: int, seed: Seed, shuffle: bool, drop_last: bool
+) -> Iterator[np.ndarray]:
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
     if batch_size < 1:

@@ -1,11 +1,14 @@
-"""The chapter's eight experiments as library functions.
+"""The chapter's eight experiments (and three beyond it) as library functions.
 
-Each module has ``run_<name>(*, seed=0, quick=False, dataset="mnist-small", dtype=None,
+Each module has ``Settings`` (a frozen dataclass, one field per setting, with a comment
+each), ``FULL = Settings()`` (the book's values) and ``QUICK`` (shrunk iterations, epochs
+and trials), and ``run_<name>(*, seed=0, quick=False, dataset="mnist-small", dtype=None,
 progress=False, **overrides)`` returning a result dataclass with ``to_dict()`` (JSON data)
 and ``summary()`` (the conclusion in numbers); :mod:`xpscratch.plot` draws the book's
-figure from it.  ``quick=True`` shrinks iterations, epochs and trials (each module's
-``QUICK``); ``overrides`` change single settings (each module's ``FULL`` lists them).
-Experiments run on the active backend (:func:`xpscratch.use_backend`).
+figure from it.  ``overrides`` change single settings by field name.  The experiments
+that use no data or no randomness take no ``dataset`` or ``seed`` (and record none);
+:meth:`Experiment.run` takes every option for all of them.  Experiments run on the active
+backend (:func:`xpscratch.use_backend`).
 
 ``EXPERIMENTS`` maps each name to an :class:`Experiment`, in the book's order.
 """
@@ -25,7 +28,7 @@ from . import (
     weight_init_activation_histogram,
     weight_init_compare,
 )
-from ._common import Experiment, ExperimentResult
+from ._common import Experiment, ExperimentResult, ExperimentSettings
 from .batch_norm_test import run_batch_norm_test
 from .hyperparameter_optimization import run_hyperparameter_optimization
 from .lr_schedule_compare import run_lr_schedule_compare
@@ -57,7 +60,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         name=m.NAME,
         description=m.DESCRIPTION,
         book_figures=figures,
-        run=getattr(m, f"run_{m.NAME}"),
+        runner=getattr(m, f"run_{m.NAME}"),
         full=m.FULL,
         quick=m.QUICK,
     )
@@ -68,6 +71,7 @@ __all__ = [
     "EXPERIMENTS",
     "Experiment",
     "ExperimentResult",
+    "ExperimentSettings",
     "run_batch_norm_test",
     "run_hyperparameter_optimization",
     "run_lr_schedule_compare",

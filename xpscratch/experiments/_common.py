@@ -12,8 +12,8 @@ never once per step.  Results hold only Python numbers, strings and lists, so th
 from __future__ import annotations
 
 import contextlib
-import copy
 import dataclasses
+import inspect
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -27,10 +27,15 @@ from ..datasets.placement import load_data, load_host, to_device
 from ..random import RandomStream
 from ..training.batches import batch_indices, iterate_batches
 from ..training.progress import open_bar
+from ._settings import ExperimentSettings
 
 __all__ = [
+    "META_FIELDS",
+    "RUN_OPTIONS",
+    "SCHEMA",
     "Experiment",
     "ExperimentResult",
+    "ExperimentSettings",
     "batch_indices",
     "compare_losses",
     "iterate_batches",
@@ -40,10 +45,16 @@ __all__ = [
     "meta",
     "progress_bar",
     "resolve_settings",
+    "result_record",
     "run_context",
     "stack_to_host",
     "to_device",
 ]
+
+
+# the run options an experiment may use besides quick and dtype; those that use no data,
+# no randomness or show no progress take fewer (their runner's signature says which)
+RUN_OPTIONS = ("seed", "dataset", "progress")
 
 
 @dataclass(frozen=True)
@@ -53,44 +64,105 @@ class Experiment:
     name: str
     description: str
     book_figures: str
-    run: Callable[..., ExperimentResult]
-    full: Mapping[str, Any]
-    quick: Mapping[str, Any]
+    runner: Callable[..., ExperimentResult]
+    full: ExperimentSettings  # the book's settings
+    quick: ExperimentSettings  # the same, shrunk for a fast look
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        """The run options of :data:`RUN_OPTIONS` that this experiment uses."""
+        params = inspect.signature(self.runner).parameters
+        return tuple(o for o in RUN_OPTIONS if o in params)
+
+    def run(
+        self,
+        *,
+        seed: int = 0,
+        quick: bool = False,
+        dataset: str = "mnist-small",
+        dtype: str | None = None,
+        progress: bool = False,
+        **overrides: Any,
+    ) -> ExperimentResult:
+        """Run it with the same options for every experiment (a loop over EXPERIMENTS).
+
+        ``seed``, ``dataset`` and ``progress`` go to the runner only if it uses them:
+        the 2-D experiments use no data and no randomness, and record neither.
+        """
+        given = {"seed": seed, "dataset": dataset, "progress": progress}
+        options = {k: given[k] for k in self.options}
+        return self.runner(quick=quick, dtype=dtype, **options, **overrides)
 
     def plot(self, result: ExperimentResult, path: str | os.PathLike) -> None:
         """Draw the book's figure for ``result`` into ``path`` (PNG, PDF, SVG...)."""
         getattr(_plot, f"plot_{self.name}")(result, path)
 
 
+UNUSED_WHEN_NONE = ("seed", "dataset")
+# the fields every result has (the rest are its measurements)
+META_FIELDS = ("settings", "backend", "device", "dtype", "seed", "dataset", "elapsed_s")
+
+
 @dataclass
 class ExperimentResult:
     """Fields every result has; subclasses add their measurements."""
 
-    settings: dict[str, Any]
+    settings: ExperimentSettings
     backend: str
     device: str
     dtype: str
-    seed: int
-    dataset: str
+    seed: int | None  # None: the experiment draws no random numbers
+    dataset: str | None  # None: it uses no dataset
     elapsed_s: float
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON data (Python floats, ints, strings, lists and dicts only)."""
-        return plain(dataclasses.asdict(self), type(self).__name__)
+        """Plain JSON data (Python floats, ints, strings, lists and dicts only).
+
+        A seed or dataset the experiment does not use (None) is left out.
+        """
+        data = plain(dataclasses.asdict(self), type(self).__name__)
+        return {k: v for k, v in data.items() if not (k in UNUSED_WHEN_NONE and v is None)}
 
     def summary(self) -> str:
         raise NotImplementedError
 
+    def plot(self, fig: Any = None) -> Any:
+        """This result's figure as a matplotlib ``Figure`` (shown inline in a notebook);
+        ``fig`` draws into the caller's Figure or SubFigure.  To write a file:
+        :meth:`Experiment.plot` or ``result.plot().savefig(path)``."""
+        from .. import plot
+
+        return plot.figure(self, fig=fig)
+
+
+SCHEMA = 1  # the version of a result record's layout (tools/compare_results.py reads 0 and 1)
+
+
+def result_record(
+    exp: Experiment, result: ExperimentResult, *, quick: bool, elapsed_s: float, version: str
+) -> dict[str, Any]:
+    """The JSON record of a run (``<out>/<name>.json``): the metadata once, at the top,
+    and under ``"result"`` the measurements only; ``elapsed_s`` is the caller's time."""
+    data = result.to_dict()
+    return {
+        "schema": SCHEMA,
+        "experiment": exp.name,
+        "book_figures": exp.book_figures,
+        "xpscratch_version": version,
+        **{k: data.pop(k) for k in ("backend", "device", "dtype", "seed", "dataset") if k in data},
+        "quick": bool(quick),
+        "settings": data.pop("settings"),
+        "elapsed_s": round(elapsed_s, 3),
+        "summary": result.summary(),
+        "result": {k: v for k, v in data.items() if k not in META_FIELDS},
+    }
+
 
 def resolve_settings(
-    name: str, full: Mapping[str, Any], quick_values: Mapping[str, Any], quick: bool, overrides
-) -> dict[str, Any]:
-    """The book's settings, shrunk by ``quick_values`` if ``quick``, then ``overrides``."""
-    unknown = sorted(set(overrides) - set(full))
-    if unknown:
-        raise TypeError(f"{name}: unknown setting(s) {unknown}; the settings are {sorted(full)}")
-    # a deep copy: a caller editing result.settings must not change the module's FULL
-    return copy.deepcopy({**full, **(quick_values if quick else {}), **overrides})
+    full: ExperimentSettings, quick_settings: ExperimentSettings, quick: bool, overrides
+) -> Any:
+    """The book's settings (or the quick ones, if ``quick``) with ``overrides``, checked."""
+    return (quick_settings if quick else full).replace(**overrides)
 
 
 @contextlib.contextmanager
@@ -108,13 +180,15 @@ def run_context(dtype: str | None) -> Iterator[tuple[_backend.Backend, str, floa
         yield b, name, time.perf_counter()
 
 
-def meta(b: _backend.Backend, dtype: str, seed: int, dataset: str, start: float) -> dict:
-    """The common fields of a result."""
+def meta(
+    b: _backend.Backend, dtype: str, seed: int | None, dataset: str | None, start: float
+) -> dict:
+    """The common fields of a result (``seed``/``dataset`` None: not used)."""
     return {
         "backend": b.name,
         "device": str(b.device),
         "dtype": dtype,
-        "seed": int(seed),
+        "seed": None if seed is None else int(seed),
         "dataset": dataset,
         "elapsed_s": round(time.perf_counter() - start, 3),
     }

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from ..networks import MultiLayerNetExtend
 from ..optim import SGD
 from ..random import RandomStream
 from ._common import (
     ExperimentResult,
+    ExperimentSettings,
     batch_indices,
     load_data,
     meta,
@@ -37,16 +38,23 @@ from ._common import (
 NAME = "batch_norm_test"
 DESCRIPTION = "with vs without batch normalization for 16 weight scales (fig. 6-18)"
 
-FULL: dict[str, Any] = {
-    "num_scales": 16,  # weight scales 10**linspace(0, -4, num_scales)
-    "train_size": 1000,
-    "hidden_size_list": [100, 100, 100, 100, 100],
-    "lr": 0.01,
-    "batch_size": 100,
-    "epochs": 20,  # the book's max_epochs
-    "learn_threshold": 0.5,  # summary: a net "learns" if its final train accuracy exceeds this
-}
-QUICK: dict[str, Any] = {"num_scales": 4, "epochs": 10}  # scales 1, 0.046, 0.0022, 1e-4
+
+@dataclass(frozen=True)
+class Settings(ExperimentSettings):
+    """The book's settings (``FULL``); ``QUICK`` is the fast look."""
+
+    experiment: ClassVar[str] = NAME
+    num_scales: int = 16  # weight scales 10**linspace(0, -4, num_scales)
+    train_size: int = 1000
+    hidden_size_list: tuple[int, ...] = (100, 100, 100, 100, 100)
+    lr: float = 0.01
+    batch_size: int = 100
+    epochs: int = 20  # the book's max_epochs
+    learn_threshold: float = 0.5  # summary: a net "learns" if its final train acc exceeds this
+
+
+FULL = Settings()
+QUICK = FULL.replace(num_scales=4, epochs=10)  # scales 1, 0.046, 0.0022, 1e-4
 
 
 def weight_scales(num: int) -> list[float]:
@@ -67,12 +75,12 @@ class BatchNormTestResult(ExperimentResult):
     def learned(self, with_bn: bool) -> list[float]:
         """The weight scales at which the final train accuracy exceeds the threshold."""
         lists = self.bn_train_acc if with_bn else self.train_acc
-        threshold = self.settings["learn_threshold"]
+        threshold = self.settings.learn_threshold
         return [w for w, acc in zip(self.weight_scales, lists, strict=True) if acc[-1] > threshold]
 
     def summary(self) -> str:
         n = len(self.weight_scales)
-        th = self.settings["learn_threshold"]
+        th = self.settings.learn_threshold
         fmt = lambda ws: ", ".join(f"{w:.2g}" for w in ws) or "none"  # noqa: E731
         return (
             f"final train accuracy > {th} at {len(self.learned(True))}/{n} weight scales with "
@@ -92,20 +100,18 @@ def run_batch_norm_test(
     **overrides: Any,
 ) -> BatchNormTestResult:
     """Train a BN and a plain net per weight scale on 1000 images; train accuracy per epoch."""
-    s = resolve_settings(NAME, FULL, QUICK, quick, overrides)
-    scales = weight_scales(int(s["num_scales"]))
+    s = resolve_settings(FULL, QUICK, quick, overrides)
+    scales = weight_scales(s.num_scales)
     with run_context(dtype) as (b, dt, start):
-        x_train, t_train, _, _ = load_data(
-            dataset, dt, train_size=int(s["train_size"]), test_size=1
-        )
-        xp, n, epochs = b.xp, x_train.shape[0], int(s["epochs"])
+        x_train, t_train, _, _ = load_data(dataset, dt, train_size=s.train_size, test_size=1)
+        xp, n, epochs = b.xp, x_train.shape[0], s.epochs
         bn_acc, acc, bn_div, div = [], [], [], []
         bar = progress_bar(len(scales) * epochs, NAME, progress)
         for w in scales:
             nets = [
                 MultiLayerNetExtend(
                     x_train.shape[1],
-                    s["hidden_size_list"],
+                    s.hidden_size_list,
                     10,
                     weight_init_std=w,
                     use_batchnorm=use_bn,
@@ -114,13 +120,13 @@ def run_batch_norm_test(
                 )
                 for use_bn in (True, False)
             ]
-            optimizer = SGD(lr=float(s["lr"]))  # stateless: one can serve both nets
+            optimizer = SGD(lr=s.lr)  # stateless: one can serve both nets
             stream = RandomStream(seed, f"{NAME}/batches")
             curves: list[list[float]] = [[], []]
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", "(overflow|invalid value)", RuntimeWarning)
                 for _ in range(epochs):
-                    for idx in batch_indices(stream, n, int(s["batch_size"])):
+                    for idx in batch_indices(stream, n, s.batch_size):
                         x_batch = xp.take(x_train, idx, axis=0)
                         t_batch = xp.take(t_train, idx, axis=0)
                         for net in nets:

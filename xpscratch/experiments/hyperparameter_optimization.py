@@ -21,31 +21,48 @@ book's terms (log10 ranges), kept importable for scripts that drive their own lo
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from ..search import LogUniform, Objective, sample, search
 from ..search.space import narrow_log
-from ._common import ExperimentResult, meta, progress_bar, resolve_settings, run_context
+from ._common import (
+    ExperimentResult,
+    ExperimentSettings,
+    meta,
+    progress_bar,
+    resolve_settings,
+    run_context,
+)
 
 NAME = "hyperparameter_optimization"
 DESCRIPTION = "random search over lr and weight decay, then a narrowed second round (fig. 6-24)"
 
 Ranges = Mapping[str, Sequence[float]]  # name -> (low, high) exponents of 10
 
-FULL: dict[str, Any] = {
-    "train_size": 500,
-    "validation_rate": 0.2,
-    "ranges": {"weight_decay": [-8.0, -4.0], "lr": [-6.0, -2.0]},  # log10, the book's
-    "trials": 100,  # per round (the book's optimization_trial)
-    "rounds": 2,  # round 2 onwards samples the ranges narrowed by the previous round
-    "top_k": 5,  # the trials that define the narrowed ranges
-    "hidden_size_list": [100, 100, 100, 100, 100, 100],
-    "batch_size": 100,
-    "epochs": 50,  # the book's epocs=50
-    "workers": 1,  # processes running trials at once (the same results for any number)
-}
-QUICK: dict[str, Any] = {"trials": 20, "epochs": 30}  # lr >= 5e-3 reaches val acc ~0.5 by 30
+
+@dataclass(frozen=True)
+class Settings(ExperimentSettings):
+    """The book's settings (``FULL``); ``QUICK`` is the fast look."""
+
+    experiment: ClassVar[str] = NAME
+    train_size: int = 500
+    validation_rate: float = 0.2
+    # log10 ranges, the book's
+    ranges: dict[str, list[float]] = field(
+        default_factory=lambda: {"weight_decay": [-8.0, -4.0], "lr": [-6.0, -2.0]}
+    )
+    trials: int = 100  # per round (the book's optimization_trial)
+    rounds: int = 2  # round 2 onwards samples the ranges narrowed by the previous round
+    top_k: int = 5  # the trials that define the narrowed ranges
+    hidden_size_list: tuple[int, ...] = (100, 100, 100, 100, 100, 100)
+    batch_size: int = 100
+    epochs: int = 50  # the book's epocs=50
+    workers: int = 1  # processes running trials at once (the same results for any number)
+
+
+FULL = Settings()
+QUICK = FULL.replace(trials=20, epochs=30)  # lr >= 5e-3 reaches val acc ~0.5 by 30
 
 
 def _space(ranges: Ranges) -> dict[str, LogUniform]:
@@ -91,7 +108,7 @@ class HyperparameterOptimizationResult(ExperimentResult):
 
     def summary(self) -> str:
         lines = []
-        k = self.settings["top_k"]
+        k = self.settings.top_k
         for i, rnd in enumerate(self.rounds):
             b = rnd["trials"][0]
             lr_lo, lr_hi = rnd["ranges"]["lr"]
@@ -115,22 +132,22 @@ def run_hyperparameter_optimization(
     **overrides: Any,
 ) -> HyperparameterOptimizationResult:
     """Random search (rounds x trials), each round in the ranges of the last one's best."""
-    s = resolve_settings(NAME, FULL, QUICK, quick, overrides)
+    s = resolve_settings(FULL, QUICK, quick, overrides)
     with run_context(dtype) as (b, dt, start):
         objective = Objective(
             dataset=dataset,
-            train_size=int(s["train_size"]),
-            validation_rate=float(s["validation_rate"]),
-            hidden_size_list=tuple(s["hidden_size_list"]),
-            epochs=int(s["epochs"]),
-            batch_size=int(s["batch_size"]),
+            train_size=s.train_size,
+            validation_rate=s.validation_rate,
+            hidden_size_list=s.hidden_size_list,
+            epochs=s.epochs,
+            batch_size=s.batch_size,
             optimizer="sgd",
             seed=seed,
             dtype=dt,
         )
-        ranges = {k: [float(v) for v in r] for k, r in s["ranges"].items()}
+        ranges = {k: [float(v) for v in r] for k, r in s.ranges.items()}
         rounds, best_acc = [], 0.0
-        bar = progress_bar(int(s["rounds"]) * int(s["trials"]), NAME, progress)
+        bar = progress_bar(s.rounds * s.trials, NAME, progress)
 
         def on_trial(trial: dict[str, Any], done: int, total: int) -> None:
             nonlocal best_acc
@@ -138,13 +155,13 @@ def run_hyperparameter_optimization(
             bar.update()
             bar.set_postfix_str(f"round {len(rounds) + 1} best val acc {best_acc:.3f}")
 
-        for r in range(int(s["rounds"])):
+        for r in range(s.rounds):
             found = search(
                 _space(ranges),
-                int(s["trials"]),
+                s.trials,
                 objective,
                 seed=seed,
-                workers=int(s["workers"]),
+                workers=s.workers,
                 study_name=f"{NAME}/round{r + 1}",
                 on_trial=on_trial,
             )
@@ -153,7 +170,7 @@ def run_hyperparameter_optimization(
                 for t in found.trials
             ]
             rounds.append({"ranges": ranges, "trials": rank_trials(trials)})
-            ranges = narrow_ranges(trials, list(ranges), int(s["top_k"]))
+            ranges = narrow_ranges(trials, list(ranges), s.top_k)
         bar.close()
         return HyperparameterOptimizationResult(
             settings=s, **meta(b, dt, seed, dataset, start), rounds=rounds

@@ -29,14 +29,15 @@ with SGD at 0.5 for 500 iterations, the warm-up runs ended lowest (not tested he
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from ..networks import MultiLayerNet
 from ..optim import make_optimizer
 from ..schedules import CosineDecay, LinearDecay, StepDecay
 from ._common import (
     ExperimentResult,
+    ExperimentSettings,
     compare_losses,
     load_data,
     mean,
@@ -50,22 +51,30 @@ DESCRIPTION = "constant vs step/linear/cosine lr decay (+ warm-up), SGD and Mome
 
 SCHEDULES = ("constant", "step", "linear", "linear+warmup", "cosine", "cosine+warmup")
 
-FULL: dict[str, Any] = {
-    "learning_rates": {"SGD": 0.1, "Momentum": 0.01},  # base rates (momentum 0.9)
-    "schedules": list(SCHEDULES),
-    "step_decays": 2,  # step: multiply by step_gamma this many times, evenly spaced
-    "step_gamma": 0.1,
-    "warmup_fraction": 0.05,  # warm-up length as a fraction of the iterations
-    "hidden_size_list": [100, 100, 100, 100],
-    "batch_size": 128,
-    "iterations": 2000,
-    "test_size": None,  # None: the whole test set
-    "final_window": 100,  # final training loss: mean over the last this many iterations
-}
-QUICK: dict[str, Any] = {"iterations": 600, "test_size": 2000}
+
+@dataclass(frozen=True)
+class Settings(ExperimentSettings):
+    """The settings (``FULL``); ``QUICK`` is the fast look."""
+
+    experiment: ClassVar[str] = NAME
+    # base rates (momentum 0.9)
+    learning_rates: dict[str, float] = field(default_factory=lambda: {"SGD": 0.1, "Momentum": 0.01})
+    schedules: tuple[str, ...] = SCHEDULES
+    step_decays: int = 2  # step: multiply by step_gamma this many times, evenly spaced
+    step_gamma: float = 0.1
+    warmup_fraction: float = 0.05  # warm-up length as a fraction of the iterations
+    hidden_size_list: tuple[int, ...] = (100, 100, 100, 100)
+    batch_size: int = 128
+    iterations: int = 2000
+    test_size: int | None = None  # None: the whole test set
+    final_window: int = 100  # final training loss: mean over the last this many iterations
+
+    def check(self) -> None:
+        for kind in self.schedules:
+            make_schedule(kind, 1.0, self.iterations, self)  # an unknown name, before any work
 
 
-def make_schedule(kind: str, lr: float, iterations: int, settings: dict[str, Any]) -> Any:
+def make_schedule(kind: str, lr: float, iterations: int, settings: Any) -> Any:
     """The schedule ``kind`` (one of SCHEDULES) of base rate ``lr`` over ``iterations``.
 
     ``constant`` is the plain float; the others are :mod:`xpscratch.schedules` objects.
@@ -90,6 +99,10 @@ def lr_curve(schedule: Any, iterations: int) -> list[float]:
     return [float(schedule(i)) for i in range(iterations)]
 
 
+FULL = Settings()
+QUICK = FULL.replace(iterations=600, test_size=2000)
+
+
 @dataclass
 class LrScheduleCompareResult(ExperimentResult):
     train_loss: dict[str, dict[str, list[float]]]  # optimizer -> schedule -> loss per iteration
@@ -98,7 +111,7 @@ class LrScheduleCompareResult(ExperimentResult):
 
     def final_loss(self, window: int | None = None) -> dict[str, dict[str, float]]:
         """Mean training loss over the last ``window`` iterations (default: the setting)."""
-        w = int(window or self.settings["final_window"])
+        w = int(window or self.settings.final_window)
         return {
             opt: {k: mean(v[-w:]) for k, v in runs.items()} for opt, runs in self.train_loss.items()
         }
@@ -107,7 +120,7 @@ class LrScheduleCompareResult(ExperimentResult):
         final = self.final_loss()
         lines = []
         for opt, runs in self.test_acc.items():
-            lr = self.settings["learning_rates"][opt]
+            lr = self.settings.learning_rates[opt]
             parts = ", ".join(f"{k} {final[opt][k]:.2g}/{acc:.4f}" for k, acc in runs.items())
             lines.append(f"{opt} (lr {lr:g}) final loss/test acc: {parts}")
         return "\n".join(lines)
@@ -123,19 +136,17 @@ def run_lr_schedule_compare(
     **overrides: Any,
 ) -> LrScheduleCompareResult:
     """Train one network per (optimizer, schedule) on identical batches and initial weights."""
-    s = resolve_settings(NAME, FULL, QUICK, quick, overrides)
-    iterations = int(s["iterations"])
-    for kind in s["schedules"]:
-        make_schedule(kind, 1.0, iterations, s)  # refuse an unknown name before any work
+    s = resolve_settings(FULL, QUICK, quick, overrides)
+    iterations = s.iterations
     with run_context(dtype) as (b, dt, start):
-        x_train, t_train, x_test, t_test = load_data(dataset, dt, test_size=s["test_size"])
+        x_train, t_train, x_test, t_test = load_data(dataset, dt, test_size=s.test_size)
         networks, optimizers = {}, {}
-        for opt, lr in s["learning_rates"].items():
-            for kind in s["schedules"]:
+        for opt, lr in s.learning_rates.items():
+            for kind in s.schedules:
                 key = f"{opt}/{kind}"
                 networks[key] = MultiLayerNet(
                     x_train.shape[1],
-                    s["hidden_size_list"],
+                    s.hidden_size_list,
                     10,
                     seed=seed,
                     dtype=dt,
@@ -149,7 +160,7 @@ def run_lr_schedule_compare(
             x_train,
             t_train,
             iterations=iterations,
-            batch_size=int(s["batch_size"]),
+            batch_size=s.batch_size,
             seed=seed,
             purpose=f"{NAME}/batches",
             progress=progress,
@@ -167,7 +178,6 @@ def run_lr_schedule_compare(
             train_loss=train_loss,
             test_acc=test_acc,
             lr_factor={
-                k: lr_curve(make_schedule(k, 1.0, iterations, s), iterations)
-                for k in s["schedules"]
+                k: lr_curve(make_schedule(k, 1.0, iterations, s), iterations) for k in s.schedules
             },
         )

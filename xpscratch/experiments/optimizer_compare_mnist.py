@@ -13,13 +13,14 @@ over 128 samples), instead of ``np.random.choice`` with replacement.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from ..networks import MultiLayerNet
 from ..optim import make_optimizer
 from ._common import (
     ExperimentResult,
+    ExperimentSettings,
     compare_losses,
     load_data,
     mean,
@@ -31,14 +32,22 @@ from ._common import (
 NAME = "optimizer_compare_mnist"
 DESCRIPTION = "SGD, Momentum, AdaGrad, Adam (+Nesterov, RMSprop) on MNIST: loss curves (fig. 6-9)"
 
-FULL: dict[str, Any] = {
-    "optimizers": ["SGD", "Momentum", "AdaGrad", "Adam", "Nesterov", "RMSprop"],
-    "hidden_size_list": [100, 100, 100, 100],
-    "batch_size": 128,
-    "iterations": 2000,  # the book's max_iterations
-    "learning_rates": {},  # empty: each optimizer's default
-}
-QUICK: dict[str, Any] = {"iterations": 300}  # enough to see SGD fall behind
+
+@dataclass(frozen=True)
+class Settings(ExperimentSettings):
+    """The book's settings (``FULL``); ``QUICK`` is the fast look."""
+
+    experiment: ClassVar[str] = NAME
+    optimizers: tuple[str, ...] = ("SGD", "Momentum", "AdaGrad", "Adam", "Nesterov", "RMSprop")
+    hidden_size_list: tuple[int, ...] = (100, 100, 100, 100)  # 784-100x4-10
+    batch_size: int = 128
+    iterations: int = 2000  # the book's max_iterations
+    # missing ones: the optimizer's default (the result records each rate used)
+    learning_rates: dict[str, float] = field(default_factory=dict)
+
+
+FULL = Settings()
+QUICK = FULL.replace(iterations=300)  # enough to see SGD fall behind
 
 
 @dataclass
@@ -50,7 +59,7 @@ class OptimizerCompareMnistResult(ExperimentResult):
         return {k: mean(v[start:stop]) for k, v in self.train_loss.items()}
 
     def summary(self) -> str:
-        n = self.settings["iterations"]
+        n = self.settings.iterations
         early = self.window_mean(min(100, n // 3), min(300, n))
         last = self.window_mean(max(n - 100, 0), n)
 
@@ -73,23 +82,25 @@ def run_optimizer_compare_mnist(
     **overrides: Any,
 ) -> OptimizerCompareMnistResult:
     """Train one network per optimizer on identical batches; per-iteration losses."""
-    s = resolve_settings(NAME, FULL, QUICK, quick, overrides)
+    s = resolve_settings(FULL, QUICK, quick, overrides)
     with run_context(dtype) as (b, dt, start):
         x_train, t_train, _, _ = load_data(dataset, dt, test_size=1)
         networks, optimizers = {}, {}
-        for name in s["optimizers"]:
+        for name in s.optimizers:
             networks[name] = MultiLayerNet(
-                x_train.shape[1], s["hidden_size_list"], 10, seed=seed, dtype=dt
+                x_train.shape[1], s.hidden_size_list, 10, seed=seed, dtype=dt
             )
-            lr = s["learning_rates"].get(name)
+            lr = s.learning_rates.get(name)
             optimizers[name] = make_optimizer(name) if lr is None else make_optimizer(name, lr=lr)
+        # the rates in force, defaults included, so the record says what was run
+        s = s.replace(learning_rates={k: opt.current_lr() for k, opt in optimizers.items()})
         losses = compare_losses(
             networks,
             optimizers,
             x_train,
             t_train,
-            iterations=int(s["iterations"]),
-            batch_size=int(s["batch_size"]),
+            iterations=s.iterations,
+            batch_size=s.batch_size,
             seed=seed,
             purpose=f"{NAME}/batches",
             progress=progress,

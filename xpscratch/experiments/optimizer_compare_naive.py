@@ -13,29 +13,39 @@ the library's optimizer classes, as in training.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from .. import backend as _backend
 from ..optim import make_optimizer
-from ._common import ExperimentResult, meta, resolve_settings, run_context
+from ._common import ExperimentResult, ExperimentSettings, meta, resolve_settings, run_context
 
 NAME = "optimizer_compare_naive"
 DESCRIPTION = "six optimizers on f(x, y) = x^2/20 + y^2 from (-7, 2), 30 steps (fig. 6-8)"
 
-FULL: dict[str, Any] = {
-    "steps": 30,  # the book's 30 updates
-    "start": [-7.0, 2.0],
-    "learning_rates": {
-        "SGD": 0.95,
-        "Momentum": 0.1,
-        "AdaGrad": 1.5,
-        "Adam": 0.3,
-        "Nesterov": 0.1,
-        "RMSprop": 0.1,
-    },
-}
-QUICK: dict[str, Any] = {}  # already instant: quick changes nothing
+
+@dataclass(frozen=True)
+class Settings(ExperimentSettings):
+    """The book's settings (``FULL``, also ``QUICK``: it is instant)."""
+
+    experiment: ClassVar[str] = NAME
+    steps: int = 30  # the book's 30 updates
+    start: tuple[float, ...] = (-7.0, 2.0)
+    # the book's, plus Nesterov at Momentum's rate and RMSprop at 0.1 (see above)
+    learning_rates: dict[str, float] = field(
+        default_factory=lambda: {
+            "SGD": 0.95,
+            "Momentum": 0.1,
+            "AdaGrad": 1.5,
+            "Adam": 0.3,
+            "Nesterov": 0.1,
+            "RMSprop": 0.1,
+        }
+    )
+
+
+FULL = Settings()
+QUICK = FULL  # already instant: quick changes nothing
 
 
 def f(x: Any, y: Any) -> Any:
@@ -57,7 +67,7 @@ class OptimizerCompareNaiveResult(ExperimentResult):
     def summary(self) -> str:
         ranked = sorted(self.final_distance.items(), key=lambda kv: kv[1])
         dist = ", ".join(f"{k} {v:.3g}" for k, v in ranked)
-        steps = self.settings["steps"]
+        steps = self.settings.steps
         return (
             f"distance from (0,0) after {steps} steps (start {self.start_distance:.3g}): {dist}\n"
             f"SGD y-sign changes: {sign_changes([p[1] for p in self.trajectories['SGD']])}"
@@ -72,26 +82,23 @@ def sign_changes(values: list[float]) -> int:
 
 def run_optimizer_compare_naive(
     *,
-    seed: int = 0,
     quick: bool = False,
-    dataset: str = "mnist-small",
     dtype: str | None = None,
-    progress: bool = False,
     **overrides: Any,
 ) -> OptimizerCompareNaiveResult:
     """Run each optimizer for ``steps`` updates on f; no data and no randomness involved."""
-    s = resolve_settings(NAME, FULL, QUICK, quick, overrides)
+    s = resolve_settings(FULL, QUICK, quick, overrides)
     with run_context(dtype) as (b, dt, start):
         trajectories: dict[str, list[list[float]]] = {}
-        for name, lr in s["learning_rates"].items():
+        for name, lr in s.learning_rates.items():
             optimizer = make_optimizer(name, lr=float(lr))
             params = {
-                "x": _backend.asarray([float(s["start"][0])], dt),
-                "y": _backend.asarray([float(s["start"][1])], dt),
+                "x": _backend.asarray([s.start[0]], dt),
+                "y": _backend.asarray([s.start[1]], dt),
             }
             xp = b.xp
             history = [xp.concat([params["x"], params["y"]])]
-            for _ in range(int(s["steps"])):
+            for _ in range(s.steps):
                 gx, gy = df(params["x"], params["y"])
                 optimizer.update(params, {"x": gx, "y": gy})
                 history.append(xp.concat([params["x"], params["y"]]))  # a new array: a copy
@@ -99,8 +106,8 @@ def run_optimizer_compare_naive(
         final = {k: math.hypot(*v[-1]) for k, v in trajectories.items()}
         return OptimizerCompareNaiveResult(
             settings=s,
-            **meta(b, dt, seed, dataset, start),
+            **meta(b, dt, None, None, start),
             trajectories=trajectories,
             final_distance=final,
-            start_distance=math.hypot(*s["start"]),
+            start_distance=math.hypot(*s.start),
         )

@@ -22,89 +22,114 @@ on the active backend) and Newton's method, x <- x - H^-1 g with the exact Hessi
   value 0, started near its local maximum at (-0.27, -0.92), so that each method
   picks a minimum by where its first steps take it.  Distance is to the nearest.
 
-Learning rates are per surface (``FULL["learning_rates"]``); Newton's entry is its
+Learning rates are per surface (``FULL.learning_rates``); Newton's entry is its
 step size (1: the full Newton step).  Paths stay on the device until a run ends
 (one transfer per method and surface); distances are computed from them on the host.
 """
 
 from __future__ import annotations
 
+import copy
 import math
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
+from .. import _inplace
 from .. import backend as _backend
 from ..optim import make_optimizer
 from ..surfaces import SURFACES, Surface
-from ._common import ExperimentResult, meta, resolve_settings, run_context
+from ._common import ExperimentResult, ExperimentSettings, meta, resolve_settings, run_context
 
 NAME = "optimizer_zoo"
 DESCRIPTION = "6 optimizers + Newton on a bowl, a saddle, Rosenbrock and Himmelblau (2-D)"
 
 METHODS = ("SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam", "Newton")
 
-
-FULL: dict[str, Any] = {
-    "surfaces": list(SURFACES),
-    "methods": list(METHODS),
-    "steps": {"bowl": 30, "saddle": 400, "rosenbrock": 2000, "himmelblau": 200},
-    "start": {
-        "bowl": [-7.0, 2.0],
-        "saddle": [1.0, 1e-3],
-        "rosenbrock": [-1.5, 2.0],
-        "himmelblau": [-0.27, -0.92],
+# per surface and method; Newton's entry is its step size (1: the full Newton step)
+_LEARNING_RATES: dict[str, dict[str, float]] = {
+    # the book's (and optimizer_compare_naive's)
+    "bowl": {
+        "SGD": 0.95,
+        "Momentum": 0.1,
+        "Nesterov": 0.1,
+        "AdaGrad": 1.5,
+        "RMSprop": 0.1,
+        "Adam": 0.3,
+        "Newton": 1.0,
     },
-    "learning_rates": {
-        # the book's (and optimizer_compare_naive's)
-        "bowl": {
-            "SGD": 0.95,
-            "Momentum": 0.1,
-            "Nesterov": 0.1,
-            "AdaGrad": 1.5,
-            "RMSprop": 0.1,
-            "Adam": 0.3,
-            "Newton": 1.0,
-        },
-        # one rate for all but AdaGrad, so only the update rule differs; AdaGrad's steps
-        # shrink like lr/sqrt(t): at 0.01 it covers about 0.4 in 400 steps, never near (0, 0)
-        "saddle": {
-            "SGD": 0.01,
-            "Momentum": 0.01,
-            "Nesterov": 0.01,
-            "AdaGrad": 0.1,
-            "RMSprop": 0.01,
-            "Adam": 0.01,
-            "Newton": 1.0,
-        },
-        # SGD, Momentum and Nesterov share the largest stable rate (the curvature across
-        # the valley is about 1000-2000)
-        "rosenbrock": {
-            "SGD": 1e-3,
-            "Momentum": 1e-3,
-            "Nesterov": 1e-3,
-            "AdaGrad": 1.0,
-            "RMSprop": 0.01,
-            "Adam": 0.1,
-            "Newton": 1.0,
-        },
-        "himmelblau": {
-            "SGD": 0.01,
-            "Momentum": 0.01,
-            "Nesterov": 0.01,
-            "AdaGrad": 0.5,
-            "RMSprop": 0.05,
-            "Adam": 0.1,
-            "Newton": 1.0,
-        },
+    # one rate for all but AdaGrad, so only the update rule differs; AdaGrad's steps
+    # shrink like lr/sqrt(t): at 0.01 it covers about 0.4 in 400 steps, never near (0, 0)
+    "saddle": {
+        "SGD": 0.01,
+        "Momentum": 0.01,
+        "Nesterov": 0.01,
+        "AdaGrad": 0.1,
+        "RMSprop": 0.01,
+        "Adam": 0.01,
+        "Newton": 1.0,
     },
-    "tolerance": 1e-3,  # a minimum counts as reached within this distance
-    "escape_radius": 1.0,  # the saddle counts as left once |y| exceeds this
+    # SGD, Momentum and Nesterov share the largest stable rate (the curvature across
+    # the valley is about 1000-2000)
+    "rosenbrock": {
+        "SGD": 1e-3,
+        "Momentum": 1e-3,
+        "Nesterov": 1e-3,
+        "AdaGrad": 1.0,
+        "RMSprop": 0.01,
+        "Adam": 0.1,
+        "Newton": 1.0,
+    },
+    "himmelblau": {
+        "SGD": 0.01,
+        "Momentum": 0.01,
+        "Nesterov": 0.01,
+        "AdaGrad": 0.5,
+        "RMSprop": 0.05,
+        "Adam": 0.1,
+        "Newton": 1.0,
+    },
 }
-QUICK: dict[str, Any] = {}  # a few seconds: quick changes nothing
 
 
-def newton_update(surface: Surface, p: Any, step_size: float = 1.0) -> None:
-    """One Newton step on the shape-(2,) array ``p``, in place: p <- p - step * H^-1 g.
+@dataclass(frozen=True)
+class Settings(ExperimentSettings):
+    """The settings (``FULL``, also ``QUICK``: a few seconds)."""
+
+    experiment: ClassVar[str] = NAME
+    surfaces: tuple[str, ...] = tuple(SURFACES)
+    methods: tuple[str, ...] = METHODS
+    # updates per surface: the book's 30 on the bowl; enough for SGD to leave the saddle
+    steps: dict[str, int] = field(
+        default_factory=lambda: {"bowl": 30, "saddle": 400, "rosenbrock": 2000, "himmelblau": 200}
+    )
+    start: dict[str, list[float]] = field(
+        default_factory=lambda: {
+            "bowl": [-7.0, 2.0],
+            "saddle": [1.0, 1e-3],
+            "rosenbrock": [-1.5, 2.0],
+            "himmelblau": [-0.27, -0.92],
+        }
+    )
+    # per surface and method (see _LEARNING_RATES)
+    learning_rates: dict[str, dict[str, float]] = field(
+        default_factory=lambda: copy.deepcopy(_LEARNING_RATES)
+    )
+    tolerance: float = 1e-3  # a minimum counts as reached within this distance
+    escape_radius: float = 1.0  # the saddle counts as left once |y| exceeds this
+
+    def check(self) -> None:
+        unknown = [n for n in self.surfaces if n not in SURFACES]
+        if unknown:
+            raise ValueError(f"unknown surface(s) {unknown}; choose from {list(SURFACES)}")
+
+
+FULL = Settings()
+QUICK = FULL  # a few seconds: quick changes nothing
+
+
+def newton_update(surface: Surface, p: Any, step_size: float = 1.0) -> Any:
+    """One Newton step on the shape-(2,) array ``p``: p <- p - step * H^-1 g, returned
+    (``p`` itself, changed in place, where arrays are writable; new on JAX).
 
     H^-1 g by the 2x2 inverse [[h_yy, -h_xy], [-h_xy, h_xx]] / det, written out: no
     linear-algebra routine needed, the same arithmetic on every backend.  Newton
@@ -118,7 +143,7 @@ def newton_update(surface: Surface, p: Any, step_size: float = 1.0) -> None:
     det = hxx * hyy - hxy * hxy
     dx = (hyy * gx - hxy * gy) / det
     dy = (hxx * gy - hxy * gx) / det
-    p -= step_size * xp.stack([dx, dy])
+    return _inplace.sub(p, step_size * xp.stack([dx, dy]), _backend.writable(p))
 
 
 def descend(
@@ -133,7 +158,7 @@ def descend(
     for _ in range(steps):
         p = params["xy"]
         if optimizer is None:
-            newton_update(surface, p, float(lr))
+            params["xy"] = newton_update(surface, p, float(lr))
         else:
             gx, gy = surface.grad(p[0], p[1])
             optimizer.update(params, {"xy": xp.stack([gx, gy])})
@@ -161,58 +186,52 @@ class OptimizerZooResult(ExperimentResult):
         lines = []
         for name, reached in self.steps_to_target.items():
             what = (
-                f"|y| > {self.settings['escape_radius']:g}"
+                f"|y| > {self.settings.escape_radius:g}"
                 if SURFACES[name].target == "escape"
-                else f"within {self.settings['tolerance']:g} of a minimum"
+                else f"within {self.settings.tolerance:g} of a minimum"
             )
             parts = ", ".join(
                 f"{m} {'never' if k is None else k}"
                 for m, k in sorted(reached.items(), key=lambda kv: (kv[1] is None, kv[1] or 0))
             )
-            lines.append(f"{name} ({self.settings['steps'][name]} steps), steps to {what}: {parts}")
+            lines.append(f"{name} ({self.settings.steps[name]} steps), steps to {what}: {parts}")
         return "\n".join(lines)
 
 
 def run_optimizer_zoo(
     *,
-    seed: int = 0,
     quick: bool = False,
-    dataset: str = "mnist-small",
     dtype: str | None = None,
-    progress: bool = False,
     **overrides: Any,
 ) -> OptimizerZooResult:
     """Run every method on every surface; no data and no randomness involved."""
-    s = resolve_settings(NAME, FULL, QUICK, quick, overrides)
-    unknown = [n for n in s["surfaces"] if n not in SURFACES]
-    if unknown:
-        raise ValueError(f"unknown surface(s) {unknown}; choose from {list(SURFACES)}")
+    s = resolve_settings(FULL, QUICK, quick, overrides)
     with run_context(dtype) as (b, dt, start):
         paths: dict[str, dict[str, list[list[float]]]] = {}
         dist: dict[str, dict[str, list[float]]] = {}
         reached: dict[str, dict[str, int | None]] = {}
-        for name in s["surfaces"]:
+        for name in s.surfaces:
             surface = SURFACES[name]
             paths[name], dist[name], reached[name] = {}, {}, {}
-            for method in s["methods"]:
+            for method in s.methods:
                 path = descend(
                     surface,
                     method,
-                    s["learning_rates"][name][method],
-                    s["start"][name],
-                    int(s["steps"][name]),
+                    s.learning_rates[name][method],
+                    s.start[name],
+                    int(s.steps[name]),
                     dt,
                 )
                 paths[name][method] = path
                 dist[name][method] = [distance(surface, q) for q in path]
                 if surface.target == "escape":
-                    hit = [abs(q[1]) > float(s["escape_radius"]) for q in path]
+                    hit = [abs(q[1]) > s.escape_radius for q in path]
                 else:
-                    hit = [d < float(s["tolerance"]) for d in dist[name][method]]
+                    hit = [d < s.tolerance for d in dist[name][method]]
                 reached[name][method] = first_step(hit)
         return OptimizerZooResult(
             settings=s,
-            **meta(b, dt, seed, dataset, start),
+            **meta(b, dt, None, None, start),
             paths=paths,
             distance=dist,
             steps_to_target=reached,

@@ -9,26 +9,40 @@ train and test accuracy (whole test set) after each epoch.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from ..networks import MultiLayerNetExtend
 from ..trainer import Trainer
-from ._common import ExperimentResult, load_data, meta, resolve_settings, run_context
+from ._common import (
+    ExperimentResult,
+    ExperimentSettings,
+    load_data,
+    meta,
+    resolve_settings,
+    run_context,
+)
 
 NAME = "overfit_dropout"
 DESCRIPTION = "300 images, 6 hidden layers: train vs test accuracy with/without dropout (6-23)"
 
-FULL: dict[str, Any] = {
-    "use_dropout": [True, False],
-    "dropout_ratio": 0.2,
-    "train_size": 300,
-    "test_size": None,  # None: the whole test set
-    "hidden_size_list": [100, 100, 100, 100, 100, 100],
-    "lr": 0.01,
-    "batch_size": 100,
-    "epochs": 301,  # the book's Trainer(epochs=301)
-}
-QUICK: dict[str, Any] = {"epochs": 100, "test_size": 2000}  # dropout is only starting to learn
+
+@dataclass(frozen=True)
+class Settings(ExperimentSettings):
+    """The book's settings (``FULL``); ``QUICK`` is the fast look."""
+
+    experiment: ClassVar[str] = NAME
+    use_dropout: tuple[bool, ...] = (True, False)  # one run each
+    dropout_ratio: float = 0.2  # the book's
+    train_size: int = 300  # few images, to provoke overfitting
+    test_size: int | None = None  # None: the whole test set
+    hidden_size_list: tuple[int, ...] = (100, 100, 100, 100, 100, 100)
+    lr: float = 0.01
+    batch_size: int = 100
+    epochs: int = 301  # the book's Trainer(epochs=301)
+
+
+FULL = Settings()
+QUICK = FULL.replace(epochs=100, test_size=2000)  # dropout is only starting to learn
 
 
 @dataclass
@@ -43,7 +57,7 @@ class OverfitDropoutResult(ExperimentResult):
     def summary(self) -> str:
         lines = []
         for i, dropout in enumerate(self.use_dropout):
-            label = f"dropout {self.settings['dropout_ratio']:g}" if dropout else "no dropout"
+            label = f"dropout {self.settings.dropout_ratio:g}" if dropout else "no dropout"
             lines.append(
                 f"{label}: final train {self.train_acc[i][-1]:.3f} "
                 f"(max {max(self.train_acc[i]):.3f}), test {self.test_acc[i][-1]:.3f}, "
@@ -62,20 +76,20 @@ def run_overfit_dropout(
     **overrides: Any,
 ) -> OverfitDropoutResult:
     """Train on 300 images with and without dropout (the book's Trainer); accuracy curves."""
-    s = resolve_settings(NAME, FULL, QUICK, quick, overrides)
+    s = resolve_settings(FULL, QUICK, quick, overrides)
     with run_context(dtype) as (b, dt, start):
         x_train, t_train, x_test, t_test = load_data(
-            dataset, dt, train_size=int(s["train_size"]), test_size=s["test_size"]
+            dataset, dt, train_size=s.train_size, test_size=s.test_size
         )
-        flags = [bool(v) for v in s["use_dropout"]]
+        flags = list(s.use_dropout)
         train_acc, test_acc = [], []
         for use_dropout in flags:
             network = MultiLayerNetExtend(
                 x_train.shape[1],
-                s["hidden_size_list"],
+                s.hidden_size_list,
                 10,
                 use_dropout=use_dropout,
-                dropout_ratio=float(s["dropout_ratio"]),
+                dropout_ratio=s.dropout_ratio,
                 seed=seed,
                 dtype=dt,
             )
@@ -85,10 +99,10 @@ def run_overfit_dropout(
                 t_train,
                 x_test,
                 t_test,
-                epochs=int(s["epochs"]),
-                mini_batch_size=int(s["batch_size"]),
+                epochs=s.epochs,
+                mini_batch_size=s.batch_size,
                 optimizer="sgd",
-                optimizer_param={"lr": float(s["lr"])},
+                optimizer_param={"lr": s.lr},
                 verbose=False,
                 seed=seed,
                 progress=progress,

@@ -12,13 +12,14 @@ updates, with one permutation per epoch instead of draws with replacement.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from ..networks import MultiLayerNet
 from ..optim import SGD
 from ..random import RandomStream
 from ._common import (
     ExperimentResult,
+    ExperimentSettings,
     batch_indices,
     load_data,
     meta,
@@ -30,16 +31,23 @@ from ._common import (
 NAME = "overfit_weight_decay"
 DESCRIPTION = "300 images, 6 hidden layers: train vs test accuracy, lambda 0 vs 0.1 (6-20, 6-21)"
 
-FULL: dict[str, Any] = {
-    "weight_decay_lambdas": [0.0, 0.1],
-    "train_size": 300,
-    "test_size": None,  # None: the whole test set
-    "hidden_size_list": [100, 100, 100, 100, 100, 100],
-    "lr": 0.01,
-    "batch_size": 100,
-    "epochs": 201,  # the book's max_epochs
-}
-QUICK: dict[str, Any] = {"epochs": 100, "test_size": 2000}  # the gap is clear by epoch 100
+
+@dataclass(frozen=True)
+class Settings(ExperimentSettings):
+    """The book's settings (``FULL``); ``QUICK`` is the fast look."""
+
+    experiment: ClassVar[str] = NAME
+    weight_decay_lambdas: tuple[float, ...] = (0.0, 0.1)  # one run each (the book edits it)
+    train_size: int = 300  # few images, to provoke overfitting
+    test_size: int | None = None  # None: the whole test set
+    hidden_size_list: tuple[int, ...] = (100, 100, 100, 100, 100, 100)
+    lr: float = 0.01
+    batch_size: int = 100
+    epochs: int = 201  # the book's max_epochs
+
+
+FULL = Settings()
+QUICK = FULL.replace(epochs=100, test_size=2000)  # the gap is clear by epoch 100
 
 
 @dataclass
@@ -110,16 +118,16 @@ def run_overfit_weight_decay(
     **overrides: Any,
 ) -> OverfitWeightDecayResult:
     """Train on 300 images with each weight-decay lambda; accuracy curves."""
-    s = resolve_settings(NAME, FULL, QUICK, quick, overrides)
+    s = resolve_settings(FULL, QUICK, quick, overrides)
     with run_context(dtype) as (b, dt, start):
-        data = load_data(dataset, dt, train_size=int(s["train_size"]), test_size=s["test_size"])
-        lambdas = [float(v) for v in s["weight_decay_lambdas"]]
-        bar = progress_bar(len(lambdas) * int(s["epochs"]), NAME, progress)
+        data = load_data(dataset, dt, train_size=s.train_size, test_size=s.test_size)
+        lambdas = list(s.weight_decay_lambdas)
+        bar = progress_bar(len(lambdas) * s.epochs, NAME, progress)
         runs = []
         for lam in lambdas:
             network = MultiLayerNet(
                 data[0].shape[1],
-                s["hidden_size_list"],
+                s.hidden_size_list,
                 10,
                 weight_decay_lambda=lam,
                 seed=seed,
@@ -128,10 +136,10 @@ def run_overfit_weight_decay(
             runs.append(
                 train_accuracy_curves(
                     network,
-                    SGD(lr=float(s["lr"])),
+                    SGD(lr=s.lr),
                     data,
-                    epochs=int(s["epochs"]),
-                    batch_size=int(s["batch_size"]),
+                    epochs=s.epochs,
+                    batch_size=s.batch_size,
                     stream=RandomStream(seed, f"{NAME}/batches"),
                     bar=bar,
                 )

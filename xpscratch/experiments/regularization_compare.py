@@ -31,7 +31,7 @@ s + 1000, s + 2000, ...
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from ..augment import RandomShiftRotate
 from ..ensemble import ensemble_accuracy
@@ -40,6 +40,7 @@ from ..optim import SGD
 from ..trainer import Trainer
 from ._common import (
     ExperimentResult,
+    ExperimentSettings,
     load_host,
     mean,
     meta,
@@ -63,26 +64,44 @@ METHODS = (
     "ensemble",
 )
 
-FULL: dict[str, Any] = {
-    "methods": list(METHODS),
-    "seeds": 3,  # runs per method: seed, seed+1, ...
-    "train_size": 300,
-    "validation_size": 100,  # training images 300..399, for early stopping only
-    "test_size": None,  # None: the whole test set
-    "hidden_size_list": [100, 100, 100, 100, 100, 100],
-    "lr": 0.01,
-    "batch_size": 100,
-    "epochs": 201,  # the book's max_epochs
-    "l2_lambda": 0.1,  # the book's weight decay
-    "l1_lambda": 0.01,  # about the book's L2 pull on a weight of 0.1 (see above)
-    "dropout_ratio": 0.2,  # the book's
-    "patience": 20,  # early stopping: epochs without a better validation accuracy
-    "label_smoothing": 0.1,  # Szegedy et al. (2016)
-    "max_shift": 2.0,  # augmentation: pixels
-    "max_degrees": 15.0,  # augmentation: rotation
-    "ensemble_size": 5,
-}
-QUICK: dict[str, Any] = {"seeds": 2, "epochs": 100, "test_size": 2000, "ensemble_size": 3}
+
+@dataclass(frozen=True)
+class Settings(ExperimentSettings):
+    """The settings (``FULL``); ``QUICK`` is the fast look."""
+
+    experiment: ClassVar[str] = NAME
+    methods: tuple[str, ...] = METHODS
+    seeds: int = 3  # runs per method: seed, seed+1, ...
+    train_size: int = 300
+    validation_size: int = 100  # training images 300..399, for early stopping only
+    test_size: int | None = None  # None: the whole test set
+    hidden_size_list: tuple[int, ...] = (100, 100, 100, 100, 100, 100)
+    lr: float = 0.01
+    batch_size: int = 100
+    epochs: int = 201  # the book's max_epochs
+    l2_lambda: float = 0.1  # the book's weight decay
+    l1_lambda: float = 0.01  # about the book's L2 pull on a weight of 0.1 (see above)
+    dropout_ratio: float = 0.2  # the book's
+    patience: int = 20  # early stopping: epochs without a better validation accuracy
+    label_smoothing: float = 0.1  # Szegedy et al. (2016)
+    max_shift: float = 2.0  # augmentation: pixels
+    max_degrees: float = 15.0  # augmentation: rotation
+    ensemble_size: int = 5
+
+    def check(self) -> None:
+        unknown = sorted(set(self.methods) - set(METHODS))
+        if unknown or not self.methods:
+            raise ValueError(f"{NAME}: unknown method(s) {unknown}; choose from {list(METHODS)}")
+        if self.seeds < 1 or ("ensemble" in self.methods and self.ensemble_size < 1):
+            raise ValueError(f"{NAME}: seeds and ensemble_size must be at least 1")
+        if "early_stopping" in self.methods and self.validation_size < 1:
+            raise ValueError(
+                f"{NAME}: early stopping needs validation_size >= 1 (images after the training set)"
+            )
+
+
+FULL = Settings()
+QUICK = FULL.replace(seeds=2, epochs=100, test_size=2000, ensemble_size=3)
 
 LABELS = {
     "none": "none",
@@ -204,25 +223,16 @@ def run_regularization_compare(
     **overrides: Any,
 ) -> RegularizationCompareResult:
     """Train the overfitting net with each regulariser and several seeds; final accuracies."""
-    s = resolve_settings(NAME, FULL, QUICK, quick, overrides)
-    methods = [str(m) for m in s["methods"]]
-    unknown = sorted(set(methods) - set(METHODS))
-    if unknown or not methods:
-        raise ValueError(f"{NAME}: unknown method(s) {unknown}; choose from {list(METHODS)}")
-    n_train, n_val = int(s["train_size"]), int(s["validation_size"])
-    seeds = [seed + i for i in range(int(s["seeds"]))]
-    members = int(s["ensemble_size"])
-    if not seeds or ("ensemble" in methods and members < 1):
-        raise ValueError(f"{NAME}: seeds and ensemble_size must be at least 1")
-    if "early_stopping" in methods and n_val < 1:
-        raise ValueError(
-            f"{NAME}: early stopping needs validation_size >= 1 (images after the training set)"
-        )
-    epochs, batch_size, lr = int(s["epochs"]), int(s["batch_size"]), float(s["lr"])
+    s = resolve_settings(FULL, QUICK, quick, overrides)
+    methods = list(s.methods)
+    n_train, n_val = s.train_size, s.validation_size
+    seeds = [seed + i for i in range(s.seeds)]
+    members = s.ensemble_size
+    epochs, batch_size, lr = s.epochs, s.batch_size, s.lr
 
     with run_context(dtype) as (backend, dt, start):
         x_all, t_all, x_test, t_test = load_host(
-            dataset, train_size=n_train + n_val, test_size=s["test_size"]
+            dataset, train_size=n_train + n_val, test_size=s.test_size
         )
         x, t = to_device(x_all[:n_train], dt), to_device(t_all[:n_train], dt)
         x_val, t_val = to_device(x_all[n_train:], dt), to_device(t_all[n_train:], dt)
@@ -237,21 +247,21 @@ def run_regularization_compare(
         def train(run_seed: int, method: str = "none") -> Any:
             kwargs: dict[str, Any] = {}
             if method == "weight_decay_l2":
-                kwargs = {"weight_decay_lambda": float(s["l2_lambda"])}
+                kwargs = {"weight_decay_lambda": s.l2_lambda}
             elif method == "weight_decay_l1":
-                kwargs = {"weight_decay_lambda": float(s["l1_lambda"]), "weight_decay_kind": "l1"}
+                kwargs = {"weight_decay_lambda": s.l1_lambda, "weight_decay_kind": "l1"}
             elif method == "dropout":
-                kwargs = {"use_dropout": True, "dropout_ratio": float(s["dropout_ratio"])}
+                kwargs = {"use_dropout": True, "dropout_ratio": s.dropout_ratio}
             elif method == "label_smoothing":
-                kwargs = {"label_smoothing": float(s["label_smoothing"])}
+                kwargs = {"label_smoothing": s.label_smoothing}
             network = MultiLayerNetExtend(
-                x.shape[1], s["hidden_size_list"], 10, seed=run_seed, dtype=dt, **kwargs
+                x.shape[1], s.hidden_size_list, 10, seed=run_seed, dtype=dt, **kwargs
             )
             augment = None
             if method == "augmentation":
                 augment = RandomShiftRotate(
-                    float(s["max_shift"]),
-                    float(s["max_degrees"]),
+                    s.max_shift,
+                    s.max_degrees,
                     seed=run_seed,
                     purpose=f"{NAME}/augment",
                 )
@@ -267,7 +277,7 @@ def run_regularization_compare(
                 test=(x_test, t_test),
                 augment=augment,
                 validation=(x_val, t_val) if stopping else None,
-                patience=int(s["patience"]) if stopping else None,
+                patience=s.patience if stopping else None,
             )
             bar.update(epochs)  # epochs that early stopping saved included
             return network, trainer

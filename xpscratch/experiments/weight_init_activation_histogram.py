@@ -19,30 +19,57 @@ statistics are computed on the device and brought to the host once per combinati
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from .. import backend as _backend
 from ..functions import relu, sigmoid, tanh
 from ..initializers import init_std
 from ..random import RandomStream
-from ._common import ExperimentResult, meta, progress_bar, resolve_settings, run_context
+from ._common import (
+    ExperimentResult,
+    ExperimentSettings,
+    meta,
+    progress_bar,
+    resolve_settings,
+    run_context,
+)
 
 NAME = "weight_init_activation_histogram"
 DESCRIPTION = "activation histograms of 5 layers for 4 weight scales x 3 activations (6-10..6-14)"
 
 ACTIVATION_FUNCTIONS = {"sigmoid": sigmoid, "tanh": tanh, "relu": relu}
 
-FULL: dict[str, Any] = {
-    "samples": 1000,
-    "node_num": 100,
-    "hidden_layer_size": 5,
-    "weight_init": {"std=1": 1.0, "std=0.01": 0.01, "Xavier": "xavier", "He": "he"},
-    "activations": ["sigmoid", "tanh", "relu"],
-    "bins": 30,
-    "ranges": {"sigmoid": [0.0, 1.0], "tanh": [-1.0, 1.0], "relu": [0.0, 1.0]},
-}
-QUICK: dict[str, Any] = {}  # under a second already
+
+@dataclass(frozen=True)
+class Settings(ExperimentSettings):
+    """The book's settings (``FULL``, also ``QUICK``: under a second already)."""
+
+    experiment: ClassVar[str] = NAME
+    samples: int = 1000  # random inputs
+    node_num: int = 100  # units per layer
+    hidden_layer_size: int = 5  # layers
+    # name -> weight std: a number, or "xavier"/"he" (scaled by the layer's fan-in)
+    weight_init: dict[str, Any] = field(
+        default_factory=lambda: {"std=1": 1.0, "std=0.01": 0.01, "Xavier": "xavier", "He": "he"}
+    )
+    activations: tuple[str, ...] = ("sigmoid", "tanh", "relu")
+    bins: int = 30
+    # histogram range per activation (see above)
+    ranges: dict[str, list[float]] = field(
+        default_factory=lambda: {"sigmoid": [0.0, 1.0], "tanh": [-1.0, 1.0], "relu": [0.0, 1.0]}
+    )
+
+    def check(self) -> None:
+        unknown = sorted(set(self.activations) - set(ACTIVATION_FUNCTIONS))
+        if unknown:
+            raise ValueError(
+                f"unknown activation(s) {unknown}; choose from {list(ACTIVATION_FUNCTIONS)}"
+            )
+
+
+FULL = Settings()
+QUICK = FULL  # under a second already
 
 
 @dataclass
@@ -87,8 +114,9 @@ def _histogram(z: Any, lo: float, hi: float, bins: int) -> Any:
     edges = [lo + (hi - lo) * k / bins for k in range(bins + 1)]
     dev = _backend.device_of(z)
     inner = xp.reshape(xp.asarray(edges[:-1], dtype=z.dtype, device=dev), (-1, 1))
-    at_or_above = xp.sum(xp.astype(flat >= inner, xp.int64), axis=1)
-    above_hi = xp.sum(xp.astype(flat > edges[-1], xp.int64), axis=1)  # shape (1,)
+    count = _backend.index_dtype(xp, dev)  # int64, int32 where the device has no int64
+    at_or_above = xp.sum(xp.astype(flat >= inner, count), axis=1, dtype=count)
+    above_hi = xp.sum(xp.astype(flat > edges[-1], count), axis=1, dtype=count)  # (1,)
     cumulative = xp.concat([at_or_above, above_hi])
     return cumulative[:-1] - cumulative[1:]
 
@@ -118,34 +146,28 @@ def run_weight_init_activation_histogram(
     *,
     seed: int = 0,
     quick: bool = False,
-    dataset: str = "mnist-small",
     dtype: str | None = None,
     progress: bool = False,
     **overrides: Any,
 ) -> WeightInitActivationHistogramResult:
     """Forward random data through 5 layers per (weight scale, activation); histograms."""
-    s = resolve_settings(NAME, FULL, QUICK, quick, overrides)
-    unknown = sorted(set(s["activations"]) - set(ACTIVATION_FUNCTIONS))
-    if unknown:
-        raise ValueError(
-            f"unknown activation(s) {unknown}; choose from {list(ACTIVATION_FUNCTIONS)}"
-        )
+    s = resolve_settings(FULL, QUICK, quick, overrides)
     with run_context(dtype) as (b, dt, start):
-        n, node_num, bins = int(s["samples"]), int(s["node_num"]), int(s["bins"])
+        n, node_num, bins = s.samples, s.node_num, s.bins
         x = RandomStream(seed, f"{NAME}/input").normal((n, node_num), dt, xp=b.xp, device=b.device)
         weights = [
             RandomStream(seed, f"{NAME}/W{i + 1}").normal(
                 (node_num, node_num), dt, xp=b.xp, device=b.device
             )
-            for i in range(int(s["hidden_layer_size"]))
+            for i in range(s.hidden_layer_size)
         ]
         histograms: dict[str, dict[str, list[list[int]]]] = {}
         stats: dict[str, dict[str, list[dict[str, float]]]] = {}
-        bar = progress_bar(len(s["activations"]) * len(s["weight_init"]), NAME, progress)
-        for activation in s["activations"]:
-            lo, hi = (float(v) for v in s["ranges"][activation])
+        bar = progress_bar(len(s.activations) * len(s.weight_init), NAME, progress)
+        for activation in s.activations:
+            lo, hi = (float(v) for v in s.ranges[activation])
             histograms[activation], stats[activation] = {}, {}
-            for init, std in s["weight_init"].items():
+            for init, std in s.weight_init.items():
                 scale = init_std(std, node_num)
                 layers = list(activations_through_layers(x, weights, scale, activation))
                 counts = b.xp.stack([_histogram(z, lo, hi, bins) for z in layers])
@@ -159,12 +181,12 @@ def run_weight_init_activation_histogram(
         bar.close()
         edges = {
             a: [lo + (hi - lo) * k / bins for k in range(bins + 1)]
-            for a in s["activations"]
-            for lo, hi in [map(float, s["ranges"][a])]
+            for a in s.activations
+            for lo, hi in [map(float, s.ranges[a])]
         }
         return WeightInitActivationHistogramResult(
             settings=s,
-            **meta(b, dt, seed, dataset, start),
+            **meta(b, dt, seed, None, start),
             histograms=histograms,
             stats=stats,
             bin_edges=edges,

@@ -10,13 +10,14 @@ the book.  Batches: one permutation per epoch, full batches only (see
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from ..networks import MultiLayerNet
 from ..optim import SGD
 from ._common import (
     ExperimentResult,
+    ExperimentSettings,
     compare_losses,
     load_data,
     mean,
@@ -28,15 +29,25 @@ from ._common import (
 NAME = "weight_init_compare"
 DESCRIPTION = "std=0.01 vs Xavier vs He init of a 5-layer ReLU net on MNIST (fig. 6-15)"
 
-FULL: dict[str, Any] = {
-    "weight_init": {"std=0.01": 0.01, "Xavier": "sigmoid", "He": "relu"},  # the book's keys
-    "hidden_size_list": [100, 100, 100, 100],
-    "activation": "relu",
-    "lr": 0.01,
-    "batch_size": 128,
-    "iterations": 2000,  # the book's max_iterations
-}
-QUICK: dict[str, Any] = {"iterations": 300}  # He is already ahead of Xavier by then
+
+@dataclass(frozen=True)
+class Settings(ExperimentSettings):
+    """The book's settings (``FULL``); ``QUICK`` is the fast look."""
+
+    experiment: ClassVar[str] = NAME
+    # name -> weight_init_std (the book's keys: "sigmoid" is Xavier, "relu" He)
+    weight_init: dict[str, Any] = field(
+        default_factory=lambda: {"std=0.01": 0.01, "Xavier": "sigmoid", "He": "relu"}
+    )
+    hidden_size_list: tuple[int, ...] = (100, 100, 100, 100)
+    activation: str = "relu"
+    lr: float = 0.01
+    batch_size: int = 128
+    iterations: int = 2000  # the book's max_iterations
+
+
+FULL = Settings()
+QUICK = FULL.replace(iterations=300)  # He is already ahead of Xavier by then
 
 
 @dataclass
@@ -47,7 +58,7 @@ class WeightInitCompareResult(ExperimentResult):
         return {k: mean(v[start:stop]) for k, v in self.train_loss.items()}
 
     def summary(self) -> str:
-        n = self.settings["iterations"]
+        n = self.settings.iterations
         last = self.window_mean(max(n - 100, 0), n)
         parts = ", ".join(f"{k} {v:.3f}" for k, v in last.items())
         return (
@@ -65,29 +76,29 @@ def run_weight_init_compare(
     **overrides: Any,
 ) -> WeightInitCompareResult:
     """Train one network per initialisation on identical batches; per-iteration losses."""
-    s = resolve_settings(NAME, FULL, QUICK, quick, overrides)
+    s = resolve_settings(FULL, QUICK, quick, overrides)
     with run_context(dtype) as (b, dt, start):
         x_train, t_train, _, _ = load_data(dataset, dt, test_size=1)
         networks, optimizers = {}, {}
-        for key, weight_type in s["weight_init"].items():
+        for key, weight_type in s.weight_init.items():
             networks[key] = MultiLayerNet(
                 x_train.shape[1],
-                s["hidden_size_list"],
+                s.hidden_size_list,
                 10,
-                activation=s["activation"],
+                activation=s.activation,
                 weight_init_std=weight_type,
                 seed=seed,
                 dtype=dt,
             )
             # the book shares one SGD between the nets: SGD has no state, so one each is the same
-            optimizers[key] = SGD(lr=float(s["lr"]))
+            optimizers[key] = SGD(lr=s.lr)
         losses = compare_losses(
             networks,
             optimizers,
             x_train,
             t_train,
-            iterations=int(s["iterations"]),
-            batch_size=int(s["batch_size"]),
+            iterations=s.iterations,
+            batch_size=s.batch_size,
             seed=seed,
             purpose=f"{NAME}/batches",
             progress=progress,

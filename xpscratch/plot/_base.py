@@ -16,7 +16,20 @@ import numpy as np
 
 from .._atomic import atomic_write_bytes
 
-__all__ = ["MARKERS", "figure", "save", "smooth_curve", "title", "trial_curves"]
+__all__ = [
+    "MARKERS",
+    "PathArg",
+    "figure",
+    "finish",
+    "label",
+    "save",
+    "single_axes",
+    "smooth_curve",
+    "title",
+    "trial_curves",
+]
+
+PathArg = str | os.PathLike | None  # where to write a figure; None: only return it
 
 MARKERS = {
     "SGD": "o",
@@ -46,13 +59,25 @@ def smooth_curve(x: Any) -> np.ndarray:
     return y[5 : len(y) - 5]
 
 
-def figure(width: float, height: float, constrained: bool = True) -> Any:
+def figure(width: float, height: float, constrained: bool = True, fig: Any = None) -> Any:
+    """A new Agg figure of ``width`` x ``height`` inches, or the caller's ``fig`` as it is
+    (a ``Figure`` or a ``SubFigure``, to compose several results in one figure)."""
+    if fig is not None:
+        return fig
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width, height), layout="constrained" if constrained else None)
     FigureCanvasAgg(fig)
     return fig
+
+
+def single_axes(width: float, height: float, ax: Any = None) -> tuple[Any, Any]:
+    """``(figure, axes)``: a new one-axes figure, or the caller's ``ax`` and its figure."""
+    if ax is not None:
+        return ax.get_figure(), ax
+    fig = figure(width, height)
+    return fig, fig.add_subplot()
 
 
 def save(fig: Any, path: str | os.PathLike) -> None:
@@ -62,8 +87,42 @@ def save(fig: Any, path: str | os.PathLike) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def title(fig: Any, result: Any, text: str) -> None:
-    fig.suptitle(f"{text}  [{result.backend}, {result.dtype}, seed {result.seed}]", fontsize=10)
+def finish(fig: Any, path: str | os.PathLike | None) -> Any:
+    """Write ``fig`` to ``path`` (when one is given) and return it."""
+    if path is not None:
+        save(fig.figure, path)  # a SubFigure's .figure is the whole figure (a Figure's: itself)
+    return fig
+
+
+def label(result: Any, *, dataset: bool = True, seeds: str | None = None) -> str:
+    """What decides a figure's numbers: ``mnist-small, numpy, float32, seed 0``.
+
+    ``dataset=False`` for experiments that use none; ``seeds`` replaces "seed N" where
+    several seeds were run.
+    """
+    # a search result keeps its dataset with its objective
+    name = getattr(result, "dataset", None) or (getattr(result, "objective", None) or {}).get(
+        "dataset"
+    )
+    parts = [name] if dataset and name else []
+    seed = getattr(result, "seed", None)  # None: nothing random (the 2-D experiments)
+    parts += [result.backend, result.dtype]
+    parts += [seeds] if seeds else [] if seed is None else [f"seed {seed}"]
+    return ", ".join(parts)
+
+
+def title(
+    fig: Any, result: Any, text: str, *, dataset: bool = True, seeds: str | None = None, ax=None
+) -> None:
+    """The figure's title: what it shows, then :func:`label` in brackets.
+
+    With ``ax`` (a single panel drawn into the caller's axes) the title goes on the axes.
+    """
+    full = f"{text}  [{label(result, dataset=dataset, seeds=seeds)}]"
+    if ax is not None:
+        ax.set_title(full, fontsize=9)
+    else:
+        fig.suptitle(full, fontsize=10)
 
 
 def trial_curves(ax: Any, trial: dict[str, Any], heading: str, show_yticks: bool) -> None:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
 
 from ..surfaces import SURFACES
-from ._base import MARKERS, figure, save, smooth_curve, title
+from ._base import MARKERS, PathArg, figure, finish, smooth_curve, title
 
 __all__ = ["plot_lr_schedule_compare", "plot_optimizer_zoo"]
 
@@ -31,12 +30,12 @@ SCHEDULE_STYLES = {
 }
 
 
-def plot_lr_schedule_compare(result: Any, path: str | os.PathLike) -> None:
+def plot_lr_schedule_compare(result: Any, path: PathArg = None, *, fig: Any = None) -> Any:
     """Smoothed training loss per optimizer (one panel each, log scale), the schedules
-    lr(t)/lr(0) themselves, and the final test accuracy of every run."""
+    lr(t)/lr(0) themselves, and the final test accuracy of every run (a zoomed axis)."""
     optimizers = list(result.train_loss)
     schedules = list(result.lr_factor)
-    fig = figure(5.2 * max(len(optimizers), 2), 8.5)
+    fig = figure(5.2 * max(len(optimizers), 2), 8.5, fig=fig)
     grid = fig.add_gridspec(2, max(len(optimizers), 2))
     final = result.final_loss()
     for i, opt in enumerate(optimizers):
@@ -74,14 +73,16 @@ def plot_lr_schedule_compare(result: Any, path: str | os.PathLike) -> None:
         bars = ax.bar(x + (i - (len(optimizers) - 1) / 2) * width, accs[i], width, label=opt)
         ax.bar_label(bars, fmt="%.4f", fontsize=7, rotation=90, padding=2)
     flat = [a for row in accs for a in row]
-    ax.set_ylim(max(min(flat) - 0.02, 0.0), min(max(flat) + 0.015, 1.0))
-    ax.set_xticks(x, schedules, fontsize=8)
-    ax.set_ylabel("test accuracy")
-    ax.set_title("final test accuracy")
-    ax.legend(fontsize=8, loc="lower right")
+    low, high = max(min(flat) - 0.02, 0.0), min(max(flat) + 0.015, 1.0)
+    ax.set_ylim(low, high)
+    ax.set_xticks(x, [k.replace("+", "\n+") for k in schedules], fontsize=8)  # no overlap
+    ax.set_ylabel(f"test accuracy (axis from {low:.3f})" if low > 0 else "test accuracy")
+    ax.set_title("final test accuracy" + (": zoomed, the axis does not start at 0" if low else ""))
+    # beside the bars: inside, it covered the last group
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     iterations = result.settings["iterations"]
-    title(fig, result, f"learning-rate schedules on MNIST, {iterations} iterations")
-    save(fig, path)
+    title(fig, result, f"learning-rate schedules, {iterations} iterations")
+    return finish(fig, path)
 
 
 # the view of each surface: (x range, y range, contour levels)
@@ -94,15 +95,21 @@ _VIEWS = {
 _FLOOR = 1e-12  # distances below this (Newton's exact hits) are drawn at it
 
 
-def plot_optimizer_zoo(result: Any, path: str | os.PathLike) -> None:
+def plot_optimizer_zoo(result: Any, path: PathArg = None, *, fig: Any = None) -> Any:
     """Per surface: every method's path over the contours (top) and its distance to the
-    nearest minimum, or from the saddle point, against the step (bottom, log scale)."""
+    nearest minimum, or from the saddle point, against the step (bottom, log scale).
+
+    The view of a surface with minima is widened to hold every path (up to 3 times its
+    usual view; a path going further is cut at the frame, and the panel says which)."""
     names = list(result.paths)
-    fig = figure(4.6 * len(names), 9.0)
+    fig = figure(4.6 * len(names), 9.0, fig=fig)
     handles = {}
     for col, name in enumerate(names):
         surface = SURFACES[name]
         (x0, x1), (y0, y1), levels = _VIEWS.get(name, ((-5.0, 5.0), (-5.0, 5.0), 12))
+        cut: list[str] = []
+        if surface.target != "escape":  # escaping the saddle's frame is the point there
+            (x0, x1), (y0, y1), cut = _view(result.paths[name], (x0, x1), (y0, y1))
         X, Y = np.meshgrid(np.linspace(x0, x1, 400), np.linspace(y0, y1, 400))
         ax = fig.add_subplot(2, len(names), col + 1)
         ax.contour(X, Y, surface.f(X, Y), levels=levels, colors="0.7", linewidths=0.7)
@@ -128,7 +135,8 @@ def plot_optimizer_zoo(result: Any, path: str | os.PathLike) -> None:
         ax.set_xlim(x0, x1)
         ax.set_ylim(y0, y1)
         steps = result.settings["steps"][name]
-        ax.set_title(f"{name}: {surface.formula}\n{steps} steps", fontsize=10)
+        note = f"; {', '.join(cut)} leave{'s' if len(cut) == 1 else ''} the frame" if cut else ""
+        ax.set_title(f"{name}: {surface.formula}\n{steps} steps{note}", fontsize=10)
         ax.set_xlabel("x")
         ax.set_ylabel("y")
 
@@ -161,5 +169,30 @@ def plot_optimizer_zoo(result: Any, path: str | os.PathLike) -> None:
     fig.legend(
         list(handles.values()), list(handles), loc="outside lower center", ncols=len(handles)
     )
-    title(fig, result, "optimizers and Newton's method on four surfaces")
-    save(fig, path)
+    title(fig, result, "optimizers and Newton's method on four surfaces", dataset=False)
+    return finish(fig, path)
+
+
+def _view(
+    paths: dict[str, Any], xs: tuple[float, float], ys: tuple[float, float]
+) -> tuple[tuple[float, float], tuple[float, float], list[str]]:
+    """The surface's view widened to hold every path (5% margin), at most 3x each way,
+    and the methods whose paths still go outside it."""
+    limits = []
+    for lo, hi, k in (*xs, 0), (*ys, 1):
+        span = hi - lo
+        vals = [v for p in paths.values() for v in np.asarray(p, dtype=float)[:, k]]
+        vals = [v for v in vals if np.isfinite(v)]
+        vmin, vmax = min(vals, default=lo), max(vals, default=hi)
+        # a path on the edge looked as if it left the frame: a margin beyond it too
+        lo2 = lo if vmin > lo + 0.02 * span else max(vmin - 0.05 * span, lo - span)
+        hi2 = hi if vmax < hi - 0.02 * span else min(vmax + 0.05 * span, hi + span)
+        limits.append((lo2, hi2))
+    (x0, x1), (y0, y1) = limits
+    inside = {m: np.asarray(p, dtype=float) for m, p in paths.items()}
+    cut = [
+        m
+        for m, p in inside.items()
+        if not np.all((p[:, 0] >= x0) & (p[:, 0] <= x1) & (p[:, 1] >= y0) & (p[:, 1] <= y1))
+    ]
+    return (x0, x1), (y0, y1), cut

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
 
-from ._base import figure, save, title
+from ._base import PathArg, finish, single_axes, title
 
 __all__ = ["plot_regularization_compare"]
 
@@ -20,7 +19,7 @@ BARS = (
 )
 
 
-def plot_regularization_compare(result: Any, path: str | os.PathLike) -> None:
+def plot_regularization_compare(result: Any, path: PathArg = None, *, ax: Any = None) -> Any:
     """Grouped bars per method: train accuracy, test accuracy and their gap.
 
     Bars are means over the seeds, error bars span the lowest to the highest seed and
@@ -33,41 +32,45 @@ def plot_regularization_compare(result: Any, path: str | os.PathLike) -> None:
         "test": [result.test_acc[m] for m in methods],
         "gap": [result.gap(m) for m in methods],
     }
-    fig = figure(max(8.0, 1.3 * len(methods) + 2.0), 5.5)
-    ax = fig.add_subplot()
+    fig, ax_ = single_axes(max(8.0, 1.3 * len(methods) + 2.0), 5.5, ax)
     x = np.arange(len(methods))
     for key, label, color, offset in BARS:
         per_seed = values[key]
         means = np.array([np.mean(v) for v in per_seed])
         low = means - np.array([np.min(v) for v in per_seed])
         high = np.array([np.max(v) for v in per_seed]) - means
-        ax.bar(x + offset, means, WIDTH, label=label, color=color, alpha=0.85)
-        ax.errorbar(x + offset, means, yerr=[low, high], fmt="none", ecolor="black", capsize=3)
+        ax_.bar(x + offset, means, WIDTH, label=label, color=color, alpha=0.85)
+        ax_.errorbar(x + offset, means, yerr=[low, high], fmt="none", ecolor="black", capsize=3)
         for i, v in enumerate(per_seed):
-            ax.plot(np.full(len(v), x[i] + offset), v, ".", color="black", markersize=3)
+            ax_.plot(np.full(len(v), x[i] + offset), v, ".", color="black", markersize=3)
         if key != "train":  # the numbers the comparison is about, above the error bars
             for xi, m, top in zip(x, means, means + high, strict=True):
-                ax.annotate(
+                ax_.annotate(  # upright they were wider than a bar and ran into the next
                     f"{m:.3f}",
                     (xi + offset, top),
                     xytext=(0, 3),
                     textcoords="offset points",
                     ha="center",
+                    va="bottom",
+                    rotation=90,
                     fontsize=7,
                 )
     if "none" in methods:
         base = float(np.mean(result.test_acc["none"]))
-        ax.axhline(base, color="tab:orange", linestyle="--", linewidth=1, label="test acc, none")
-    ax.set_xticks(x)
-    ax.set_xticklabels(labels, rotation=20, ha="right")
-    ax.set_ylim(0.0, 1.15)
-    ax.set_ylabel("accuracy")
-    ax.legend(loc="upper center", fontsize=8, ncols=4)
+        ax_.axhline(base, color="tab:orange", linestyle="--", linewidth=1, label="test acc, none")
+    ax_.set_xticks(x)
+    ax_.set_xticklabels(labels, rotation=20, ha="right")
+    ax_.set_ylim(0.0, 1.22)
+    ax_.set_ylabel("accuracy")
+    ax_.legend(loc="upper center", fontsize=8, ncols=4)
     epochs, n_train = result.settings["epochs"], result.settings["train_size"]
+    seeds = f"seeds {result.seed}-{result.seed + n_seeds - 1}" if n_seeds > 1 else None
     title(
         fig,
         result,
         f"regularisers on {n_train} images, {epochs} epochs: mean of {n_seeds} seeds "
-        "(bars: min-max, dots: seeds)",
+        "(error bars: min-max, dots: single seeds)",
+        seeds=seeds,
+        ax=ax,
     )
-    save(fig, path)
+    return finish(fig, path)

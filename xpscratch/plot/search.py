@@ -10,10 +10,9 @@
 from __future__ import annotations
 
 import math
-import os
 from typing import Any
 
-from ._base import figure, save, title, trial_curves
+from ._base import PathArg, figure, finish, title, trial_curves
 
 __all__ = ["plot_search_best20", "plot_search_scatter"]
 
@@ -32,13 +31,13 @@ def _short(params: dict[str, Any]) -> str:
     )
 
 
-def plot_search_best20(result: Any, path: str | os.PathLike) -> None:
+def plot_search_best20(result: Any, path: PathArg = None, *, fig: Any = None) -> Any:
     """Figure 6-24: the best 20 trials (validation solid, train dashed)."""
     best = result.best(20)
     cols = 5
     rows = max(math.ceil(len(best) / cols), 1)
     lines = max(len(result.space), 1)
-    fig = figure(13, (1.9 + 0.25 * lines) * rows + 0.6)
+    fig = figure(13, (1.9 + 0.25 * lines) * rows + 0.6, fig=fig)
     epochs = int(result.objective["epochs"])
     for i, trial in enumerate(best):
         ax = fig.add_subplot(rows, cols, i + 1)
@@ -51,15 +50,15 @@ def plot_search_best20(result: Any, path: str | os.PathLike) -> None:
         f"{result.sampler} search: best {len(best)} of {len(result.trials)} "
         "(validation solid, train dashed)",
     )
-    save(fig, path)
+    return finish(fig, path)
 
 
-def plot_search_scatter(result: Any, path: str | os.PathLike) -> None:
+def plot_search_scatter(result: Any, path: PathArg = None, *, fig: Any = None) -> Any:
     """Final validation accuracy against each hyperparameter, and the first two together."""
     names = list(result.space)
     numeric = [n for n in names if "choice" not in result.space[n]]
     panels = len(names) + (len(numeric) >= 2)
-    fig = figure(4.2 * panels, 3.8)
+    fig = figure(4.2 * panels, 3.8, fig=fig)
     for i, name in enumerate(names):
         ax = fig.add_subplot(1, panels, i + 1)
         kind = next(iter(result.space[name]))
@@ -100,4 +99,4 @@ def plot_search_scatter(result: Any, path: str | os.PathLike) -> None:
         ax.set_ylabel(b)
         fig.colorbar(sc, ax=ax, label="final validation accuracy")
     title(fig, result, f"{result.sampler} search: {len(result.trials)} trials")
-    save(fig, path)
+    return finish(fig, path)

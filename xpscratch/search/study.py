@@ -18,6 +18,7 @@ backend, device and float dtype that were active where the search started.
 from __future__ import annotations
 
 import multiprocessing
+import sys
 import time
 from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -36,6 +37,23 @@ __all__ = ["SAMPLERS", "SearchError", "SearchResult", "check_storage", "search"]
 
 SAMPLERS = ("random", "tpe")
 DEFAULT_STUDY = "xpscratch-search"
+
+
+def check_importable(objective: Any, workers: int) -> None:
+    """Refuse, before any work, an objective that spawned workers could not unpickle.
+
+    A class defined in a notebook or an interactive session lives in a ``__main__``
+    without a file, which a spawned process cannot import.
+    """
+    cls = type(objective)
+    main = sys.modules.get("__main__")
+    if workers > 1 and cls.__module__ == "__main__" and not getattr(main, "__file__", None):
+        raise ValueError(
+            f"objective {cls.__name__} is defined in this notebook or interactive session, "
+            f"which the {workers} spawned worker processes cannot import: move the class "
+            "into a .py module next to the notebook and import it, use the built-in "
+            "Objective, or pass workers=1"
+        )
 
 
 @dataclass
@@ -149,7 +167,8 @@ def search(
     and other machines can work on it at the same time (same ``study_name``).
     ``on_trial(trial, finished, total)`` is called as each trial finishes.  With
     ``workers > 1``, a script must start the search under ``if __name__ == "__main__":``
-    (the worker processes are spawned, and import the script).
+    (the worker processes are spawned, and import the script); in a notebook the
+    built-in :class:`Objective` works as it is, and a subclass must live in a module.
     """
     space = parse_space(space)
     objective = objective or Objective()
@@ -164,6 +183,7 @@ def search(
     if not isinstance(study_name, str) or not study_name:
         raise ValueError(f"study_name must be a non-empty string, got {study_name!r}")
     check_storage(storage)
+    check_importable(objective, workers)
 
     b = _backend.get_backend()
     dtype = objective.dtype or _backend.get_default_dtype()

@@ -24,12 +24,10 @@ after the update (``train_flg=False``), and accuracies are taken on the first
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from os import PathLike
 from typing import Any
 
-from .. import checkpoint as _checkpoint
 from ..backend import device_of, namespace
 from ..optim import Optimizer
 from ..random import RandomStream
@@ -50,7 +48,7 @@ __all__ = ["SHUFFLE_PURPOSE", "NonFiniteLossError", "TrainHistory", "Trainer"]
 SHUFFLE_PURPOSE = "trainer/shuffle"
 
 
-class Trainer:
+class Trainer(_state.Checkpointing):
     """Train ``network`` with mini-batches of ``x_train``/``t_train``, as the book's Trainer.
 
     ``optimizer`` is a name for :func:`xpscratch.optim.make_optimizer` (with
@@ -305,79 +303,3 @@ class Trainer:
             self.epochs_since_best = 0
         else:
             self.epochs_since_best += 1
-
-    # -- state and checkpoints (the work is in .state) -------------------------
-
-    @property
-    def early_stopping_patience(self) -> int | None:
-        return _state.run_settings(self)["early_stopping_patience"]
-
-    @property
-    def restore_best(self) -> bool:
-        return _state.run_settings(self)["restore_best"]
-
-    def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue this run exactly (arrays stay on the device)."""
-        return _state.trainer_state(self)
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a :meth:`state_dict` (device or host arrays), checking everything first.
-
-        A state from another architecture, optimizer type or training-set size is refused
-        with a ValueError naming the difference, and nothing is changed.
-        """
-        _state.load_trainer_state(self, state)
-
-    def save_checkpoint(self, path: str | PathLike, *, allow_diverged: bool = False) -> None:
-        """Write this run to ``path`` atomically (see :mod:`xpscratch.checkpoint`).
-
-        A diverged run (a NaN/inf loss) is refused with :class:`NonFiniteLossError`, so
-        it never replaces a good checkpoint; ``allow_diverged=True`` saves it, for
-        inspection, but only to a path that holds no file yet.
-        """
-        try:
-            self._check_losses()  # a report point: never save a diverged run silently
-        except NonFiniteLossError as exc:
-            if not allow_diverged:
-                raise NonFiniteLossError(
-                    f"{exc}. The run is not saved to {os.fspath(path)!r}: it would replace "
-                    "a good checkpoint with diverged weights (save_checkpoint(new_path, "
-                    "allow_diverged=True) keeps it under a new name)",
-                    iteration=exc.iteration,
-                    epoch=exc.epoch,
-                    loss=exc.loss,
-                ) from None
-            if os.path.lexists(path):
-                raise FileExistsError(
-                    f"{os.fspath(path)!r} exists: a diverged run is saved only under a new "
-                    "name, never over a checkpoint"
-                ) from None
-        _checkpoint.save_checkpoint(path, self)
-
-    def load_checkpoint(self, path: str | PathLike) -> None:
-        """Continue from a checkpoint: weights, optimizer, RNG positions, counters, history."""
-        self.load_state_dict(_checkpoint.load_checkpoint(path))
-
-    @classmethod
-    def resume(
-        cls,
-        path: str | PathLike,
-        x_train: Any,
-        t_train: Any,
-        x_test: Any,
-        t_test: Any,
-        *,
-        network: Any = None,
-        **kwargs: Any,
-    ) -> Trainer:
-        """A Trainer that continues the run saved at ``path`` (data must be given again).
-
-        Without ``network``, it is rebuilt from the saved config and dtype on the active
-        backend; without ``optimizer``, from the saved class and hyperparameters.  The
-        run settings (epochs, max_iterations, ...) default to the saved ones and
-        automatic checkpoints keep going to ``path``.
-        """
-        network, kwargs, state = _state.resume_arguments(path, network, kwargs)
-        trainer = cls(network, x_train, t_train, x_test, t_test, **kwargs)
-        trainer.load_state_dict(state)
-        return trainer

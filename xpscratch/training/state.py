@@ -11,6 +11,7 @@ top-level ``best_state``) still load.
 
 from __future__ import annotations
 
+import os
 from os import PathLike
 from typing import Any
 
@@ -18,11 +19,13 @@ from .. import checkpoint as _checkpoint
 from .. import networks as _networks
 from ..backend import asarray, backend_name, device_of, namespace
 from ..optim import optimizer_from_config
+from .history import NonFiniteLossError
 
 # a xpscratch.training.Trainer: the loop imports this module, so it is not imported here
 Trainer = Any
 
 __all__ = [
+    "Checkpointing",
     "check_network_arrays",
     "check_trainer_state",
     "copy_network_state",
@@ -296,3 +299,81 @@ def resume_arguments(
     for key, value in run.items():
         kwargs.setdefault(key, value)
     return network, kwargs, state
+
+
+class Checkpointing:
+    """The Trainer's state and checkpoint methods (its base class; the work is above)."""
+
+    @property
+    def early_stopping_patience(self) -> int | None:
+        return run_settings(self)["early_stopping_patience"]
+
+    @property
+    def restore_best(self) -> bool:
+        return run_settings(self)["restore_best"]
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue this run exactly (arrays stay on the device)."""
+        return trainer_state(self)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict` (device or host arrays), checking everything first.
+
+        A state from another architecture, optimizer type or training-set size is refused
+        with a ValueError naming the difference, and nothing is changed.
+        """
+        load_trainer_state(self, state)
+
+    def save_checkpoint(self, path: str | PathLike, *, allow_diverged: bool = False) -> None:
+        """Write this run to ``path`` atomically (see :mod:`xpscratch.checkpoint`).
+
+        A diverged run (a NaN/inf loss) is refused with :class:`NonFiniteLossError`, so
+        it never replaces a good checkpoint; ``allow_diverged=True`` saves it, for
+        inspection, but only to a path that holds no file yet.
+        """
+        try:
+            self._check_losses()  # a report point: never save a diverged run silently
+        except NonFiniteLossError as exc:
+            if not allow_diverged:
+                raise NonFiniteLossError(
+                    f"{exc}. The run is not saved to {os.fspath(path)!r}: it would replace "
+                    "a good checkpoint with diverged weights (save_checkpoint(new_path, "
+                    "allow_diverged=True) keeps it under a new name)",
+                    iteration=exc.iteration,
+                    epoch=exc.epoch,
+                    loss=exc.loss,
+                ) from None
+            if os.path.lexists(path):
+                raise FileExistsError(
+                    f"{os.fspath(path)!r} exists: a diverged run is saved only under a new "
+                    "name, never over a checkpoint"
+                ) from None
+        _checkpoint.save_checkpoint(path, self)
+
+    def load_checkpoint(self, path: str | PathLike) -> None:
+        """Continue from a checkpoint: weights, optimizer, RNG positions, counters, history."""
+        self.load_state_dict(_checkpoint.load_checkpoint(path))
+
+    @classmethod
+    def resume(
+        cls,
+        path: str | PathLike,
+        x_train: Any,
+        t_train: Any,
+        x_test: Any,
+        t_test: Any,
+        *,
+        network: Any = None,
+        **kwargs: Any,
+    ) -> Any:
+        """A Trainer that continues the run saved at ``path`` (data must be given again).
+
+        Without ``network``, it is rebuilt from the saved config and dtype on the active
+        backend; without ``optimizer``, from the saved class and hyperparameters.  The
+        run settings (epochs, max_iterations, ...) default to the saved ones and
+        automatic checkpoints keep going to ``path``.
+        """
+        network, kwargs, state = resume_arguments(path, network, kwargs)
+        trainer = cls(network, x_train, t_train, x_test, t_test, **kwargs)
+        trainer.load_state_dict(state)
+        return trainer

@@ -1,0 +1,65 @@
+"""tests/conftest.py's summary: skips once per backend and reason, failures still listed.
+
+Runs pytest in a subprocess on a throwaway test file next to a copy of the conftest.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TESTS = """
+import pytest
+
+@pytest.mark.parametrize("i", range(5))
+def test_on_cupy(i):
+    pytest.skip("cupy: backend needs 'cupy', which is not installed")  # as the fixture does
+
+@pytest.mark.parametrize("i", range(3))
+def test_slow(i):
+    pytest.skip("slow: set XPSCRATCH_SLOW_TESTS=1")
+
+@pytest.mark.xfail(reason="a known flaw")
+def test_known():
+    assert False
+
+def test_fails():
+    assert False
+"""
+
+
+def run_pytest(tmp_path: Path, *args: str) -> str:
+    shutil.copy(ROOT / "tests" / "conftest.py", tmp_path / "conftest.py")
+    (tmp_path / "test_sample.py").write_text(TESTS)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "XPSCRATCH_TEST_BACKENDS": ""}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args, "test_sample.py"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return proc.stdout + proc.stderr
+
+
+def test_skips_are_summarised_once_per_backend_and_reason(tmp_path):
+    out = run_pytest(tmp_path, "-ra")
+    assert "8 skipped (-rs lists each test)" in out, out
+    assert out.count("backend cupy: 5 test(s) skipped: backend needs 'cupy'") == 1, out
+    assert "3 test(s) skipped (test_sample.py): slow: set XPSCRATCH_SLOW_TESTS=1" in out, out
+    assert "SKIPPED [" not in out, out
+    # -ra still lists what needs attention
+    assert "FAILED test_sample.py::test_fails" in out, out
+    assert "XFAIL test_sample.py::test_known" in out, out
+
+
+def test_an_explicit_rs_lists_every_skip(tmp_path):
+    out = run_pytest(tmp_path, "-rs")
+    assert "SKIPPED [5] test_sample.py:6: cupy: backend needs" in out, out
+    assert "SKIPPED [3] test_sample.py:10: slow" in out, out

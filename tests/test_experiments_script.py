@@ -1,0 +1,70 @@
+"""xpscratch.experiments._script: the example scripts' shared command line, run and files."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from xpscratch.experiments import EXPERIMENTS
+from xpscratch.experiments._script import example_parser, run_example
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULTS = {"backend": "numpy", "seed": 0, "dtype": None, "dataset": "mnist-small", "out": "out"}
+
+
+def _example(name: str):
+    spec = importlib.util.spec_from_file_location(
+        f"example_{name}", ROOT / "examples" / f"{name}.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("name", list(EXPERIMENTS))
+def test_every_example_reads_its_settings_and_offers_each_as_an_option(name, capsys):
+    module = _example(name)
+    assert module.SETTINGS == EXPERIMENTS[name].full  # the book's, not a copy of them
+    with pytest.raises(SystemExit) as exit_info:
+        module.main(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for f in dataclasses.fields(module.SETTINGS):
+        assert f"--{f.name.replace('_', '-')}" in text, f.name
+    # only the options the experiment uses
+    options = EXPERIMENTS[name].options
+    assert ("--seed" in text, "--dataset" in text) == ("seed" in options, "dataset" in options)
+
+
+def test_command_line_values_are_parsed_by_the_field_types():
+    s = EXPERIMENTS["overfit_weight_decay"].full
+    args = example_parser(s, "x", DEFAULTS).parse_args(
+        ["--epochs", "3", "--hidden-size-list", "50,20", "--test-size", "none", "--lr", "0.5"]
+    )
+    changes = {k: v for k, v in vars(args).items() if k in s}
+    assert s.replace(**changes) == s.replace(
+        epochs=3, hidden_size_list=(50, 20), test_size=None, lr=0.5
+    )
+    zoo = EXPERIMENTS["optimizer_zoo"].full
+    args = example_parser(zoo, "x", DEFAULTS).parse_args(["--steps", '{"bowl": 5}'])
+    assert args.steps == {"bowl": 5}
+    assert not hasattr(example_parser(zoo, "x", DEFAULTS).parse_args([]), "steps")
+
+
+def test_run_example_writes_the_figure_and_the_record_to_out(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    exp = EXPERIMENTS["optimizer_compare_naive"]
+    out = tmp_path / "out"
+    result = run_example(exp.full, "doc", ["--steps", "5", "--out", str(out), "--dtype", "float64"])
+    assert sorted(p.name for p in out.iterdir()) == [f"{exp.name}.json", f"{exp.name}.png"]
+    record = json.loads((out / f"{exp.name}.json").read_text())
+    assert record["schema"] == 1 and record["settings"]["steps"] == 5 == result.settings.steps
+    assert len(record["result"]["trajectories"]["SGD"]) == 6 and record["dtype"] == "float64"
+    # the same numbers as the library call
+    again = exp.run(steps=5, dtype="float64")
+    assert record["result"]["final_distance"] == again.final_distance
+    assert result.summary() in capsys.readouterr().out

@@ -1,0 +1,294 @@
+"""``xpscratch check``: prove a backend and device against NumPy, and say how close.
+
+    xpscratch check                              # every usable backend and device
+    xpscratch check --backend torch:cuda --dtype float32 --json report.json
+
+    >>> from xpscratch import check
+    >>> report = check.run(["numpy"], dtype="float64", quick=True)
+    >>> report.passed, report.to_dict()["targets"][0]["groups"][0]["status"]
+
+For each backend and device the battery runs six groups, each against NumPy computed in
+the same run (:mod:`._policy` states the tolerances): random numbers, layers and
+functions, optimizers, training (with checkpoints crossing to and from NumPy), the
+book's experiments, and on GPU backends the no-sync check and the matmul precision.
+The test suite calls the same groups (tests/test_check.py): one definition of
+cross-backend agreement, used twice.  Needs only the core install.
+
+``array_api_extra.testing.assert_close``/``assert_equal`` are not used: they compare two
+arrays of one namespace and raise on the first mismatch, while every case here compares a
+backend's result with NumPy's and must report the largest differences and carry on to the
+next case; using them would also make array-api-extra a core dependency for no check that
+:class:`Group` does not already make (shape, dtype, NaN positions, values).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..backend import BackendError, _resolve, available_backends, float_dtype
+from ..random import random_bits
+from ._compare import FAIL, PASS, SKIP, Group
+from ._environment import device_info, header, library_versions
+from ._experiments import SHORT, check_experiment, check_experiments
+from ._gpu import check_gpu, matmul_precision, set_matmul_precision
+from ._layers import check_layers
+from ._optimizers import check_optimizers
+from ._policy import FLOAT32, FLOAT32_TF32, FLOAT64, Tolerances, tolerances
+from ._random import check_random
+from ._report import format_report
+from ._target import References, Target, is_gpu
+from ._training import check_training
+
+__all__ = [
+    "FLOAT32",
+    "FLOAT32_TF32",
+    "FLOAT64",
+    "GROUPS",
+    "SHORT",
+    "Group",
+    "Report",
+    "Target",
+    "Tolerances",
+    "check_experiment",
+    "devices",
+    "make_target",
+    "run",
+    "run_group",
+    "tolerances",
+]
+
+GROUPS: dict[str, Callable[[Target, Group], None]] = {
+    "random": check_random,
+    "layers": check_layers,
+    "optimizers": check_optimizers,
+    "training": check_training,
+    "experiments": check_experiments,
+    "gpu": check_gpu,
+}
+
+
+@dataclass
+class TargetReport:
+    label: str
+    info: dict[str, Any]
+    groups: list[Group] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.label,
+            **self.info,
+            "seconds": round(self.seconds, 1),
+            "groups": [g.to_dict() for g in self.groups],
+        }
+
+
+@dataclass
+class Report:
+    """What :func:`run` found: the header, and one row per group, backend and dtype."""
+
+    header: dict[str, Any]
+    targets: list[TargetReport] = field(default_factory=list)
+    unusable: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def groups(self) -> list[Group]:
+        return [g for t in self.targets for g in t.groups]
+
+    @property
+    def passed(self) -> bool:
+        return not self.unusable and all(g.status != FAIL for g in self.groups)
+
+    @property
+    def exit_status(self) -> int:
+        """0: every group passed; 1: one failed; 2: a selected backend is not usable here."""
+        if any(g.status == FAIL for g in self.groups):
+            return 1
+        return 2 if self.unusable else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "header": self.header,
+            "targets": [t.to_dict() for t in self.targets],
+            "unusable": dict(self.unusable),
+            "passed": self.passed,
+            "exit_status": self.exit_status,
+        }
+
+    def format(self) -> str:
+        return format_report(self)
+
+
+def devices(name: str) -> list[Any]:
+    """The devices of a usable backend, as ``use_backend`` accepts them."""
+    b = _resolve(name)
+    if name == "numpy":
+        return [None]
+    found = []
+    with warnings.catch_warnings():  # torch's info warns about its deprecated device types
+        warnings.simplefilter("ignore")
+        listed = b.xp.__array_namespace_info__().devices()
+    for d in listed:
+        if d is None or str(d) == "meta":  # torch's meta device holds no data
+            continue
+        # the forms set_backend takes: strict's devices by name, CuPy's by index, JAX's by
+        # platform ('jax:cpu', 'jax:gpu')
+        if name == "cupy":
+            found.append(d.id)
+        elif name == "jax":
+            found.append(str(getattr(d, "platform", d)).replace("cuda", "gpu"))
+        else:
+            found.append(getattr(d, "_device", d))
+    return list(dict.fromkeys(found)) or [b.device]
+
+
+def _label(name: str, device: Any) -> str:
+    if name == "numpy" or device is None:
+        return name
+    text = getattr(device, "_device", None) or getattr(device, "platform", None) or device
+    return f"{name}:{text}"
+
+
+def make_target(
+    name: str,
+    device: Any,
+    dtype: str,
+    *,
+    quick: bool = True,
+    allow_tf32: bool = False,
+    references: References | None = None,
+) -> Target:
+    """A target for one backend, device and dtype (raises BackendError if unusable)."""
+    b = _resolve(name, device)
+    return Target(
+        name,
+        device,
+        _label(name, device),
+        dtype,
+        quick,
+        allow_tf32,
+        references or References(),
+        backend=b,
+    )
+
+
+def run_group(group: str, target: Target) -> Group:
+    """One group of the battery on one target; never raises for a wrong result."""
+    g = Group(group, target.label, target.dtype)
+    start = time.perf_counter()
+    b = target.backend
+    if group == "gpu" and not is_gpu(b):
+        g.skipped = "CPU backend: no device synchronisation or matmul precision to check"
+    elif target.dtype == "float64" and not _has_float64(target):
+        g.skipped = f"{target.label} has no float64"
+    elif (why := _no_random_numbers(target)) is not None:
+        g.skipped = why
+    else:
+        with g.case(f"{group} (setting up)"):
+            GROUPS[group](target, g)
+    g.seconds = time.perf_counter() - start
+    return g
+
+
+def _no_random_numbers(t: Target) -> str | None:
+    """Why this device cannot draw xpscratch's random numbers (None: it can).
+
+    A device without 64-bit integers (strict's no_x64, JAX's default) needs the 32-bit
+    Philox path; until xpscratch has one, every group (all draw random numbers) is skipped
+    with this reason rather than failing for one missing feature.
+    """
+    with t.active():
+        try:
+            random_bits(0, "check/probe", 0, 4)
+        except Exception as exc:  # the missing int64 shows as whatever the library raises
+            return f"cannot draw random numbers on {t.label} ({type(exc).__name__}: {exc})"
+    return None
+
+
+def _has_float64(t: Target) -> bool:
+    try:
+        float_dtype(t.backend.xp, "float64", t.backend.device)
+    except BackendError:
+        return False
+    return True
+
+
+def _selection(backends: str | Sequence[str] | None) -> tuple[list[tuple[str, Any]], dict]:
+    """(backend name, device) pairs to check, and the unusable selections with reasons."""
+    if backends is None or backends == "all" or list(backends) == ["all"]:
+        return [(n, d) for n in available_backends() for d in devices(n)], {}
+    pairs, unusable = [], {}
+    for spec in [backends] if isinstance(backends, str) else backends:
+        name, _, device = spec.strip().partition(":")
+        try:
+            _resolve(name, device or None)
+        except BackendError as exc:
+            unusable[spec] = str(exc)
+            continue
+        if device:
+            pairs.append((name, device))
+        else:
+            pairs.extend(
+                (name, d) for d in ([None] if name != "array_api_strict" else devices(name))
+            )
+    return pairs, unusable
+
+
+def run(
+    backends: str | Sequence[str] | None = None,
+    *,
+    dtype: str = "both",
+    quick: bool = False,
+    allow_tf32: bool = False,
+    groups: Sequence[str] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Report:
+    """Run the battery on ``backends`` (``NAME[:DEVICE]`` specs; None or 'all': every usable
+    backend and device) in ``dtype`` ('float32', 'float64' or 'both').
+
+    A selected backend that cannot be used here is reported in ``Report.unusable`` with
+    :func:`set_backend`'s message (exit status 2); nothing raises for a wrong number.
+    """
+    if dtype not in ("float32", "float64", "both"):
+        raise ValueError(f"dtype must be 'float32', 'float64' or 'both', got {dtype!r}")
+    names = list(groups or GROUPS)
+    unknown = [n for n in names if n not in GROUPS]
+    if unknown:
+        raise ValueError(f"unknown group(s) {unknown}; choose from {list(GROUPS)}")
+    dtypes = ["float64", "float32"] if dtype == "both" else [dtype]
+    pairs, unusable = _selection(backends)
+    report = Report(header(dtypes, quick, allow_tf32), unusable=unusable)
+    references = References()
+    for name, device in pairs:
+        start = time.perf_counter()
+        b = _resolve(name, device)
+        info = {"backend": name, "versions": library_versions(name), **device_info(b)}
+        restore = None
+        if is_gpu(b):
+            info["matmul_precision_found"] = matmul_precision(b)
+            restore = set_matmul_precision(b, allow_tf32)
+            info["matmul_precision_used"] = matmul_precision(b)
+        tr = TargetReport(_label(name, device), info)
+        try:
+            for dt in dtypes:
+                target = Target(name, device, tr.label, dt, quick, allow_tf32, references, b)
+                for group in names:
+                    g = run_group(group, target)
+                    tr.groups.append(g)
+                    if progress is not None:
+                        progress(
+                            f"{tr.label:<28} {dt:<8} {group:<12} {g.status} ({g.seconds:.1f} s)"
+                        )
+        finally:
+            if restore is not None:
+                restore()
+        tr.seconds = time.perf_counter() - start
+        report.targets.append(tr)
+    return report
+
+
+STATUSES = (PASS, FAIL, SKIP)
