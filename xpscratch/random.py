@@ -540,12 +540,41 @@ def permutation(
 def _as_permutation(bits: Any, xp: Any) -> Any:
     bits = xp.reshape(bits, (-1, 2))
     if bits.dtype == xp.uint32:
-        # the 63-bit key (b0 << 31) | (b1 >> 1) does not fit: sort by its low part, then
-        # stably by its high part, which is the same order, ties included
-        order = xp.argsort(bits[:, 1] >> 1, stable=True)
-        return xp.take(order, xp.argsort(xp.take(bits[:, 0], order), stable=True))
+        return _radix_argsort(bits[:, 0], bits[:, 1] >> 1, xp)
     keys = (bits[:, 0] << 31) | (bits[:, 1] >> 1)  # < 2**63: the same order in int64 or uint64
     return xp.argsort(keys, stable=True)
+
+
+def _radix_argsort(high: Any, low: Any, xp: Any) -> Any:
+    """The stable argsort of the 63-bit keys ``(high << 31) | low`` in uint32 alone.
+
+    Without 64-bit integers the key does not fit one word, and ``argsort`` itself may
+    build an int64 result (array-api-strict 2.6.1 on its ``no_x64`` device does).  So:
+    a least-significant-digit radix sort whose passes are plain ``sort`` calls on
+    ``digit << k | position`` (k bits hold a position), each stable because the positions
+    are distinct; the same order as ``argsort(keys, stable=True)``, ties included.
+    """
+    n = high.shape[0]
+    k = max(1, (n - 1).bit_length())
+    if k > 24:
+        raise ValueError(f"a permutation of {n} items needs 64-bit integers on this device")
+    width = 32 - k  # digit bits per pass
+    device = high.device
+    positions = xp.arange(n, dtype=xp.uint32, device=device)
+    order = positions
+    for offset in range(0, 63, width):
+        w = min(width, 63 - offset)
+        h, lo = xp.take(high, order), xp.take(low, order)
+        if offset + w <= 31:  # the digit lies in the low 31 bits
+            digit = (lo >> offset) & ((1 << w) - 1)
+        elif offset >= 31:  # in the high word
+            digit = (h >> (offset - 31)) & ((1 << w) - 1)
+        else:  # across both: no bit is shifted out of 32
+            below = 31 - offset
+            digit = (lo >> offset) | ((h & ((1 << (w - below)) - 1)) << below)
+        packed = xp.sort((digit << k) | positions)
+        order = xp.take(order, packed & ((1 << k) - 1))
+    return xp.astype(order, xp.int32)
 
 
 # A stream draws the words of several counters in one go when a draw is small (a
