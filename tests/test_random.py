@@ -555,3 +555,22 @@ def test_normal_is_the_documented_box_muller_bit_for_bit(backend, float_dtype, d
     expected = (np.concatenate([r * np.cos(theta), r * np.sin(theta)])[:n] * scale).astype(dtype)
     z = xpscratch.to_numpy(R.normal(4, "init/W", 2, n, dtype, scale=scale))
     np.testing.assert_array_equal(z, expected)
+
+
+def test_the_path_follows_jaxs_64_bit_mode():
+    """JAX's 64-bit mode can change at run time: a path chosen with it on (uint64 or
+    int64) must not be reused with it off, where JAX would silently narrow the words."""
+    jax = pytest.importorskip("jax")
+    jnp = pytest.importorskip("jax.numpy")
+    xp, device = xpscratch.backend.namespace(jnp.ones(1)), jax.devices("cpu")[0]
+    before = jax.config.jax_enable_x64
+    try:
+        jax.config.update("jax_enable_x64", True)
+        wide = R._path(xp, device)
+        jax.config.update("jax_enable_x64", False)
+        narrow = R._path(xp, device)
+        bits = R._words(5, "mode", 0, 9, xp, device)
+    finally:
+        jax.config.update("jax_enable_x64", before)
+    assert wide != "uint32" and narrow == "uint32"
+    assert _as_int_list(bits) == _scalar_blocks(5, "mode", 0, 9)

@@ -122,12 +122,16 @@ def philox4x32(counter: tuple[Any, Any, Any, Any], key: tuple[int, int], rounds:
     k0, k1 = key
     arrays = [c for c in counter if not isinstance(c, int)]
     mulhilo = _mulhilo
+    word = int  # how a key word meets the arrays
     if arrays:
         xp = _backend.namespace(arrays[0])
         if arrays[0].dtype == xp.int64:
             mulhilo = _mulhilo_int64
         elif arrays[0].dtype == xp.uint32:
             mulhilo = _mulhilo_uint32
+            device = arrays[0].device
+            # JAX refuses a Python int above 2**31 - 1 beside a uint32 array
+            word = functools.partial(xp.asarray, dtype=xp.uint32, device=device)
     for r in range(rounds):
         if r:
             k0, k1 = (k0 + PHILOX_W0) & MASK32, (k1 + PHILOX_W1) & MASK32
@@ -135,9 +139,9 @@ def philox4x32(counter: tuple[Any, Any, Any, Any], key: tuple[int, int], rounds:
         hi1, lo1 = mulhilo(PHILOX_M1, c2)
         # hi0 and hi1 are new arrays (or ints): xor in place, saving two temporaries
         hi1 ^= c1
-        hi1 ^= k0
+        hi1 ^= word(k0)
         hi0 ^= c3
-        hi0 ^= k1
+        hi0 ^= word(k1)
         c0, c1, c2, c3 = hi1, lo1, hi0, lo0
     return c0, c1, c2, c3
 
@@ -207,8 +211,11 @@ def _path(xp: Any, device: Any) -> str:
     products are exact; int64 where there are 64-bit signed integers (torch); uint32
     where the device has no 64-bit integers at all (JAX without x64, strict ``no_x64``).
     """
+    # A namespace's integer dtypes are part of the key: JAX's 64-bit mode can be switched
+    # at run time, and a path chosen with it on must not be used with it off.
+    ints = None if xp is _backend.host_namespace() else frozenset(_integer_dtypes(xp, device))
     try:
-        key = (id(xp), device)
+        key = (id(xp), device, ints)
         hash(key)
     except TypeError:  # an unhashable device object: decide every time
         key = None
