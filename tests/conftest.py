@@ -83,6 +83,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 JAX_SLOW = bool(os.environ.get("XPSCRATCH_SLOW_JAX"))
+SAME_AS_STRICT = {"strict-device1", "strict-device2"}
 
 
 def _torch_single_thread() -> None:
@@ -109,6 +110,10 @@ def backend(request: pytest.FixtureRequest):
         # conclusion-size runs are not yet sized for CI's budget on it; its default suite,
         # the experiments' agreement runs included, runs in full
         pytest.skip(f"{request.param}: slow conclusion runs on JAX: set XPSCRATCH_SLOW_JAX=1")
+    if request.param in SAME_AS_STRICT and request.node.get_closest_marker("slow"):
+        # fake devices over strict's own arithmetic: strict's slow run gives their numbers,
+        # and their default-suite runs prove the device handling
+        pytest.skip(f"{request.param}: slow conclusion runs are strict's (same arithmetic)")
     if name == "torch":
         _torch_single_thread()
     restore_x64 = _set_jax_x64(request.param in JAX_X64_IDS) if name == "jax" else None
