@@ -87,8 +87,8 @@ def _break(monkeypatch, group: str) -> None:
         monkeypatch.setattr(
             optim_mod.Adam,
             "_apply",
-            lambda self, key, p, g, lr, m, v, *, inplace: apply(
-                self, key, p, g, lr * (1.001 if _on_strict() else 1.0), m, v, inplace=inplace
+            lambda self, key, p, g, lr, m, v, *, t: apply(
+                self, key, p, g, lr * (1.001 if _on_strict() else 1.0), m, v, t=t
             ),
         )
     else:  # training and experiments: every network's gradient a little off

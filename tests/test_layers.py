@@ -419,6 +419,21 @@ def test_batch_normalization_running_statistics(backend, float_dtype):
     np.testing.assert_allclose(host(single), host(out)[:1], rtol=tol)
 
 
+def test_batch_normalization_leaves_the_old_running_statistics_intact(backend, float_dtype):
+    # a training forward stores new running statistics and never writes into the old
+    # arrays: a step that fails later puts the old ones back (the Trainer does)
+    x = np.array([[1.0, -2.0, 5.0], [3.0, 0.0, 5.0], [-1.0, 4.0, 9.0], [5.0, 6.0, 1.0]])
+    layer = BatchNormalization(dev(np.ones(3), float_dtype), dev(np.zeros(3), float_dtype))
+    layer.forward(dev(x, float_dtype), train_flg=True)
+    old_mean, old_var = layer.running_mean, layer.running_var
+    kept_mean, kept_var = host(old_mean).copy(), host(old_var).copy()
+    layer.forward(dev(x[::-1] * 2.0, float_dtype), train_flg=True)
+    assert layer.running_mean is not old_mean and layer.running_var is not old_var
+    np.testing.assert_array_equal(host(old_mean), kept_mean)
+    np.testing.assert_array_equal(host(old_var), kept_var)
+    assert not np.array_equal(host(layer.running_var), kept_var)
+
+
 # ---------------------------------------------------------------- LayerNormalization
 
 

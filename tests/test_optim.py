@@ -522,6 +522,62 @@ def test_missing_or_misshapen_gradient(backend, float_dtype):
         np.testing.assert_array_equal(xpscratch.to_numpy(params[k]), host_params[k])
 
 
+@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("failing", [1, 3, 4])  # the first, a middle, the last parameter
+def test_an_update_that_fails_part_way_changes_nothing(backend, float_dtype, name, failing):
+    # an error (or a Ctrl-C) while the k-th parameter's rule runs: the parameters before
+    # it must not stay updated, nor the state or the step count (Adam's t, a schedule)
+    host_params, grads_seq = host_problem(float_dtype, steps=3)
+    params = to_device(host_params, float_dtype)
+    opt = CASES[name][0]()
+    run(opt, params, grads_seq[:2], float_dtype)  # a state to keep
+    kept = {k: xpscratch.to_numpy(p).copy() for k, p in params.items()}
+    kept_state = {s: {k: xpscratch.to_numpy(a).copy() for k, a in opt.state[s].items()}
+                  for s in opt.slots}  # fmt: skip
+    rule, calls = type(opt)._apply, []
+
+    def rule_interrupted(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == failing:
+            raise KeyboardInterrupt
+        return rule(self, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp, pytest.raises(KeyboardInterrupt):
+        mp.setattr(type(opt), "_apply", rule_interrupted)
+        opt.update(params, to_device(grads_seq[2], float_dtype))
+    assert opt.step == 2
+    for k, p in params.items():
+        np.testing.assert_array_equal(xpscratch.to_numpy(p), kept[k], err_msg=k)
+    for s in opt.slots:
+        for k, a in opt.state[s].items():
+            np.testing.assert_array_equal(xpscratch.to_numpy(a), kept_state[s][k], err_msg=k)
+    # and the update then done is the one an uninterrupted run does
+    opt.update(params, to_device(grads_seq[2], float_dtype))
+    np.testing.assert_allclose(
+        xpscratch.to_numpy(params["W1"]),
+        reference(name, host_params, grads_seq)["W1"],
+        **tolerances(float_dtype),
+    )
+
+
+def test_compute_update_changes_nothing_and_apply_update_stores_it(backend, float_dtype):
+    host_params, grads_seq = host_problem(float_dtype, steps=1)
+    params = to_device(host_params, float_dtype)
+    opt = Adam(lr=0.1)
+    update = opt.compute_update(params, to_device(grads_seq[0], float_dtype))
+    assert opt.step == 0 and opt.state is None and update.step == 1
+    for k in SHAPES:
+        np.testing.assert_array_equal(xpscratch.to_numpy(params[k]), host_params[k])
+    before = dict(params)
+    opt.apply_update(params, update)
+    assert opt.step == 1 and opt.state is update.state
+    for k in SHAPES:
+        np.testing.assert_array_equal(
+            xpscratch.to_numpy(params[k]), xpscratch.to_numpy(update.params[k])
+        )
+        assert (params[k] is before[k]) == writable(before[k])  # in place where writable
+
+
 def test_make_optimizer():
     with pytest.raises(ValueError, match="nope") as info:
         make_optimizer("nope")

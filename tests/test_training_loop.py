@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 
 import xpscratch
+from xpscratch.checkpoint import load_checkpoint
 from xpscratch.networks import MultiLayerNet, MultiLayerNetExtend
 from xpscratch.optim import SGD
 from xpscratch.random import permutation
 from xpscratch.trainer import NonFiniteLossError, Trainer
+from xpscratch.training import Callback
 from xpscratch.training import history as trainer_mod
 
 HOST = xpscratch.backend.host_namespace()  # reference permutations, computed on the host
@@ -545,3 +547,252 @@ def test_an_empty_test_or_validation_set_is_refused_before_training():
             Trainer(
                 net, x, t, args.pop("x_test"), args.pop("t_test"), epochs=1, verbose=False, **args
             )
+
+
+# -- a step is all or nothing: an interrupt anywhere, then continuing, changes no number --
+
+
+class _HookRecorder(Callback):
+    """Records each call of its hooks, and at each epoch end what the automatic checkpoint
+    (the callback before it) holds: a lost autosave or a hook run twice shows."""
+
+    def __init__(self, path) -> None:
+        self.path, self.events = path, []
+
+    def on_step_end(self, trainer, loss) -> None:
+        self.events.append(("step", trainer.current_iter))
+
+    def on_epoch_end(self, trainer) -> None:
+        saved = load_checkpoint(self.path)["trainer"]
+        self.events.append(("epoch", trainer.current_epoch, saved["epoch"], saved["iteration"]))
+
+
+def _interruptible_run(tmp_path, name: str, dtype: str):
+    """A small run with every stateful piece: BN, dropout, Adam, augmentation, a
+    validation set, early-stopping bookkeeping and an automatic checkpoint each epoch.
+    41 samples in batches of 20: two batches an epoch (the last one of 21: the fold)."""
+    from xpscratch.augment import RandomShiftRotate
+    from xpscratch.training import Checkpoint
+
+    path = tmp_path / f"{name}.npz"
+
+    x, t = blobs(n=81, d=16, k=4, seed=3)
+    net = MultiLayerNetExtend(
+        16,
+        [12, 12],
+        4,
+        use_batchnorm=True,
+        use_dropout=True,
+        dropout_ratio=0.3,
+        seed=5,
+        dtype=dtype,
+    )
+    return Trainer(
+        net, x[:41], t[:41], x[41:61], t[41:61], epochs=3, mini_batch_size=20,
+        optimizer="adam", optimizer_param={"lr": 0.05}, verbose=False, seed=11,
+        x_val=x[61:], t_val=t[61:], restore_best=True, log_every=1,
+        augment=RandomShiftRotate(1.0, 10.0, seed=2, image_shape=(4, 4)),
+        callbacks=[Checkpoint(path), _HookRecorder(path)],
+    )  # fmt: skip
+
+
+def _run_record(tr, path=None) -> dict:
+    """Every number a run leaves: history, weights, buffers, optimizer state, streams,
+    and the automatic checkpoint's whole content."""
+    state = tr.state_dict()
+    flat = {}
+
+    def walk(prefix, value):
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix}/{k}", v)
+        elif hasattr(value, "shape"):
+            flat[prefix] = xpscratch.to_numpy(value).copy()
+        else:
+            flat[prefix] = value
+
+    walk("state", state)
+    flat["hooks"] = [cb.events for cb in tr.callbacks if isinstance(cb, _HookRecorder)]
+    if path is not None:
+        walk("file", load_checkpoint(path))
+    return flat
+
+
+def _assert_same_run(got: dict, want: dict) -> None:
+    assert got.keys() == want.keys()
+    for key, value in want.items():
+        if isinstance(value, np.ndarray):
+            assert got[key].dtype == value.dtype and np.array_equal(got[key], value), key
+        elif key.endswith("/train_loss") or "_acc" in key:
+            assert got[key] == value, key  # Python floats: bit for bit
+        elif not key.startswith(("state/network/config", "file/xpscratch_version")):
+            assert got[key] == value, key
+
+
+class _InterruptAt:
+    """Raise KeyboardInterrupt in call number ``k`` (from 1) of ``owner.attr``, once:
+    on entry (nothing of the call done) or on exit (all of it done, result not returned)."""
+
+    def __init__(self, monkeypatch, owner, attr: str, k: int, where: str) -> None:
+        self.original, self.k, self.where, self.calls = getattr(owner, attr), k, where, 0
+        self.fired = False
+        monkeypatch.setattr(owner, attr, self._wrap())
+
+    def _wrap(self):
+        original = self.original
+
+        def wrapper(*args, **kwargs):
+            self.calls += 1
+            fire = self.calls == self.k
+            if fire and self.where == "entry":
+                self.fired = True
+                raise KeyboardInterrupt
+            out = original(*args, **kwargs)
+            if fire:
+                self.fired = True
+                raise KeyboardInterrupt
+            return out
+
+        return wrapper
+
+
+def _train_through_interrupts(tr) -> int:
+    """Call train() until it returns, as a user pressing Ctrl-C and re-running the cell."""
+    for interrupts in range(5):
+        try:
+            tr.train()
+            return interrupts
+        except KeyboardInterrupt:
+            continue
+    raise AssertionError("train() never finished")
+
+
+def _points():
+    from xpscratch import augment, checkpoint, layers, optim
+    from xpscratch.training import history
+
+    return {
+        "optimizer rule": (optim.Adam, "_apply"),
+        "Affine.forward": (layers.Affine, "forward"),
+        "Affine.backward": (layers.Affine, "backward"),
+        "BatchNormalization.forward": (layers.BatchNormalization, "forward"),
+        "BatchNormalization.backward": (layers.BatchNormalization, "backward"),
+        "Dropout.forward": (layers.Dropout, "forward"),
+        "loss layer": (layers.SoftmaxWithLoss, "forward"),
+        "augment": (augment, "random_shift_rotate"),
+        "epoch-end accuracy": (MultiLayerNetExtend, "accuracy"),
+        "loss transfer": (history, "to_numpy"),
+        "autosave": (checkpoint, "save_checkpoint"),
+    }
+
+
+INTERRUPT_POINTS = list(_points())
+
+
+def _calls_in_a_run(tmp_path, dtype: str) -> dict[str, int]:
+    counters = {}
+    with pytest.MonkeyPatch.context() as mp:
+        for name, (owner, attr) in _points().items():
+            counters[name] = _InterruptAt(mp, owner, attr, 0, "entry")
+        _interruptible_run(tmp_path, "count", dtype).train()
+    return {name: c.calls for name, c in counters.items()}
+
+
+@pytest.fixture(scope="module")
+def reference_runs(tmp_path_factory):
+    """The uninterrupted run's record and call counts, per backend and dtype."""
+    return {}
+
+
+@pytest.mark.parametrize("point", INTERRUPT_POINTS)
+def test_an_interrupt_anywhere_in_a_step_then_continuing_gives_the_uninterrupted_run(
+    backend, float_dtype, tmp_path, monkeypatch, point, reference_runs
+):
+    want, calls = _reference_record(
+        reference_runs, (backend.name, str(backend.device), float_dtype), tmp_path, float_dtype
+    )
+    n = calls[point]
+    assert n > 0, f"{point} is never called: the test would prove nothing"
+    # every call on NumPy (entry and exit in turn), one in the middle of the run elsewhere
+    # (CI's time: JAX takes about 15 times as long; the code path is the same)
+    ks = range(1, n + 1) if backend.name == "numpy" else [(n + 1) // 2]
+    owner, attr = _points()[point]
+    for k in ks:
+        where = "entry" if k % 2 else "exit"
+        with pytest.MonkeyPatch.context() as mp:
+            interrupt = _InterruptAt(mp, owner, attr, k, where)
+            tr = _interruptible_run(tmp_path, "run", float_dtype)
+            interrupts = _train_through_interrupts(tr)
+        assert interrupt.fired and interrupts == 1, (where, k)
+        _assert_same_run(_run_record(tr, tmp_path / "run.npz"), want)
+
+
+def _reference_record(reference_runs, key, tmp_path, dtype):
+    if key not in reference_runs:
+        tr = _interruptible_run(tmp_path, "reference", dtype)
+        tr.train()
+        reference_runs[key] = (
+            _run_record(tr, tmp_path / "reference.npz"),
+            _calls_in_a_run(tmp_path, dtype),
+        )
+    return reference_runs[key]
+
+
+def test_ctrl_c_while_an_update_is_stored_waits_until_it_is_whole(
+    backend, float_dtype, tmp_path, monkeypatch, reference_runs
+):
+    # a real SIGINT, sent while the optimizer writes the new parameters: it must not cut
+    # the write in half, but arrive once the step is stored
+    import signal
+
+    from xpscratch import optim
+
+    want, _ = _reference_record(
+        reference_runs, (backend.name, str(backend.device), float_dtype), tmp_path, float_dtype
+    )
+    writable, calls = optim.writable, []
+
+    def writable_then_ctrl_c(a):
+        calls.append(1)
+        if len(calls) == 17:  # the 2nd update's 7th parameter: the middle of a store
+            signal.raise_signal(signal.SIGINT)
+        return writable(a)
+
+    monkeypatch.setattr(optim, "writable", writable_then_ctrl_c)
+    tr = _interruptible_run(tmp_path, "run", float_dtype)
+    with pytest.raises(KeyboardInterrupt):
+        tr.train()
+    assert tr.optimizer.step == tr.current_iter == 2  # the update and its count, together
+    assert tr.train()
+    _assert_same_run(_run_record(tr, tmp_path / "run.npz"), want)
+
+
+@pytest.mark.parametrize("point", ["Dropout.forward", "loss layer", "epoch-end accuracy"])
+def test_save_checkpoint_after_an_interrupt_then_resume_gives_the_uninterrupted_run(
+    backend, float_dtype, tmp_path, monkeypatch, point, reference_runs
+):
+    # interrupted while computing an update, while recording its loss, in the epoch end:
+    # the checkpoint saved then is one the uninterrupted run passes through
+    from xpscratch.augment import RandomShiftRotate
+
+    want, calls = _reference_record(
+        reference_runs, (backend.name, str(backend.device), float_dtype), tmp_path, float_dtype
+    )
+    owner, attr = _points()[point]
+    with pytest.MonkeyPatch.context() as mp:
+        _InterruptAt(mp, owner, attr, (calls[point] + 1) // 2, "exit")
+        tr = _interruptible_run(tmp_path, "run", float_dtype)
+        with pytest.raises(KeyboardInterrupt):
+            tr.train()
+    tr.save_checkpoint(tmp_path / "saved.npz")
+    x, t = blobs(n=81, d=16, k=4, seed=3)
+    resumed = Trainer.resume(
+        tmp_path / "saved.npz", x[:41], t[:41], x[41:61], t[41:61],
+        x_val=x[61:], t_val=t[61:], verbose=False,
+        augment=RandomShiftRotate(1.0, 10.0, seed=2, image_shape=(4, 4)),
+    )  # fmt: skip
+    resumed.train()
+    got = _run_record(resumed)
+    for key in ("hooks", "state/trainer/run/autosave"):  # the resumed run has no recorder
+        got.pop(key), want.get(key)
+    _assert_same_run(got, {k: v for k, v in want.items() if k in got and not k.startswith("file/")})

@@ -3,7 +3,9 @@
 Layers hold the network's parameter arrays (``W``, ``b``, ``gamma``, ``beta``) and
 store their gradients as ``dW``, ``db``, ``dgamma``, ``dbeta``.  Optimizers update
 writable arrays in place and replace immutable ones (JAX), so a network hands its
-layers the current parameters before each forward pass.  All
+layers the current parameters before each forward pass.  Layer state that changes in
+training (BatchNormalization's running statistics) is replaced by new arrays, never
+changed in place, so that a training step can be undone.  All
 arithmetic follows the namespace of the inputs.  Every ``forward`` takes
 ``train_flg`` (only BatchNormalization and Dropout use it) so that a network can call
 all layers alike.
@@ -13,8 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import _inplace as ip
-from .backend import device_of, namespace, writable
+from .backend import device_of, namespace
 from .functions import LOG_EPSILON, cross_entropy_error, one_hot, softmax
 from .random import RandomStream
 
@@ -193,13 +194,13 @@ class BatchNormalization:
             std = xp.sqrt(var + self.eps)
             self.batch_size, self.xc, self.std = x.shape[0], xc, std
             self.xn = xc / std
-            # in place where writable, else new arrays stored here: the network reads
-            # its buffers from the layer, so either way the update is seen
-            m, inplace = self.momentum, writable(self.running_mean) and writable(self.running_var)
-            running_mean = ip.mul(self.running_mean, m, inplace)
-            running_var = ip.mul(self.running_var, m, inplace)
-            self.running_mean = ip.add(running_mean, (1.0 - m) * mu, inplace)
-            self.running_var = ip.add(running_var, (1.0 - m) * var, inplace)
+            # new arrays, never the old ones changed: a step that fails later (an error, a
+            # Ctrl-C) puts the old ones back, and the network reads its buffers from here
+            m = self.momentum
+            running_mean, running_var = self.running_mean * m, self.running_var * m
+            running_mean += (1.0 - m) * mu
+            running_var += (1.0 - m) * var
+            self.running_mean, self.running_var = running_mean, running_var
             out = self.gamma * self.xn  # xn is kept for backward: a new array
         else:
             out = x - self.running_mean

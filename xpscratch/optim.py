@@ -1,13 +1,17 @@
 """Parameter updates (the book's ``common/optimizer.py``), simplest first.
 
 ``optimizer.update(params, grads)`` leaves the updated arrays in ``params`` (and the
-new state in ``state``) on every backend.  Where arrays are writable (NumPy, CuPy,
-torch, strict) they are changed in place, with the rounding of the written formula;
-where they are immutable (JAX) new arrays are computed and stored under the same keys.
-A network hands its layers the current ``params`` before each forward pass.  An
-optimizer's state is plain data: a step count and one dict of arrays per slot (``v``,
-``h``, ``m``), created in :meth:`Optimizer.init` with ``zeros_like`` on the
-parameters' own backend and device.
+new state in ``state``) on every backend, all or nothing: it computes every new array
+first (:meth:`Optimizer.compute_update`, which changes nothing) and then stores them
+(:meth:`Optimizer.apply_update`, with Ctrl-C held off), so an error or an interrupt
+never leaves some parameters updated and others not, or the step count advanced
+without them.  Where arrays are writable (NumPy, CuPy, torch, strict) the new values
+are written into the parameter arrays themselves, so every holder of a parameter (the
+book's layers) sees them; where they are immutable (JAX) the new arrays are stored
+under the same keys, and a network hands its layers the current ``params`` before each
+forward pass.  The rules round exactly as their written formulas.  An optimizer's state
+is plain data: a step count and one dict of arrays per slot (``v``, ``h``, ``m``),
+created with ``zeros_like`` on the parameters' own backend and device.
 ``state_dict()`` / ``load_state_dict()`` save and restore it.
 
 Hyperparameters are Python floats.  ``lr`` may also be a schedule (any callable
@@ -25,8 +29,8 @@ import math
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
-from . import _inplace as ip
 from ._checks import check_fraction, check_nonnegative
+from ._interrupts import deferred_interrupts
 from .backend import asarray, namespace, writable
 from .schedules import (
     CosineDecay,
@@ -48,6 +52,7 @@ __all__ = [
     "Nesterov",
     "OPTIMIZERS",
     "Optimizer",
+    "OptimizerUpdate",
     "RMSprop",
     "Schedule",
     "StepDecay",
@@ -57,6 +62,15 @@ __all__ = [
 ]
 
 EPS = 1e-7  # the book's epsilon, added after the square root
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerUpdate:
+    """An update computed but not yet applied: the new parameters, slot arrays and step."""
+
+    params: dict[str, Any]
+    state: dict[str, dict[str, Any]]
+    step: int
 
 
 class Optimizer:
@@ -71,7 +85,10 @@ class Optimizer:
 
     def init(self, params: Mapping[str, Any]) -> None:
         """Create the state: one zero array per slot and parameter, like the parameter."""
-        self.state = {
+        self.state = self._zero_state(params)
+
+    def _zero_state(self, params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+        return {
             slot: {k: namespace(p).zeros_like(p) for k, p in params.items()} for slot in self.slots
         }
 
@@ -82,13 +99,17 @@ class Optimizer:
     def update(self, params: dict[str, Any], grads: Mapping[str, Any]) -> None:
         """Update every parameter in ``params`` from ``grads``: ``params[key]`` then holds it.
 
-        In place where the arrays are writable; otherwise the new arrays replace the
-        old ones in ``params`` and in the optimizer's state.
+        All or nothing: :meth:`compute_update`, then :meth:`apply_update`.
         """
-        if self.state is None:
-            self.init(params)
-        # check every gradient before changing anything: a bad one must not leave the
-        # parameters half updated and the step count (Adam's t, the schedule) advanced
+        self.apply_update(params, self.compute_update(params, grads))
+
+    def compute_update(
+        self, params: Mapping[str, Any], grads: Mapping[str, Any]
+    ) -> OptimizerUpdate:
+        """The new parameters, state and step for ``grads``, as new arrays; nothing changes.
+
+        Every gradient is checked first (names, shapes, backend and device).
+        """
         for key, p in params.items():
             if key not in grads:
                 raise KeyError(f"no gradient for parameter {key!r}; grads has {sorted(grads)}")
@@ -98,22 +119,35 @@ class Optimizer:
                 raise ValueError(
                     f"gradient for {key!r} has shape {tuple(g.shape)}, parameter {tuple(p.shape)}"
                 )
-        lr = self.current_lr()
-        self.step += 1
-        slots = [self.state[s] for s in self.slots]
-        new = {}
+        state = self.state if self.state is not None else self._zero_state(params)
+        lr, t = self.current_lr(), self.step + 1
+        new_params: dict[str, Any] = {}
+        new_state: dict[str, dict[str, Any]] = {slot: {} for slot in self.slots}
         for key, p in params.items():
-            current = [slot[key] for slot in slots]
-            inplace = writable(p) and all(writable(a) for a in current)
-            new[key] = self._apply(key, p, grads[key], lr, *current, inplace=inplace)
-        # stored only once all are computed: a failure leaves nothing half applied
-        for key, (p, *values) in new.items():
-            params[key] = p
-            for slot, value in zip(slots, values, strict=True):
-                slot[key] = value
+            current = [state[slot][key] for slot in self.slots]
+            new_params[key], *values = self._apply(key, p, grads[key], lr, *current, t=t)
+            for slot, value in zip(self.slots, values, strict=True):
+                new_state[slot][key] = value
+        return OptimizerUpdate(new_params, new_state, t)
 
-    def _apply(self, key: str, p: Any, g: Any, lr: float, *slots: Any, inplace: bool) -> tuple:
-        """The new ``(p, *slots)``: the same arrays changed in place when ``inplace``."""
+    def apply_update(self, params: dict[str, Any], update: OptimizerUpdate) -> None:
+        """Store a computed update: into the parameter arrays where they are writable (so
+        the layers holding them see it), else as new arrays under the same keys."""
+        with deferred_interrupts():
+            for key, new in update.params.items():
+                p = params[key]
+                if writable(p):
+                    p[...] = new
+                else:
+                    params[key] = new
+            self.state, self.step = update.state, update.step
+
+    def _apply(self, key: str, p: Any, g: Any, lr: float, *slots: Any, t: int) -> tuple:
+        """The new ``(p, *slots)`` of update number ``t`` (from 1), as new arrays.
+
+        A rule may change its own temporaries in place (``a -= b`` rebinds ``a`` where
+        arrays are immutable), never ``p``, ``g`` or a slot.
+        """
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
@@ -187,8 +221,8 @@ class SGD(Optimizer):
     def __init__(self, lr: float | Callable[[int], float] = 0.01) -> None:
         super().__init__(lr)
 
-    def _apply(self, key, p, g, lr, *, inplace):
-        return (ip.sub(p, lr * g, inplace),)
+    def _apply(self, key, p, g, lr, *, t):
+        return (p - lr * g,)
 
 
 class Momentum(Optimizer):
@@ -200,10 +234,10 @@ class Momentum(Optimizer):
         super().__init__(lr)
         self.momentum = check_fraction("momentum", momentum)
 
-    def _apply(self, key, p, g, lr, v, *, inplace):
-        v = ip.mul(v, self.momentum, inplace)
-        v = ip.sub(v, lr * g, inplace)
-        return ip.add(p, v, inplace), v
+    def _apply(self, key, p, g, lr, v, *, t):
+        v = v * self.momentum
+        v -= lr * g
+        return p + v, v
 
 
 class Nesterov(Optimizer):
@@ -220,13 +254,13 @@ class Nesterov(Optimizer):
         super().__init__(lr)
         self.momentum = check_fraction("momentum", momentum)
 
-    def _apply(self, key, p, g, lr, v, *, inplace):
+    def _apply(self, key, p, g, lr, v, *, t):
         mu = self.momentum
         step = (mu * mu) * v
         step -= ((1.0 + mu) * lr) * g
-        p = ip.add(p, step, inplace)
-        v = ip.mul(v, mu, inplace)
-        return p, ip.sub(v, lr * g, inplace)
+        v = v * mu
+        v -= lr * g
+        return p + step, v
 
 
 class AdaGrad(Optimizer):
@@ -238,9 +272,10 @@ class AdaGrad(Optimizer):
         super().__init__(lr)
         self.eps = check_nonnegative("eps", eps)
 
-    def _apply(self, key, p, g, lr, h, *, inplace):
-        h = ip.add(h, g * g, inplace)
-        return ip.sub(p, _scaled_step(lr, g, h, self.eps), inplace), h
+    def _apply(self, key, p, g, lr, h, *, t):
+        gg = g * g
+        gg += h  # = h + g*g: a + b rounds as b + a
+        return p - _scaled_step(lr, g, gg, self.eps), gg
 
 
 class RMSprop(Optimizer):
@@ -261,12 +296,12 @@ class RMSprop(Optimizer):
         self.decay_rate = check_fraction("decay_rate", decay_rate)
         self.eps = check_nonnegative("eps", eps)
 
-    def _apply(self, key, p, g, lr, h, *, inplace):
-        h = ip.mul(h, self.decay_rate, inplace)
+    def _apply(self, key, p, g, lr, h, *, t):
+        h = h * self.decay_rate
         gg = g * g
         gg *= 1.0 - self.decay_rate
-        h = ip.add(h, gg, inplace)
-        return ip.sub(p, _scaled_step(lr, g, h, self.eps), inplace), h
+        h += gg
+        return p - _scaled_step(lr, g, h, self.eps), h
 
 
 class Adam(Optimizer):
@@ -295,21 +330,22 @@ class Adam(Optimizer):
         self.eps = check_nonnegative("eps", eps)
         self.eps_after_bias_correction = eps_after_bias_correction
 
-    def _apply(self, key, p, g, lr, m, v, *, inplace):
-        t = self.step
+    def _apply(self, key, p, g, lr, m, v, *, t):
         dm = g - m
         dm *= 1.0 - self.beta1
-        m = ip.add(m, dm, inplace)
+        dm += m  # = m + (1-beta1)(g - m): a + b rounds as b + a
+        m = dm
         dv = g * g
         dv -= v
         dv *= 1.0 - self.beta2
-        v = ip.add(v, dv, inplace)
+        dv += v
+        v = dv
         c1, c2 = 1.0 - self.beta1**t, 1.0 - self.beta2**t
         if self.eps_after_bias_correction:
             step = _scaled_step(lr / c1, m, v, self.eps, math.sqrt(c2))
         else:
             step = _scaled_step(lr * math.sqrt(c2) / c1, m, v, self.eps)
-        return ip.sub(p, step, inplace), m, v
+        return p - step, m, v
 
 
 class AdamW(Adam):
@@ -335,11 +371,11 @@ class AdamW(Adam):
         self.weight_decay = check_nonnegative("weight_decay", weight_decay)
         self.decay = None if decay is None else tuple(sorted(decay))
 
-    def _apply(self, key, p, g, lr, m, v, *, inplace):
+    def _apply(self, key, p, g, lr, m, v, *, t):
         decayed = weight_matrices(key, p) if self.decay is None else key in self.decay
         if decayed and self.weight_decay:
-            p = ip.mul(p, 1.0 - lr * self.weight_decay, inplace)
-        return super()._apply(key, p, g, lr, m, v, inplace=inplace)
+            p = p * (1.0 - lr * self.weight_decay)
+        return super()._apply(key, p, g, lr, m, v, t=t)
 
 
 def weight_matrices(name: str, p: Any) -> bool:

@@ -7,6 +7,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .._interrupts import deferred_interrupts
 from ..backend import namespace, to_numpy
 
 __all__ = ["LossLog", "NonFiniteLossError", "TrainHistory"]
@@ -64,14 +65,17 @@ class LossLog:
         self.pending.append(loss)
 
     def sync(self) -> list[float]:
-        if self.pending:
-            pending, self.pending = self.pending, []
+        pending = self.pending
+        if pending:
             if all(hasattr(v, "shape") for v in pending):  # arrays (or NumPy scalars)
                 xp = namespace(pending[0])
                 stacked = to_numpy(xp.reshape(xp.stack(pending), (-1,)))
-                self.values.extend(float(v) for v in stacked.tolist())
+                converted = [float(v) for v in stacked.tolist()]
             else:
-                self.values.extend(float(v) for v in pending)
+                converted = [float(v) for v in pending]
+            with deferred_interrupts():  # an interrupt in the transfer loses no loss
+                self.values.extend(converted)
+                self.pending = []
         return self.values
 
     def check(self, iter_per_epoch: int, lr: float) -> None:

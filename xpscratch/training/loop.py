@@ -12,6 +12,14 @@ Differences from the book, each for a reason:
   report points (every ``log_every`` steps, epoch ends, checkpoints, the end of training),
   so the loop never waits for the device.  NaN/inf losses are caught there and raised as
   :class:`NonFiniteLossError`, naming the first bad iteration.
+* A step is all or nothing.  An error or Ctrl-C while the update is computed leaves
+  the run exactly as it was (the network's running statistics and dropout streams are
+  put back; nothing else was changed yet); the update and the step counters are then
+  stored together, with Ctrl-C held off for those few assignments.  What a stored
+  update still owes (its loss, the callbacks, the epoch's accuracies and autosave) is
+  done first by whichever comes next, :meth:`Trainer.train_step`, :meth:`Trainer.train`
+  or :meth:`Trainer.save_checkpoint`, so continuing after an interrupt anywhere gives
+  the uninterrupted run's numbers, bit for bit.
 * Extensions are callbacks (:mod:`.callbacks`): a progress bar, early stopping on a
   validation set, automatic checkpoints, pruning.  The keyword arguments
   ``early_stopping_patience``, ``restore_best``, ``progress`` and ``checkpoint_path``
@@ -25,9 +33,11 @@ after the update (``train_flg=False``), and accuracies are taken on the first
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from os import PathLike
 from typing import Any
 
+from .._interrupts import deferred_interrupts
 from ..backend import device_of, namespace
 from ..optim import Optimizer
 from ..random import RandomStream
@@ -46,6 +56,24 @@ from .history import LossLog, NonFiniteLossError, TrainHistory
 __all__ = ["SHUFFLE_PURPOSE", "NonFiniteLossError", "TrainHistory", "Trainer"]
 
 SHUFFLE_PURPOSE = "trainer/shuffle"
+
+
+@dataclass
+class _Owed:
+    """What a stored update still owes; done by the next call if an interrupt cut it short.
+
+    Each part is marked done in the same indivisible block that records its result, so
+    it is done exactly once: the step's loss, then each callback's ``on_step_end``, then
+    (when the update ended an epoch) the epoch's accuracies and each ``on_epoch_end``.
+    """
+
+    batch: tuple[Any, Any] | None  # the mini-batch whose loss is still to be recorded
+    epoch_end: bool  # the update was the epoch's last
+    loss: Any = None
+    step_hooks: int = 0  # callbacks whose on_step_end has run
+    evaluated: bool = False  # the epoch's accuracies are recorded
+    epoch_hooks: int = 0  # callbacks whose on_epoch_end has run
+    running: bool = False  # being done now (a callback saving a checkpoint must not recurse)
 
 
 class Trainer(_state.Checkpointing):
@@ -171,6 +199,7 @@ class Trainer(_state.Checkpointing):
         self.test_acc_list = [float(v) for v in history.get("test_acc", [])]
         self.val_acc_list = [float(v) for v in history.get("val_acc", [])]
         self.final_test_acc: float | None = None
+        self._owed: _Owed | None = None
 
     # -- the book's interface ---------------------------------------------------
 
@@ -180,17 +209,38 @@ class Trainer(_state.Checkpointing):
         return self.loss_log.sync()
 
     def train_step(self) -> Any:
-        """One mini-batch update; returns the step's loss as a 0-d device array (no sync)."""
+        """One mini-batch update; returns the step's loss as a 0-d device array (no sync).
+
+        All or nothing (see the module's docstring): after an error or Ctrl-C, call it
+        (or :meth:`train`) again to continue exactly as if nothing had happened.
+        """
+        self._finish_step()
+        start = _state.network_state(self.network), _state.augment_state(self.augment)
+        try:
+            x_batch, t_batch = self._next_batch()
+            grads = self.network.gradient(x_batch, t_batch)
+            update = self.optimizer.compute_update(self.network.params, grads)
+        except BaseException:
+            _state.rewind(self.network, self.augment, *start)
+            raise
+        with deferred_interrupts():
+            self.optimizer.apply_update(self.network.params, update)
+            self.current_iter += 1
+            self.iter_in_epoch += 1
+            self._owed = _Owed((x_batch, t_batch), self.iter_in_epoch == self.iter_per_epoch)
+        return self._finish_step()
+
+    def _next_batch(self) -> tuple[Any, Any]:
         xp = namespace(self.x_train)
         if self._perm_epoch != self.current_epoch:
-            self._perm = epoch_order(
+            perm = epoch_order(
                 self._shuffle,
                 self.train_size,
                 epoch=self.current_epoch,  # one draw per epoch: resumable
                 xp=xp,
                 device=device_of(self.x_train),
             )
-            self._perm_epoch = self.current_epoch
+            self._perm, self._perm_epoch = perm, self.current_epoch
         idx = batch_at(
             self._perm, self.iter_in_epoch, self.batch_size, self.train_size, fold_single=True
         )
@@ -198,24 +248,36 @@ class Trainer(_state.Checkpointing):
         t_batch = xp.take(self.t_train, idx, axis=0)
         if self.augment is not None:
             x_batch = self.augment(x_batch)
+        return x_batch, t_batch
 
-        grads = self.network.gradient(x_batch, t_batch)
-        self.optimizer.update(self.network.params, grads)
-        loss = self.network.loss(x_batch, t_batch)
-        self.loss_log.append(loss)
-
-        self.current_iter += 1
-        self.iter_in_epoch += 1
-        epoch_done = self.iter_in_epoch == self.iter_per_epoch
-        if self.at_report_point:
-            self._check_losses()
-        for cb in self.callbacks:
-            cb.on_step_end(self, loss)
-        if epoch_done:
-            self.current_epoch += 1
-            self.iter_in_epoch = 0
-            self._end_epoch()
-        return loss
+    def _finish_step(self) -> Any:
+        """Do what the last stored update still owes (all of it, normally); its loss."""
+        owed = self._owed
+        if owed is None or owed.running:
+            return None
+        owed.running = True
+        try:
+            if owed.batch is not None:
+                # as in the book: the loss after the update, on the step's mini-batch
+                loss = self.network.loss(*owed.batch)
+                with deferred_interrupts():
+                    self.loss_log.append(loss)
+                    owed.loss, owed.batch = loss, None
+            if owed.step_hooks == 0 and self.at_report_point:
+                self._check_losses()
+            while owed.step_hooks < len(self.callbacks):
+                self.callbacks[owed.step_hooks].on_step_end(self, owed.loss)
+                owed.step_hooks += 1
+            if owed.epoch_end:
+                if not owed.evaluated:
+                    self._end_epoch(owed)
+                while owed.epoch_hooks < len(self.callbacks):
+                    self.callbacks[owed.epoch_hooks].on_epoch_end(self)
+                    owed.epoch_hooks += 1
+            self._owed = None
+            return owed.loss
+        finally:
+            owed.running = False
 
     @property
     def at_report_point(self) -> bool:
@@ -231,6 +293,7 @@ class Trainer(_state.Checkpointing):
         try:
             for cb in self.callbacks:
                 cb.on_train_begin(self)
+            self._finish_step()  # an interrupted step's loss, callbacks and epoch end
             while not self.finished:
                 self.train_step()
             self._check_losses()
@@ -274,7 +337,8 @@ class Trainer(_state.Checkpointing):
     def _check_losses(self) -> None:
         self.loss_log.check(self.iter_per_epoch, self.optimizer.current_lr())
 
-    def _end_epoch(self) -> None:
+    def _end_epoch(self, owed: _Owed) -> None:
+        """Record the epoch's accuracies (the epoch's callbacks run after this)."""
         self._check_losses()
         n = self.evaluate_sample_num_per_epoch
         x_tr, t_tr, x_te, t_te = self.x_train, self.t_train, self.x_test, self.t_test
@@ -285,17 +349,18 @@ class Trainer(_state.Checkpointing):
             x_te, t_te = x_te[:n_te, ...], t_te[:n_te, ...]
         train_acc = self.network.accuracy(x_tr, t_tr)
         test_acc = self.network.accuracy(x_te, t_te)
-        self.train_acc_list.append(train_acc)
-        self.test_acc_list.append(test_acc)
+        val_acc = None if self.x_val is None else self.network.accuracy(self.x_val, self.t_val)
+        with deferred_interrupts():
+            self.current_epoch += 1
+            self.iter_in_epoch = 0
+            self.train_acc_list.append(train_acc)
+            self.test_acc_list.append(test_acc)
+            if val_acc is not None:
+                self.val_acc_list.append(val_acc)
+                self._track_best(val_acc)
+            owed.evaluated = True
         line = f"=== epoch:{self.current_epoch}, train acc:{train_acc}, test acc:{test_acc}"
-        if self.x_val is not None:
-            val_acc = self.network.accuracy(self.x_val, self.t_val)
-            self.val_acc_list.append(val_acc)
-            line += f", val acc:{val_acc}"
-            self._track_best(val_acc)
-        self.log(line + " ===")
-        for cb in self.callbacks:
-            cb.on_epoch_end(self)
+        self.log(line + ("" if val_acc is None else f", val acc:{val_acc}") + " ===")
 
     def _track_best(self, val_acc: float) -> None:
         if self.best_val_acc is None or val_acc > self.best_val_acc:

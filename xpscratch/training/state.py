@@ -26,6 +26,7 @@ Trainer = Any
 
 __all__ = [
     "Checkpointing",
+    "augment_state",
     "check_network_arrays",
     "check_trainer_state",
     "copy_network_state",
@@ -35,6 +36,7 @@ __all__ = [
     "on_device",
     "positive",
     "resume_arguments",
+    "rewind",
     "run_settings",
     "trainer_state",
 ]
@@ -111,9 +113,27 @@ def _check_arrays(what: str, saved: dict[str, Any], current: dict[str, Any]) -> 
         )
 
 
-def _augment_state(augment: Any) -> dict[str, Any] | None:
+def augment_state(augment: Any) -> dict[str, Any] | None:
     state_dict = getattr(augment, "state_dict", None)
     return None if state_dict is None else state_dict()
+
+
+def rewind(
+    network: Any, augment: Any, start: dict[str, Any], augment_start: dict[str, Any] | None
+) -> None:
+    """Undo a training step that failed before its update was stored.
+
+    ``start`` is the :func:`network_state` and ``augment_start`` the augment's state
+    taken before the step.  Until the update is stored a step changes only the
+    network's running statistics (new arrays: the old ones are intact, see
+    :class:`~xpscratch.layers.BatchNormalization`), its dropout streams and the
+    augment's stream, so putting those back restores the run.
+    """
+    if (start["buffers"] or start["rng"]) and hasattr(network, "load_state_dict"):
+        saved = {"params": {}, "buffers": start["buffers"], "rng": start["rng"]}
+        network.load_state_dict(saved, strict=False)
+    if augment_start is not None:
+        augment.load_state_dict(augment_start)
 
 
 # -- the whole run ------------------------------------------------------------------------
@@ -143,7 +163,7 @@ def trainer_state(tr: Trainer) -> dict[str, Any]:
         "trainer": {
             "seed": tr.seed,
             "shuffle_rng": tr._shuffle.state_dict(),
-            "augment": _augment_state(tr.augment),
+            "augment": augment_state(tr.augment),
             "epoch": tr.current_epoch,
             "iter_in_epoch": tr.iter_in_epoch,
             "iteration": tr.current_iter,
@@ -203,7 +223,7 @@ def check_trainer_state(tr: Trainer, state: dict[str, Any]) -> None:
         state["history"]["train_loss"]
     except (KeyError, TypeError) as exc:
         raise ValueError(f"not a Trainer state: missing {exc}") from None
-    saved_aug, my_aug = trs.get("augment"), _augment_state(tr.augment)
+    saved_aug, my_aug = trs.get("augment"), augment_state(tr.augment)
     if (saved_aug is None) != (my_aug is None):
         raise ValueError(
             "the checkpoint was saved "
@@ -313,7 +333,16 @@ class Checkpointing:
         return run_settings(self)["restore_best"]
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue this run exactly (arrays stay on the device)."""
+        """Everything needed to continue this run exactly (arrays stay on the device).
+
+        A step cut short by an interrupt is finished first (its loss, callbacks and
+        epoch end), so the state is one the uninterrupted run passes through; a diverged
+        run's is taken as it is.
+        """
+        try:
+            self._finish_step()
+        except NonFiniteLossError:
+            pass  # save_checkpoint decides whether a diverged run may be saved
         return trainer_state(self)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -332,6 +361,7 @@ class Checkpointing:
         inspection, but only to a path that holds no file yet.
         """
         try:
+            self._finish_step()  # a step cut short by an interrupt: its loss, its epoch end
             self._check_losses()  # a report point: never save a diverged run silently
         except NonFiniteLossError as exc:
             if not allow_diverged:

@@ -1,0 +1,71 @@
+"""Ctrl-C held off for the length of a commit, then raised by the handler in place."""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+import pytest
+
+from xpscratch._interrupts import deferred_interrupts
+
+
+def test_a_ctrl_c_inside_the_block_is_raised_when_the_block_ends():
+    done = []
+    with pytest.raises(KeyboardInterrupt):
+        with deferred_interrupts():
+            signal.raise_signal(signal.SIGINT)
+            done.append("after the signal")  # still runs: the block is not cut
+    assert done == ["after the signal"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_no_signal_no_interrupt_and_the_handler_is_put_back():
+    with deferred_interrupts():
+        pass
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_nested_blocks_raise_once_at_the_outer_end():
+    trace = []
+    with pytest.raises(KeyboardInterrupt):
+        with deferred_interrupts():
+            with deferred_interrupts():
+                signal.raise_signal(signal.SIGINT)
+                signal.raise_signal(signal.SIGINT)  # a second Ctrl-C waits with the first
+                trace.append("inner")
+            trace.append("outer")
+    assert trace == ["inner", "outer"]
+
+
+def test_the_handler_in_place_gets_the_signal_afterwards(monkeypatch):
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        with deferred_interrupts():
+            signal.raise_signal(signal.SIGINT)
+            assert received == []
+        assert received == [signal.SIGINT]
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_an_error_in_the_block_propagates_and_restores_the_handler():
+    with pytest.raises(ValueError):
+        with deferred_interrupts():
+            raise ValueError("boom")
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_outside_the_main_thread_the_block_just_runs():
+    # signal.signal raises ValueError there: the block must not try it
+    result = []
+
+    def work():
+        with deferred_interrupts():
+            result.append(signal.getsignal(signal.SIGINT))
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    assert result == [signal.default_int_handler]
