@@ -1,51 +1,39 @@
 """GPU helpers for the benchmark workers: synchronising, device memory, and proving that a
 training step neither waits for the device nor copies between host and device.
 
+The sync check and ``sync`` are the check battery's own (``xpscratch/check/_gpu.py``,
+where the method is described): one copy, which benchmarks import from the library.
 Every import of cupy or torch is inside a function: this module loads on machines
 without either.
-
-The sync check is direct: put a kernel that spins for about a second on the stream,
-run one training step on the host, then ask whether the spinning kernel has finished.
-Any synchronisation inside the step (a device-to-host copy, ``float(loss)``, a
-blocking host-to-device copy, an explicit ``synchronize``) would have waited for it, so
-"still running" proves the step never blocked.  On top of that, CuPy's
-``cupyx.allow_synchronize(False)`` (where the installed CuPy still has it) and torch's
-``torch.cuda.set_sync_debug_mode`` name the offending call, and the host-to-device
-conversions (``cupy.asarray``/``cupy.array`` of host data, ``torch.as_tensor``/
-``torch.asarray``/``torch.tensor`` of host data) made during the step are counted.
 """
 
 from __future__ import annotations
 
-import contextlib
-import warnings
-from collections.abc import Callable, Iterator
-from typing import Any
+import argparse
+import json
+import sys
+from pathlib import Path
 
-SPIN_CYCLES = 2_000_000_000  # about a second at 1.5-2 GHz: far longer than one step's host time
+ROOT = Path(__file__).resolve().parents[1]
+if __package__ in (None, ""):
+    sys.path.insert(0, str(ROOT))  # run as a script: this checkout's xpscratch
 
-_SPIN_SOURCE = r"""
-extern "C" __global__ void xpscratch_spin(long long cycles) {
-    long long start = clock64();
-    while (clock64() - start < cycles) { }
-}
-"""
+from xpscratch.check._gpu import SPIN_CYCLES, check_step, sync  # noqa: E402
+
+__all__ = [
+    "SPIN_CYCLES",
+    "check_step",
+    "device_memory",
+    "device_name",
+    "library",
+    "reset_peak_memory",
+    "sync",
+]
 
 
 def library(competitor: str) -> str:
     """'cupy' or 'torch' for a GPU competitor."""
     return "cupy" if "cupy" in competitor else "torch"
-
-
-def sync(lib: str) -> None:
-    if lib == "cupy":
-        import cupy
-
-        cupy.cuda.get_current_stream().synchronize()
-    else:
-        import torch
-
-        torch.cuda.synchronize()
 
 
 def reset_peak_memory(lib: str) -> None:
@@ -86,108 +74,48 @@ def device_name(lib: str) -> str:
     return torch.cuda.get_device_name()
 
 
-def _spin(lib: str) -> Any:
-    """Launch the spinning kernel and return an event recorded right after it."""
+def _usable(lib: str) -> bool:
+    try:
+        if lib == "cupy":
+            import cupy
+
+            return cupy.cuda.runtime.getDeviceCount() > 0
+        import torch
+
+        return torch.cuda.is_available()
+    except Exception:  # not installed, or installed without a usable driver
+        return False
+
+
+def _matmul_step(lib: str):
+    """A device-resident matmul: the smallest step that must neither sync nor copy."""
     if lib == "cupy":
         import cupy
 
-        kernel = cupy.RawKernel(_SPIN_SOURCE, "xpscratch_spin")
-        kernel((1,), (1,), (cupy.int64(SPIN_CYCLES),))
-        event = cupy.cuda.Event()
-        event.record()
-        return event
-    import torch
-
-    torch.cuda._sleep(SPIN_CYCLES)
-    event = torch.cuda.Event()
-    event.record()
-    return event
-
-
-def _done(lib: str, event: Any) -> bool:
-    return bool(event.done) if lib == "cupy" else bool(event.query())
-
-
-@contextlib.contextmanager
-def _count_host_to_device(lib: str) -> Iterator[list[str]]:
-    """Count array constructions from host data (NumPy arrays, lists, Python scalars)."""
-    calls: list[str] = []
-    if lib == "cupy":
-        import cupy
-
-        module, names, device_type = cupy, ("asarray", "array"), cupy.ndarray
+        a = cupy.ones((256, 256), dtype=cupy.float32)
     else:
         import torch
 
-        module, names, device_type = torch, ("as_tensor", "asarray", "tensor"), torch.Tensor
-    originals = {n: getattr(module, n) for n in names}
-
-    def wrap(name: str, fn: Callable) -> Callable:
-        def counted(obj, *args, **kwargs):
-            if not isinstance(obj, device_type):
-                calls.append(f"{module.__name__}.{name}({type(obj).__name__})")
-            return fn(obj, *args, **kwargs)
-
-        return counted
-
-    for n, fn in originals.items():
-        setattr(module, n, wrap(n, fn))
-    try:
-        yield calls
-    finally:
-        for n, fn in originals.items():
-            setattr(module, n, fn)
+        a = torch.ones((256, 256), dtype=torch.float32, device="cuda")
+    return lambda: a @ a
 
 
-@contextlib.contextmanager
-def _refuse_syncs(lib: str) -> Iterator[list[str]]:
-    """The library's own sync detector, where it has one; records what it reports."""
-    notes: list[str] = []
-    if lib == "cupy":
-        import cupyx
-
-        allow = getattr(cupyx, "allow_synchronize", None)
-        if allow is None:
-            notes.append("cupyx.allow_synchronize unavailable in this CuPy")
-            yield notes
-            return
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # deprecated since CuPy 10, still useful here
-            with allow(False):
-                yield notes
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description="Run the benchmarks' sync check once on each usable CUDA library "
+        "(cupy, torch) and print its report; skips with a reason on a machine without a GPU."
+    )
+    parser.parse_args()
+    libs = [lib for lib in ("cupy", "torch") if _usable(lib)]
+    if not libs:
+        print("skipped: no usable CUDA GPU (cupy or torch) on this machine")
         return
-    import torch
-
-    previous = torch.cuda.get_sync_debug_mode()
-    torch.cuda.set_sync_debug_mode("warn")
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            yield notes
-        notes.extend(str(w.message).splitlines()[0] for w in caught if "sync" in str(w.message))
-    finally:
-        torch.cuda.set_sync_debug_mode(previous)
+    for lib in libs:
+        step = _matmul_step(lib)
+        step()  # warm up outside the check
+        sync(lib)
+        print(lib, device_name(lib), json.dumps(check_step(lib, step)))
 
 
-def check_step(lib: str, step: Callable[[], Any]) -> dict[str, Any]:
-    """Run ``step`` once behind a spinning kernel; report whether it synchronised or copied."""
-    sync(lib)
-    event = _spin(lib)
-    error = None
-    h2d: list[str] = []
-    notes: list[str] = []
-    try:
-        with _count_host_to_device(lib) as h2d, _refuse_syncs(lib) as notes:
-            step()
-    except Exception as exc:  # cupyx.DeviceSynchronized, or anything the step raised
-        error = f"{type(exc).__name__}: {exc}"
-    still_running = not _done(lib, event)
-    sync(lib)
-    return {
-        "blocked_on_device": not still_running,
-        "sync_reports": notes + ([error] if error else []),
-        "host_to_device_calls": len(h2d),
-        "host_to_device_examples": sorted(set(h2d))[:5],
-        "method": "spin kernel (~1 s) ahead of one step, then event query; "
-        + ("cupyx.allow_synchronize(False)" if lib == "cupy" else "torch sync_debug_mode"),
-    }
+if __name__ == "__main__":
+    main()

@@ -22,7 +22,7 @@ import os
 import pytest
 
 import xpscratch
-from xpscratch.backend import BackendError
+from xpscratch.backend import BackendError, set_torch_threads
 
 BACKEND_PARAMS = [
     ("numpy", "numpy", None),
@@ -86,16 +86,6 @@ JAX_SLOW = bool(os.environ.get("XPSCRATCH_SLOW_JAX"))
 SAME_AS_STRICT = {"strict-device1", "strict-device2"}
 
 
-def _torch_single_thread() -> None:
-    """Tests use tiny matrices: torch's thread pool only costs time there, and on a shared
-    2-core machine a busy second core slows two-thread torch down many times over."""
-    try:
-        import torch
-    except ImportError:
-        return
-    torch.set_num_threads(1)
-
-
 @pytest.fixture(
     params=[
         pytest.param(bid, marks=[pytest.mark.gpu] if bid in GPU_IDS else [], id=bid)
@@ -115,7 +105,9 @@ def backend(request: pytest.FixtureRequest):
         # and their default-suite runs prove the device handling
         pytest.skip(f"{request.param}: slow conclusion runs are strict's (same arithmetic)")
     if name == "torch":
-        _torch_single_thread()
+        # tests use tiny matrices: torch's thread pool only costs time there, and on a
+        # shared 2-core machine a busy second core slows two-thread torch down many times
+        set_torch_threads(1)
     restore_x64 = _set_jax_x64(request.param in JAX_X64_IDS) if name == "jax" else None
     try:
         try:

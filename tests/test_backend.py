@@ -127,6 +127,23 @@ def test_torch_missing_says_which_build(monkeypatch):
     assert "CPU build" not in str(info.value)
 
 
+def test_set_torch_threads():
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    try:
+        B.set_torch_threads(0)  # never below one thread
+        assert torch.get_num_threads() == 1
+        B.set_torch_threads(2)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_set_torch_threads_without_torch_does_nothing(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` raise ImportError
+    B.set_torch_threads(1)
+
+
 def test_cupy_without_gpu_says_so(monkeypatch):
     def no_device():
         raise RuntimeError("cudaErrorNoDevice: no CUDA-capable device is detected")

@@ -11,24 +11,18 @@ import io
 import pytest
 
 import xpscratch
+from xpscratch.check._experiments import SHORT
 from xpscratch.experiments import EXPERIMENTS
 
 pytest.importorskip("matplotlib")
 from matplotlib.figure import Figure  # noqa: E402
 
-# small settings: enough to draw every panel (regularization_compare: 2 seeds for its title)
+# small settings: the check battery's short runs (one table), with enough histogram
+# samples to draw every panel and 2 seeds for regularization_compare's title
 SMALL: dict[str, dict] = {
-    "optimizer_compare_naive": {},
+    **SHORT,
     "weight_init_activation_histogram": {"samples": 100},
-    "optimizer_compare_mnist": {"iterations": 30},
-    "weight_init_compare": {"iterations": 30},
-    "batch_norm_test": {"num_scales": 3, "epochs": 2},
-    "overfit_weight_decay": {"epochs": 4, "test_size": 500},
-    "overfit_dropout": {"epochs": 4, "test_size": 500},
-    "hyperparameter_optimization": {"trials": 3, "epochs": 3, "rounds": 2, "train_size": 200},
-    "regularization_compare": {"seeds": 2, "epochs": 3, "test_size": 500, "ensemble_size": 2},
-    "lr_schedule_compare": {"iterations": 30, "test_size": 500},
-    "optimizer_zoo": {"steps": {"bowl": 30, "saddle": 100, "rosenbrock": 200, "himmelblau": 50}},
+    "regularization_compare": {**SHORT["regularization_compare"], "seeds": 2},
 }
 NO_SEED = {"optimizer_compare_naive", "optimizer_zoo"}  # computed: nothing random
 # no images: the 2-D surfaces, and the histograms' random inputs

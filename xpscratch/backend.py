@@ -53,6 +53,7 @@ __all__ = [
     "namespace",
     "set_backend",
     "set_default_dtype",
+    "set_torch_threads",
     "to_numpy",
     "use_backend",
     "use_default_dtype",
@@ -262,6 +263,20 @@ def available_backends() -> list[str]:
             continue
         usable.append(name)
     return usable
+
+
+def set_torch_threads(threads: int) -> None:
+    """Set the number of CPU threads torch uses inside one operation (at least 1).
+
+    For processes that share the cores: parallel search workers, or test runs of tiny
+    matrices, where torch's thread pool costs more than it gains.  Does nothing where
+    torch is not installed.
+    """
+    try:
+        torch = importlib.import_module("torch")
+    except ImportError:
+        return
+    torch.set_num_threads(max(1, int(threads)))
 
 
 def set_default_dtype(dtype: str) -> None:

@@ -197,9 +197,9 @@ def run_group(group: str, target: Target) -> Group:
 def _no_random_numbers(t: Target) -> str | None:
     """Why this device cannot draw xpscratch's random numbers (None: it can).
 
-    A device without 64-bit integers (strict's no_x64, JAX's default) needs the 32-bit
-    Philox path; until xpscratch has one, every group (all draw random numbers) is skipped
-    with this reason rather than failing for one missing feature.
+    Devices without 64-bit integers (strict's no_x64, JAX's default) draw on the uint32
+    path; a device where even that fails has every group (all draw random numbers)
+    skipped with this reason rather than failing for one missing feature.
     """
     with t.active():
         try:

@@ -1,12 +1,13 @@
 """Group 6, GPU backends only: no synchronisation or transfer inside a training step, and
 the float32 matmul precision (TF32 or full) that decides the float32 numbers.
 
-The library's own copy of what ``benchmarks/gpu.py`` does (the library never imports
-benchmarks/): a kernel that spins for about a second is put on the stream, one training
-step runs on the host, then the spinning kernel's event is queried.  Any sync inside the
-step (a device-to-host copy, ``float(loss)``, a blocking copy, ``synchronize``) would have
-waited for it.  CuPy's ``cupyx.allow_synchronize(False)`` and torch's sync debug mode
-name the offending call; constructions of device arrays from host data are counted.
+The sync check (``check_step``, also used by ``benchmarks/gpu.py``: benchmarks import
+the library, never the other way round): a kernel that spins for about a second is put
+on the stream, one training step runs on the host, then the spinning kernel's event is
+queried.  Any sync inside the step (a device-to-host copy, ``float(loss)``, a blocking
+copy, ``synchronize``) would have waited for it.  CuPy's ``cupyx.allow_synchronize(False)``
+and torch's sync debug mode name the offending call; constructions of device arrays from
+host data are counted.
 JAX has no spin kernel here: its transfer guard (``jax.transfer_guard("disallow")``)
 refuses every implicit host/device transfer inside the step instead.
 
@@ -107,7 +108,8 @@ def set_matmul_precision(b: Backend, allow_tf32: bool) -> Callable[[], None]:
 # -- the sync / transfer check ----------------------------------------------------------------
 
 
-def _sync(lib: str) -> None:
+def sync(lib: str) -> None:
+    """Wait for the current stream (CuPy) or device (torch)."""
     if lib == "cupy":
         importlib.import_module("cupy").cuda.get_current_stream().synchronize()
     else:
@@ -115,6 +117,7 @@ def _sync(lib: str) -> None:
 
 
 def _spin(lib: str) -> Any:
+    """Launch the spinning kernel and return an event recorded right after it."""
     if lib == "cupy":
         cupy = importlib.import_module("cupy")
         cupy.RawKernel(_SPIN_SOURCE, "xpscratch_spin")((1,), (1,), (cupy.int64(SPIN_CYCLES),))
@@ -162,6 +165,7 @@ def _count_host_to_device(lib: str) -> Iterator[list[str]]:
 
 @contextlib.contextmanager
 def _refuse_syncs(lib: str) -> Iterator[list[str]]:
+    """The library's own sync detector, where it has one; records what it reports."""
     notes: list[str] = []
     if lib == "cupy":
         allow = getattr(importlib.import_module("cupyx"), "allow_synchronize", None)
@@ -202,7 +206,7 @@ def check_step(lib: str, step: Callable[[], Any]) -> dict[str, Any]:
             "host_to_device_calls": 0,
             "method": 'jax.transfer_guard("disallow")',
         }
-    _sync(lib)
+    sync(lib)
     event = _spin(lib)
     error = None
     h2d: list[str] = []
@@ -213,13 +217,14 @@ def check_step(lib: str, step: Callable[[], Any]) -> dict[str, Any]:
     except Exception as exc:  # cupyx.DeviceSynchronized, or anything the step raised
         error = f"{type(exc).__name__}: {exc}"
     still_running = not _done(lib, event)
-    _sync(lib)
+    sync(lib)
     return {
         "blocked_on_device": not still_running,
         "sync_reports": notes + ([error] if error else []),
         "host_to_device_calls": len(h2d),
         "host_to_device_examples": sorted(set(h2d))[:5],
-        "method": "spin kernel ahead of one step, then an event query",
+        "method": "spin kernel (~1 s) ahead of one step, then event query; "
+        + ("cupyx.allow_synchronize(False)" if lib == "cupy" else "torch sync_debug_mode"),
     }
 
 

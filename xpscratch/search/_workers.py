@@ -35,7 +35,5 @@ def activate(name: str, device: str | None, dtype: str, workers: int) -> None:
     _backend.set_backend(name, device)
     _backend.set_default_dtype(dtype)
     if name == "torch" and (device or "cpu").startswith("cpu"):
-        import torch
-
         # the workers share the cores; each with all of them would oversubscribe
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+        _backend.set_torch_threads((os.cpu_count() or 1) // workers)
