@@ -741,8 +741,9 @@ def _reference_record(reference_runs, key, tmp_path, dtype):
 def test_ctrl_c_while_an_update_is_stored_waits_until_it_is_whole(
     backend, float_dtype, tmp_path, monkeypatch, reference_runs
 ):
-    # a real SIGINT, sent while the optimizer writes the new parameters: it must not cut
-    # the write in half, but arrive once the step is stored
+    # a real SIGINT, sent while the optimizer stores the new parameters (in place where
+    # writable, into the params dict where not): it must not cut the store in half, but
+    # arrive once the step is stored
     import signal
 
     from xpscratch import optim
@@ -750,18 +751,33 @@ def test_ctrl_c_while_an_update_is_stored_waits_until_it_is_whole(
     want, _ = _reference_record(
         reference_runs, (backend.name, str(backend.device), float_dtype), tmp_path, float_dtype
     )
-    writable, calls = optim.writable, []
+    stores = []
 
-    def writable_then_ctrl_c(a):
-        calls.append(1)
-        if len(calls) == 17:  # the 2nd update's 7th parameter: the middle of a store
+    def store():
+        stores.append(1)
+        if len(stores) == 17:  # the 2nd update's 7th of 10 parameters
             signal.raise_signal(signal.SIGINT)
-        return writable(a)
 
-    monkeypatch.setattr(optim, "writable", writable_then_ctrl_c)
+    for name, op in optim._OPS.items():
+
+        def op_then_count(a, b, inplace, op=op):
+            out = op(a, b, inplace)
+            if inplace:  # when the update is stored, not while it is computed
+                store()
+            return out
+
+        monkeypatch.setitem(optim._OPS, name, op_then_count)
+
+    class CountingParams(dict):
+        def __setitem__(self, key, value):
+            super().__setitem__(key, value)
+            store()
+
     tr = _interruptible_run(tmp_path, "run", float_dtype)
+    tr.network.params = CountingParams(tr.network.params)
     with pytest.raises(KeyboardInterrupt):
         tr.train()
+    assert len(stores) == 20  # the interrupted store was finished
     assert tr.optimizer.step == tr.current_iter == 2  # the update and its count, together
     assert tr.train()
     _assert_same_run(_run_record(tr, tmp_path / "run.npz"), want)

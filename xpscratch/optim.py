@@ -1,17 +1,18 @@
 """Parameter updates (the book's ``common/optimizer.py``), simplest first.
 
 ``optimizer.update(params, grads)`` leaves the updated arrays in ``params`` (and the
-new state in ``state``) on every backend, all or nothing: it computes every new array
-first (:meth:`Optimizer.compute_update`, which changes nothing) and then stores them
-(:meth:`Optimizer.apply_update`, with Ctrl-C held off), so an error or an interrupt
-never leaves some parameters updated and others not, or the step count advanced
-without them.  Where arrays are writable (NumPy, CuPy, torch, strict) the new values
-are written into the parameter arrays themselves, so every holder of a parameter (the
-book's layers) sees them; where they are immutable (JAX) the new arrays are stored
-under the same keys, and a network hands its layers the current ``params`` before each
-forward pass.  The rules round exactly as their written formulas.  An optimizer's state
-is plain data: a step count and one dict of arrays per slot (``v``, ``h``, ``m``),
-created with ``zeros_like`` on the parameters' own backend and device.
+new state in ``state``) on every backend, all or nothing: it first computes every array
+the update needs (:meth:`Optimizer.compute_update`, which changes nothing), then stores
+the update (:meth:`Optimizer.apply_update`, with Ctrl-C held off), so an error or an
+interrupt never leaves some parameters updated and others not, or the step count
+advanced without them.  Where arrays are writable (NumPy, CuPy, torch, strict) storing
+changes the parameter arrays in place (``p -= step``: no copy, the written formula's
+rounding), so every holder of a parameter (the book's layers) sees it; where they are
+immutable (JAX) the new arrays replace the old ones under the same keys, and a network
+hands its layers the current ``params`` before each forward pass.  Slot arrays are
+always new ones.  An optimizer's state is plain data: a step count and one dict of
+arrays per slot (``v``, ``h``, ``m``), created with ``zeros_like`` on the parameters'
+own backend and device.
 ``state_dict()`` / ``load_state_dict()`` save and restore it.
 
 Hyperparameters are Python floats.  ``lr`` may also be a schedule (any callable
@@ -29,6 +30,7 @@ import math
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
+from . import _inplace as ip
 from ._checks import check_fraction, check_nonnegative
 from ._interrupts import deferred_interrupts
 from .backend import asarray, namespace, writable
@@ -64,11 +66,36 @@ __all__ = [
 EPS = 1e-7  # the book's epsilon, added after the square root
 
 
+# How a rule changes a parameter: operations on it, in order, e.g. (("mul", c), ("sub", x))
+# for p * c - x.  They are applied in place when the update is stored, where the array is
+# writable (no copy, and the rounding of the written formula), or at once into a new array
+# where it is immutable (storing is then only an assignment, which cannot fail half way).
+Change = tuple[tuple[str, Any], ...]
+_OPS = {"add": ip.add, "sub": ip.sub, "mul": ip.mul}
+
+
+def minus(x: Any) -> Change:
+    """``p - x``."""
+    return (("sub", x),)
+
+
+def plus(x: Any) -> Change:
+    """``p + x``."""
+    return (("add", x),)
+
+
+def _changed(p: Any, change: Change, inplace: bool) -> Any:
+    for op, x in change:
+        p = _OPS[op](p, x, inplace)
+    return p
+
+
 @dataclasses.dataclass(frozen=True)
 class OptimizerUpdate:
-    """An update computed but not yet applied: the new parameters, slot arrays and step."""
+    """An update computed but not yet stored: each parameter's change, the new slot
+    arrays and the new step count (for an immutable parameter, its new array)."""
 
-    params: dict[str, Any]
+    changes: dict[str, Change]
     state: dict[str, dict[str, Any]]
     step: int
 
@@ -106,7 +133,7 @@ class Optimizer:
     def compute_update(
         self, params: Mapping[str, Any], grads: Mapping[str, Any]
     ) -> OptimizerUpdate:
-        """The new parameters, state and step for ``grads``, as new arrays; nothing changes.
+        """The update for ``grads``: every new array it needs, computed; nothing changes.
 
         Every gradient is checked first (names, shapes, backend and device).
         """
@@ -121,32 +148,35 @@ class Optimizer:
                 )
         state = self.state if self.state is not None else self._zero_state(params)
         lr, t = self.current_lr(), self.step + 1
-        new_params: dict[str, Any] = {}
+        changes: dict[str, Change] = {}
         new_state: dict[str, dict[str, Any]] = {slot: {} for slot in self.slots}
         for key, p in params.items():
             current = [state[slot][key] for slot in self.slots]
-            new_params[key], *values = self._apply(key, p, grads[key], lr, *current, t=t)
+            change, *values = self._apply(key, p, grads[key], lr, *current, t=t)
+            if not writable(p):
+                change = (("set", _changed(p, change, inplace=False)),)
+            changes[key] = change
             for slot, value in zip(self.slots, values, strict=True):
                 new_state[slot][key] = value
-        return OptimizerUpdate(new_params, new_state, t)
+        return OptimizerUpdate(changes, new_state, t)
 
     def apply_update(self, params: dict[str, Any], update: OptimizerUpdate) -> None:
-        """Store a computed update: into the parameter arrays where they are writable (so
-        the layers holding them see it), else as new arrays under the same keys."""
+        """Store a computed update, with Ctrl-C held off: writable parameter arrays are
+        changed in place (so the layers holding them see it), immutable ones replaced."""
         with deferred_interrupts():
-            for key, new in update.params.items():
-                p = params[key]
-                if writable(p):
-                    p[...] = new
+            for key, change in update.changes.items():
+                if change[0][0] == "set":
+                    params[key] = change[0][1]
                 else:
-                    params[key] = new
+                    _changed(params[key], change, inplace=True)
             self.state, self.step = update.state, update.step
 
     def _apply(self, key: str, p: Any, g: Any, lr: float, *slots: Any, t: int) -> tuple:
-        """The new ``(p, *slots)`` of update number ``t`` (from 1), as new arrays.
+        """``(change, *new_slots)`` for update number ``t`` (from 1): how ``p`` changes
+        (:data:`Change`, e.g. ``minus(lr * g)``) and the slots' new arrays.
 
-        A rule may change its own temporaries in place (``a -= b`` rebinds ``a`` where
-        arrays are immutable), never ``p``, ``g`` or a slot.
+        A rule writes into nothing it is given (``p``, ``g``, a slot): only into its own
+        temporaries (``a -= b`` rebinds ``a`` where arrays are immutable).
         """
         raise NotImplementedError
 
@@ -222,7 +252,7 @@ class SGD(Optimizer):
         super().__init__(lr)
 
     def _apply(self, key, p, g, lr, *, t):
-        return (p - lr * g,)
+        return (minus(lr * g),)
 
 
 class Momentum(Optimizer):
@@ -237,7 +267,7 @@ class Momentum(Optimizer):
     def _apply(self, key, p, g, lr, v, *, t):
         v = v * self.momentum
         v -= lr * g
-        return p + v, v
+        return plus(v), v
 
 
 class Nesterov(Optimizer):
@@ -260,7 +290,7 @@ class Nesterov(Optimizer):
         step -= ((1.0 + mu) * lr) * g
         v = v * mu
         v -= lr * g
-        return p + step, v
+        return plus(step), v
 
 
 class AdaGrad(Optimizer):
@@ -275,7 +305,7 @@ class AdaGrad(Optimizer):
     def _apply(self, key, p, g, lr, h, *, t):
         gg = g * g
         gg += h  # = h + g*g: a + b rounds as b + a
-        return p - _scaled_step(lr, g, gg, self.eps), gg
+        return minus(_scaled_step(lr, g, gg, self.eps)), gg
 
 
 class RMSprop(Optimizer):
@@ -301,7 +331,7 @@ class RMSprop(Optimizer):
         gg = g * g
         gg *= 1.0 - self.decay_rate
         h += gg
-        return p - _scaled_step(lr, g, h, self.eps), h
+        return minus(_scaled_step(lr, g, h, self.eps)), h
 
 
 class Adam(Optimizer):
@@ -345,7 +375,7 @@ class Adam(Optimizer):
             step = _scaled_step(lr / c1, m, v, self.eps, math.sqrt(c2))
         else:
             step = _scaled_step(lr * math.sqrt(c2) / c1, m, v, self.eps)
-        return p - step, m, v
+        return minus(step), m, v
 
 
 class AdamW(Adam):
@@ -372,10 +402,11 @@ class AdamW(Adam):
         self.decay = None if decay is None else tuple(sorted(decay))
 
     def _apply(self, key, p, g, lr, m, v, *, t):
+        change, m, v = super()._apply(key, p, g, lr, m, v, t=t)
         decayed = weight_matrices(key, p) if self.decay is None else key in self.decay
-        if decayed and self.weight_decay:
-            p = p * (1.0 - lr * self.weight_decay)
-        return super()._apply(key, p, g, lr, m, v, t=t)
+        if decayed and self.weight_decay:  # p * (1 - lr * weight_decay) first
+            change = (("mul", 1.0 - lr * self.weight_decay), *change)
+        return change, m, v
 
 
 def weight_matrices(name: str, p: Any) -> bool:

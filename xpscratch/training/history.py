@@ -64,6 +64,9 @@ class LossLog:
     def append(self, loss: Any) -> None:
         self.pending.append(loss)
 
+    def __len__(self) -> int:
+        return len(self.values) + len(self.pending)
+
     def sync(self) -> list[float]:
         pending = self.pending
         if pending:

@@ -260,9 +260,9 @@ class Trainer(_state.Checkpointing):
             if owed.batch is not None:
                 # as in the book: the loss after the update, on the step's mini-batch
                 loss = self.network.loss(*owed.batch)
-                with deferred_interrupts():
+                if len(self.loss_log) < self.current_iter:  # not if cut short after this
                     self.loss_log.append(loss)
-                    owed.loss, owed.batch = loss, None
+                owed.loss, owed.batch = loss, None
             if owed.step_hooks == 0 and self.at_report_point:
                 self._check_losses()
             while owed.step_hooks < len(self.callbacks):
