@@ -16,7 +16,9 @@ Two kinds of test per experiment:
   NumPy float32 run.  Agreement at these settings plus the NumPy conclusions imply the
   conclusions on every backend; ``test_conclusions_on_backend`` checks that directly
   at the conclusion settings (marked slow, and skipped unless ``XPSCRATCH_SLOW_TESTS=1``;
-  all the slow tests together add about 13 minutes on 2 cores, see the README's Tests).
+  all the slow tests together add about 13 minutes on 2 cores, and about 10 of one core
+  for the two JAX modes, at the smaller settings of ``conftest.JAX_CONCLUSION``; see the
+  README's Tests).
 
 """
 
