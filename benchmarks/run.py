@@ -438,7 +438,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.no_gpu:
         names = [c for c in names if not workloads.is_gpu(c)]
     # importing torch only to learn it is not wanted costs seconds
-    skip = [lib for lib in ("torch", "cupy") if not any(lib in c for c in names)]
+    skip = [lib for lib in ("torch", "cupy", "jax") if not any(lib in c for c in names)]
     probed = probe(skip)
     gpu = not args.no_gpu and (probed["found"]["cupy_gpu"] or probed["found"]["torch_gpu"])
     available = available_competitors(probed["found"], wanted, gpu)

@@ -39,6 +39,10 @@ def pin_threads(threads: int) -> None:
     """Must run before NumPy/torch are imported: their pools read these once, at load."""
     for name in THREAD_VARIABLES:
         os.environ[name] = str(threads)
+    # JAX's XLA CPU client has its own pool for one operation's work (read when JAX starts)
+    xla = f"--xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'} "
+    xla += f"intra_op_parallelism_threads={threads}"
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + xla).strip()
 
 
 def _setup_torch_threads(threads: int) -> None:
@@ -74,6 +78,7 @@ def probe(skip: set[str]) -> dict:
 
     found = {"numpy": importlib.util.find_spec("numpy") is not None}
     found["strict"] = importlib.util.find_spec("array_api_strict") is not None
+    found["jax"] = "jax" not in skip and importlib.util.find_spec("jax") is not None
     found["torch"] = found["torch_gpu"] = found["cupy_gpu"] = False
     versions, gpus = {}, {}
     import numpy
@@ -108,6 +113,10 @@ def probe(skip: set[str]) -> dict:
     for mod in ("array_api_compat", "array_api_strict"):
         if importlib.util.find_spec(mod) is not None:
             versions[mod] = __import__(mod).__version__
+    if found["jax"]:  # the version without importing JAX (seconds)
+        import importlib.metadata
+
+        versions["jax"] = importlib.metadata.version("jax")
     sys.path.insert(0, str(ROOT))
     import xpscratch
 
@@ -155,6 +164,8 @@ def serve(competitor: str, threads: int, out) -> None:
                 start = time.perf_counter()
                 for _ in range(k):
                     runner.step()
+                if runner.sync is not None:  # asynchronous dispatch on the CPU (JAX)
+                    runner.sync()
                 if lib != "cpu":
                     from benchmarks import gpu
 
@@ -180,8 +191,7 @@ def _warm_up(runner, msg: dict, gpu, smoke: bool) -> tuple[int, dict]:
     """Run until warm (caches, allocator pools, lazy initialisation); choose k for a block."""
     if smoke:
         runner.step()
-        if gpu is not None:
-            gpu.sync(runner.lib)
+        _sync(runner, gpu)
         return 1, {"warmup_steps": 1}
     warm_s, block_s = float(msg.get("warm_s", 0.3)), float(msg.get("block_s", 0.2))
     times = []
@@ -189,14 +199,21 @@ def _warm_up(runner, msg: dict, gpu, smoke: bool) -> tuple[int, dict]:
     while len(times) < 3 or time.perf_counter() - start < warm_s:
         t0 = time.perf_counter()
         runner.step()
-        if gpu is not None:
-            gpu.sync(runner.lib)
+        _sync(runner, gpu)
         times.append(time.perf_counter() - t0)
         if len(times) >= 3 and sum(times) > 4 * warm_s:  # very slow steps: enough
             break
     recent = sorted(times[len(times) // 2 :])
     per_step = recent[len(recent) // 2]
     return max(1, round(block_s / per_step)), {"warmup_steps": len(times)}
+
+
+def _sync(runner, gpu) -> None:
+    """Wait until the step's work is done: JAX's dispatch, then the GPU's stream."""
+    if runner.sync is not None:
+        runner.sync()
+    if gpu is not None:
+        gpu.sync(runner.lib)
 
 
 def main() -> None:

@@ -2,10 +2,10 @@
 
 A *case* is one row group of the results table, e.g. ``a/adam/float64``.  A *competitor*
 is one implementation: xpscratch on a backend (``xpscratch-numpy``, ``xpscratch-torch``,
-``xpscratch-strict``, ``xpscratch-cupy``, ``xpscratch-torch-cuda``), the plain NumPy
-references (``numpy``: the book's code; ``numpy-lean``: xpscratch's operations in raw NumPy;
-:mod:`benchmarks.plain_numpy`) or PyTorch (``torch``,
-``torch-cuda``, :mod:`benchmarks.torch_ref`).  :func:`build` returns a :class:`Runner`
+``xpscratch-strict``, ``xpscratch-jax``, ``xpscratch-cupy``, ``xpscratch-torch-cuda``), the
+plain NumPy references (``numpy``: the book's code; ``numpy-lean``: xpscratch's operations
+in raw NumPy; :mod:`benchmarks.plain_numpy`) or PyTorch (``torch``, ``torch-cuda``,
+:mod:`benchmarks.torch_ref`).  :func:`build` returns a :class:`Runner`
 whose ``step()`` does one unit of work: one training step (forward, backward, update),
 one epoch through the Trainer, one RNG call or one matrix product.
 
@@ -35,6 +35,7 @@ XPSCRATCH_BACKENDS = {
     "xpscratch-numpy": ("numpy", None),
     "xpscratch-torch": ("torch", "cpu"),
     "xpscratch-strict": ("array_api_strict", None),
+    "xpscratch-jax": ("jax", "cpu"),
     "xpscratch-cupy": ("cupy", None),
     "xpscratch-torch-cuda": ("torch", "cuda"),
     "xpscratch-numpy-before": ("numpy", None),
@@ -48,13 +49,16 @@ CPU_COMPETITORS = (
     "torch",
     "xpscratch-torch",
     "xpscratch-strict",
+    "xpscratch-jax",
 )
 GPU_COMPETITORS = ("torch-cuda", "xpscratch-cupy", "xpscratch-torch-cuda")
 # run only when named in --competitors: random.py at BEFORE_COMMIT, and NumPy without
 # the optional randomgen fast path (the portable Philox)
 ON_REQUEST = ("xpscratch-numpy-before", "xpscratch-torch-before", "xpscratch-numpy-portable")
 ALL_COMPETITORS = CPU_COMPETITORS + GPU_COMPETITORS + ON_REQUEST
-INFO_ONLY = ("xpscratch-strict",)  # shown for information: a correctness backend, not a fast one
+# shown for information, no target: strict is a correctness backend, not a fast one; JAX
+# dispatches op by op on these small arrays (xpscratch does not jit)
+INFO_ONLY = ("xpscratch-strict", "xpscratch-jax")
 # what each competitor needs installed (and, for the GPU ones, a usable CUDA device)
 REQUIRES = {
     "numpy": "numpy",
@@ -63,6 +67,7 @@ REQUIRES = {
     "torch": "torch",
     "xpscratch-torch": "torch",
     "xpscratch-strict": "strict",
+    "xpscratch-jax": "jax",
     "xpscratch-cupy": "cupy_gpu",
     "torch-cuda": "torch_gpu",
     "xpscratch-torch-cuda": "torch_gpu",
@@ -76,6 +81,7 @@ PEAK_OF = {
     "numpy-lean": "numpy",
     "xpscratch-numpy": "numpy",
     "xpscratch-strict": "numpy",
+    "xpscratch-jax": "xpscratch-jax",  # XLA's own CPU matmul (Eigen), not OpenBLAS
     "torch": "torch",
     "xpscratch-torch": "torch",
     "xpscratch-cupy": "xpscratch-cupy",
@@ -234,6 +240,9 @@ class Runner:
     step: Callable[[], Any]
     lib: str  # "cpu", "cupy" or "torch": what must be synchronised after timing on a GPU
     info: dict[str, Any] = field(default_factory=dict)
+    # waits until all the work ``step`` dispatched has been done, where dispatch is
+    # asynchronous on the CPU too (JAX); None: ``step`` returns when its work is done
+    sync: Callable[[], None] | None = None
 
 
 @functools.cache
@@ -290,6 +299,16 @@ def _matmul(case: Case, competitor: str) -> Runner:
         b = cupy.random.random((n, n), dtype=cupy.float32)
         c = cupy.empty((n, n), dtype=cupy.float32)
         return Runner(lambda: cupy.matmul(a, b, out=c), "cupy", {"blas": "cuBLAS (CuPy)"})
+    if competitor == "xpscratch-jax":
+        import jax
+
+        key_a, key_b = jax.random.split(jax.random.key(0))
+        a = jax.random.uniform(key_a, (n, n), dtype="float32")
+        b = jax.random.uniform(key_b, (n, n), dtype="float32")
+        # each product waits for itself: independent dispatches may finish out of order
+        return Runner(
+            lambda: jax.block_until_ready(jax.numpy.matmul(a, b)), "cpu", {"blas": "XLA (JAX)"}
+        )
     import torch
 
     device = "cuda" if competitor == "torch-cuda" else "cpu"
@@ -322,9 +341,20 @@ def _xpscratch(case: Case, competitor: str, smoke: bool) -> Runner:
     from xpscratch.random import RandomStream
 
     name, device = XPSCRATCH_BACKENDS[competitor]
+    info: dict[str, Any] = {}
+    sync = None
+    if name == "jax":
+        import jax
+
+        if case.dtype == "float64":  # a worker runs one case: its mode is the case's
+            jax.config.update("jax_enable_x64", True)
+        info["jax_enable_x64"] = bool(jax.config.jax_enable_x64)
+        # dispatch is asynchronous: a block ends when all it dispatched is done (every
+        # array alive: parameters, optimizer state and running statistics)
+        sync = functools.partial(_jax_block_until_ready, jax)
     backend = xpscratch.set_backend(name, device)
     lib = {"xpscratch-cupy": "cupy", "xpscratch-torch-cuda": "torch"}.get(competitor, "cpu")
-    info = {"backend": repr(backend)}
+    info["backend"] = repr(backend)
     if competitor.endswith("-before"):
         RandomStream = _random_before().RandomStream  # noqa: N806
         info["random_py"] = BEFORE_COMMIT
@@ -344,6 +374,8 @@ def _xpscratch(case: Case, competitor: str, smoke: bool) -> Runner:
         }[case.rng]
         if case.rng == "mask":
             info.update(_count_mask_ops(RandomStream, xp, dev, shape, smoke))
+        if sync is not None:  # nothing keeps the draws: each waits for itself
+            return Runner(lambda: sync(draw()), lib, info)
         return Runner(draw, lib, info)
 
     net = MultiLayerNetExtend(
@@ -380,7 +412,7 @@ def _xpscratch(case: Case, competitor: str, smoke: bool) -> Runner:
             )
             trainer.train()
 
-        return Runner(epoch, lib, info)
+        return Runner(epoch, lib, info, sync)
 
     x_host, t_host = _data(case, smoke)
     x, t = xpscratch.asarray(x_host, case.dtype), xpscratch.asarray(t_host)
@@ -389,7 +421,12 @@ def _xpscratch(case: Case, competitor: str, smoke: bool) -> Runner:
     def step() -> None:
         optimizer.update(net.params, net.gradient(x, t))
 
-    return Runner(step, lib, info)
+    return Runner(step, lib, info, sync)
+
+
+def _jax_block_until_ready(jax: Any, *arrays: Any) -> None:
+    """Wait for ``arrays``, or for every JAX array alive when none are given."""
+    jax.block_until_ready(arrays if arrays else jax.live_arrays())
 
 
 def _count_mask_ops(stream_class, xp: Any, device: Any, shape, smoke: bool) -> dict:

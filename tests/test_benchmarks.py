@@ -24,10 +24,13 @@ from benchmarks import workloads  # noqa: E402
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 HAS_STRICT = importlib.util.find_spec("array_api_strict") is not None
+HAS_JAX = importlib.util.find_spec("jax") is not None
 CPU = [
     c
     for c in workloads.CPU_COMPETITORS
-    if (HAS_TORCH or "torch" not in c) and (HAS_STRICT or "strict" not in c)
+    if (HAS_TORCH or "torch" not in c)
+    and (HAS_STRICT or "strict" not in c)
+    and (HAS_JAX or "jax" not in c)
 ]
 CASES = workloads.cases("abcde")
 # every (case, competitor) pair once, but the float64/second-optimizer variants of (a)
@@ -64,6 +67,27 @@ def test_matmul_peak_case_runs(where):
     runner = workloads.build(case, "numpy")
     runner.step()
     assert workloads.blas_flops(case, "numpy") == 2.0 * case.n**3
+
+
+@pytest.mark.skipif(not HAS_JAX, reason="jax is not installed")
+def test_jax_blocks_until_its_work_is_done(monkeypatch):
+    """JAX dispatches asynchronously: a timed block ends by waiting for every array alive
+    (parameters, optimizer state), and each matmul of the peak waits for its product."""
+    import jax
+
+    runner = workloads.build(next(c for c in CASES if c.key == "a/sgd/float32"), "xpscratch-jax")
+    peak = workloads.build(workloads.peak_case("cpu"), "xpscratch-jax")
+    runner.step()
+    waited: list = []
+    real = jax.block_until_ready
+    monkeypatch.setattr(jax, "block_until_ready", lambda x: waited.append(x) or real(x))
+    runner.sync()
+    (arrays,) = waited
+    assert {id(a) for a in jax.live_arrays()} <= {id(a) for a in arrays}
+    assert len(arrays) >= 2 * 5  # at least W and b of the 5 layers
+    peak.step()
+    assert len(waited) == 2 and waited[1].shape == (1024, 1024)
+    assert workloads.peak_label("xpscratch-jax") == "peak:xpscratch-jax"  # XLA's own matmul
 
 
 def test_flop_count_of_the_wide_net_by_hand():

@@ -5,11 +5,14 @@ Runs pytest in a subprocess on a throwaway test file next to a copy of the conft
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,8 +51,22 @@ def run_pytest(tmp_path: Path, *args: str) -> str:
     return proc.stdout + proc.stderr
 
 
-def test_skips_are_summarised_once_per_backend_and_reason(tmp_path):
-    out = run_pytest(tmp_path, "-ra")
+XDIST = importlib.util.find_spec("xdist") is not None
+
+
+@pytest.mark.parametrize(
+    "workers",
+    [
+        [],
+        # under pytest-xdist the controller summarises the skips its workers report
+        pytest.param(
+            ["-n", "2"], marks=pytest.mark.skipif(not XDIST, reason="pytest-xdist missing")
+        ),
+    ],
+    ids=["serial", "xdist"],
+)
+def test_skips_are_summarised_once_per_backend_and_reason(tmp_path, workers):
+    out = run_pytest(tmp_path, "-ra", *workers)
     assert "8 skipped (-rs lists each test)" in out, out
     assert out.count("backend cupy: 5 test(s) skipped: backend needs 'cupy'") == 1, out
     assert "3 test(s) skipped (test_sample.py): slow: set XPSCRATCH_SLOW_TESTS=1" in out, out

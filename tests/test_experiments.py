@@ -16,7 +16,9 @@ Two kinds of test per experiment:
   NumPy float32 run.  Agreement at these settings plus the NumPy conclusions imply the
   conclusions on every backend; ``test_conclusions_on_backend`` checks that directly
   at the conclusion settings (marked slow, and skipped unless ``XPSCRATCH_SLOW_TESTS=1``;
-  all the slow tests together add about 13 minutes on 2 cores, see the README's Tests).
+  all the slow tests together add about 13 minutes on 2 cores, and about 10 of one core
+  for the two JAX modes, at the smaller settings of ``conftest.JAX_CONCLUSION``; see the
+  README's Tests).
 
 """
 
@@ -189,8 +191,9 @@ def test_optimizer_mnist_conclusions():
 
 
 def check_optimizer_mnist(r) -> None:
-    assert all(len(v) == 300 for v in r.train_loss.values())
-    early = r.window_mean(100, 300)
+    n = r.settings.iterations  # 300 (JAX: see conftest.JAX_CONCLUSION)
+    assert all(len(v) == n for v in r.train_loss.values())
+    early = r.window_mean(n // 3, n)  # 100-300
     assert max(early, key=early.get) == "SGD"  # SGD is the slowest
     for name in ("Momentum", "AdaGrad", "Adam"):
         assert early[name] < 0.5 * early["SGD"], (name, early)
@@ -286,7 +289,7 @@ def test_weight_decay_conclusions():
 
 def check_weight_decay(r) -> None:
     plain, decayed = r.run(0), r.run(1)
-    assert len(plain.train_acc) == 201
+    assert len(plain.train_acc) == r.settings.epochs  # 201 (JAX: conftest.JAX_CONCLUSION)
     assert plain.train_acc[-1] == 1.0  # memorises the 300 images
     assert plain.gap > 0.15  # far from its test accuracy
     assert max(decayed.train_acc) < 0.95  # weight decay: never near 100% ...
@@ -382,8 +385,8 @@ def check_hyperparameter(r) -> None:
     ],
     ids=lambda v: v if isinstance(v, str) else "",
 )
-def test_conclusions_on_backend(name, check, backend, float_dtype):
-    check(EXPERIMENTS[name].run(dtype=float_dtype, **CONCLUSION[name]))
+def test_conclusions_on_backend(name, check, backend, float_dtype, conclusion_settings):
+    check(EXPERIMENTS[name].run(dtype=float_dtype, **conclusion_settings(name, CONCLUSION[name])))
 
 
 def test_batch_indices_cover_an_epoch_with_a_partial_last_batch(backend):

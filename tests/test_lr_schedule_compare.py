@@ -135,11 +135,11 @@ def test_lr_schedule_full_run():
     not os.environ.get("XPSCRATCH_SLOW_TESTS"),
     reason="25-40 s per backend: set XPSCRATCH_SLOW_TESTS=1",
 )
-def test_lr_schedule_conclusions_on_backend(backend, float_dtype):
+def test_lr_schedule_conclusions_on_backend(backend, float_dtype, conclusion_settings):
     if "device1" in str(backend.device):
         pytest.skip("strict's arithmetic (device1 only refuses host copies): see [strict]")
     if backend.name == "numpy":  # the default run's conclusion, computed once
         r = numpy_run(NAME, float_dtype, CONCLUSION[NAME])
     else:
-        r = EXPERIMENTS[NAME].run(dtype=float_dtype, **CONCLUSION[NAME])
+        r = EXPERIMENTS[NAME].run(dtype=float_dtype, **conclusion_settings(NAME, CONCLUSION[NAME]))
     check_lr_schedules(r)

@@ -153,11 +153,12 @@ def test_a_subset_of_methods_runs_alone():
     reason="about 1 min per backend (2 min on a CPU-only machine): set XPSCRATCH_SLOW_TESTS=1 "
     "to check the conclusions on every backend (test_regularization_agrees covers short runs)",
 )
-def test_regularization_conclusions_on_backend(backend, float_dtype):
+def test_regularization_conclusions_on_backend(backend, float_dtype, conclusion_settings):
     if backend.name == "numpy" or (backend.name == "array_api_strict" and float_dtype == "float64"):
         pytest.skip(
             "the same numbers as test_regularization_conclusions: NumPy itself, or "
             "array-api-strict in float64 (NumPy underneath; test_regularization_agrees "
             "checks they are equal)"
         )
-    check_regularization(EXPERIMENTS[NAME].run(dtype=float_dtype, **CONCLUSION[NAME]))
+    settings = conclusion_settings(NAME, CONCLUSION[NAME])
+    check_regularization(EXPERIMENTS[NAME].run(dtype=float_dtype, **settings))
