@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from xpscratch._interrupts import deferred_interrupts
+from xpscratch._interrupts import deferred_interrupts, holding_interrupts
 
 
 def test_a_ctrl_c_inside_the_block_is_raised_when_the_block_ends():
@@ -69,3 +69,41 @@ def test_outside_the_main_thread_the_block_just_runs():
     thread.start()
     thread.join()
     assert result == [signal.default_int_handler]
+
+
+def test_a_session_keeps_the_handler_and_blocks_inside_it_still_hold():
+    with holding_interrupts():
+        installed = signal.getsignal(signal.SIGINT)
+        assert installed is not signal.default_int_handler
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)  # outside a block: at once, as usual
+        trace = []
+        with pytest.raises(KeyboardInterrupt):
+            with deferred_interrupts():
+                signal.raise_signal(signal.SIGINT)
+                trace.append("after the signal")
+        assert trace == ["after the signal"]
+        with deferred_interrupts():
+            assert signal.getsignal(signal.SIGINT) is installed  # no reinstalling per block
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_session_opened_inside_a_block_leaves_the_block_holding():
+    with pytest.raises(KeyboardInterrupt):
+        with deferred_interrupts():
+            with holding_interrupts():
+                pass
+            signal.raise_signal(signal.SIGINT)  # still held: the block is open
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_handler_installed_during_a_session_is_left_in_place():
+    def mine(signum, frame):
+        pass
+
+    try:
+        with holding_interrupts():
+            signal.signal(signal.SIGINT, mine)
+        assert signal.getsignal(signal.SIGINT) is mine
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -1,14 +1,20 @@
 """Hold Ctrl-C off while a commit runs, so that a change of state is never cut in half.
 
 A training step computes its new arrays first (an interrupt there changes nothing) and
-then stores them in a few Python assignments: the optimizer's parameters and state, the
-Trainer's counters.  :func:`deferred_interrupts` makes that short block indivisible for
-SIGINT: a Ctrl-C that arrives inside it is raised as soon as the block ends, by the
-handler that was in place (Python's, ``KeyboardInterrupt``; or Jupyter's, or one the
-user installed).  Blocks nest; a second Ctrl-C inside a block is held off with the first.
+then stores them in a few Python assignments and in-place operations: the optimizer's
+parameters and state, the Trainer's counters.  :func:`deferred_interrupts` makes such a
+block indivisible for SIGINT: a Ctrl-C that arrives inside it is raised as soon as the
+block ends, by the handler that was in place (Python's, ``KeyboardInterrupt``; Jupyter's;
+or one the user installed).  Blocks nest; a second Ctrl-C inside a block waits with the
+first.  Outside the blocks a Ctrl-C acts at once, as if nothing were installed.
 
-Only the main thread receives signals (and may install handlers): elsewhere the block
-runs as it is.
+Installing a signal handler costs more than a training step can spare, so a loop opens
+:func:`holding_interrupts` once around all its steps (the Trainer does, in ``train()``):
+the handler stays in place for the session and each block only counts.  A block outside
+a session installs it for itself.
+
+Only the main thread receives signals (and may install handlers): elsewhere both run
+their blocks as they are.
 """
 
 from __future__ import annotations
@@ -17,49 +23,80 @@ import signal
 import threading
 from typing import Any
 
-__all__ = ["deferred_interrupts"]
+__all__ = ["deferred_interrupts", "holding_interrupts"]
+
+
+class _Held:
+    """The main thread's state: the handler we replaced, open sessions and blocks."""
+
+    previous: Any = None  # the handler in place before ours; None: ours is not installed
+    sessions = 0
+    depth = 0  # deferred blocks open
+    received: list[tuple[int, Any]] = []
+
+
+def _handler(signum: int, frame: Any) -> None:
+    if _Held.depth:
+        _Held.received.append((signum, frame))
+    else:  # outside a block: as if we were not there
+        (_Held.previous or signal.default_int_handler)(signum, frame)
+
+
+def _install() -> bool:
+    previous = signal.signal(signal.SIGINT, _handler)
+    if not callable(previous):  # SIG_IGN, SIG_DFL or set outside Python: leave it
+        signal.signal(signal.SIGINT, previous)
+        return False
+    _Held.previous = previous
+    return True
+
+
+def _uninstall() -> None:
+    if signal.getsignal(signal.SIGINT) is _handler:  # not if someone replaced ours since
+        signal.signal(signal.SIGINT, _Held.previous)
+    _Held.previous = None
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+class holding_interrupts:  # noqa: N801 (used as a function: ``with holding_interrupts():``)
+    """A session: the holding handler stays installed, so blocks inside it are cheap."""
+
+    __slots__ = ("_opened",)
+
+    def __enter__(self) -> None:
+        self._opened = _main_thread() and (_Held.previous is not None or _install())
+        if self._opened:
+            _Held.sessions += 1
+
+    def __exit__(self, *exc: object) -> None:
+        if self._opened:
+            _Held.sessions -= 1
+            if _Held.sessions == 0 and _Held.depth == 0:
+                _uninstall()
 
 
 class deferred_interrupts:  # noqa: N801 (used as a function: ``with deferred_interrupts():``)
-    """Run the block with SIGINT held; an interrupt received meanwhile is raised after it.
-
-    Cheap, since it runs once per training step: the outermost block installs the holding
-    handler (one ``signal.signal`` call) and puts the previous one back; inner blocks only
-    count.
-    """
+    """Run the block with SIGINT held; an interrupt received meanwhile is raised after it."""
 
     __slots__ = ("_holds",)
-    _depth = 0  # blocks open in the main thread
-    _previous: Any = None
-    _received: list[tuple[int, Any]] = []
 
     def __enter__(self) -> None:
-        cls = deferred_interrupts
-        self._holds = False
-        if threading.current_thread() is not threading.main_thread():
-            return
-        if cls._depth == 0:
-            previous = signal.signal(signal.SIGINT, _hold)
-            if not callable(previous):  # SIG_IGN, SIG_DFL or set outside Python: leave it
-                signal.signal(signal.SIGINT, previous)
-                return
-            cls._previous, cls._received = previous, []
-        cls._depth += 1
-        self._holds = True
+        self._holds = _main_thread() and (_Held.previous is not None or _install())
+        if self._holds:
+            _Held.depth += 1
 
     def __exit__(self, *exc: object) -> None:
         if not self._holds:
             return
-        cls = deferred_interrupts
-        cls._depth -= 1
-        if cls._depth:
+        _Held.depth -= 1
+        if _Held.depth:
             return
-        previous, received = cls._previous, cls._received
-        cls._previous, cls._received = None, []
-        signal.signal(signal.SIGINT, previous)
+        received, previous = _Held.received, _Held.previous
+        _Held.received = []
+        if _Held.sessions == 0:
+            _uninstall()
         if received:
             previous(*received[0])  # raises KeyboardInterrupt with the default handler
-
-
-def _hold(signum: int, frame: Any) -> None:
-    deferred_interrupts._received.append((signum, frame))

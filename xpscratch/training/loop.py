@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from os import PathLike
 from typing import Any
 
-from .._interrupts import deferred_interrupts
+from .._interrupts import deferred_interrupts, holding_interrupts
 from ..backend import device_of, namespace
 from ..optim import Optimizer
 from ..random import RandomStream
@@ -290,6 +290,10 @@ class Trainer(_state.Checkpointing):
 
     def train(self) -> TrainHistory:
         """Run (or continue) until the epoch/iteration limit or a callback stops it."""
+        with holding_interrupts():  # the steps' held blocks then cost almost nothing
+            return self._train()
+
+    def _train(self) -> TrainHistory:
         try:
             for cb in self.callbacks:
                 cb.on_train_begin(self)
