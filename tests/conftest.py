@@ -69,6 +69,10 @@ def _selected(config: pytest.Config) -> set[str] | None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:  # reports carry it (to xdist's controller too) for the tally
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and "backend" in callspec.params:
+            item.user_properties.append(("backend", callspec.params["backend"]))
     chosen = _selected(config)
     if chosen is None:
         return
@@ -203,7 +207,28 @@ def _skip_reason(report: pytest.TestReport) -> str:
     return reason.removeprefix("Skipped: ")
 
 
+def _tally(terminalreporter) -> None:
+    """One line per backend: how many of its tests passed, failed and were skipped."""
+    ids = [bid for bid, _, _ in BACKEND_PARAMS]
+    counts: dict[str, dict[str, int]] = {}
+    for outcome in ("passed", "failed", "error", "skipped", "xfailed", "xpassed"):
+        for report in terminalreporter.stats.get(outcome, []):
+            if outcome == "passed" and getattr(report, "when", "call") != "call":
+                continue
+            bid = dict(getattr(report, "user_properties", ())).get("backend")
+            if bid is not None:
+                tally = counts.setdefault(bid, {})
+                tally[outcome] = tally.get(outcome, 0) + 1
+    if not counts:
+        return
+    terminalreporter.write_sep("=", "per backend")
+    for bid in sorted(counts, key=ids.index):
+        line = ", ".join(f"{n} {outcome}" for outcome, n in counts[bid].items())
+        terminalreporter.write_line(f"backend {bid}: {line}")
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    _tally(terminalreporter)
     skipped = terminalreporter.stats.get("skipped", [])
     if not skipped:
         return

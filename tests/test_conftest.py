@@ -33,13 +33,18 @@ def test_known():
 
 def test_fails():
     assert False
+
+@pytest.mark.parametrize("i", range(2))
+def test_on_a_backend(backend, i):
+    if backend.name == "array_api_strict" and i:
+        pytest.skip("skipped for the tally")
 """
 
 
 def run_pytest(tmp_path: Path, *args: str) -> str:
     shutil.copy(ROOT / "tests" / "conftest.py", tmp_path / "conftest.py")
     (tmp_path / "test_sample.py").write_text(TESTS)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "XPSCRATCH_TEST_BACKENDS": ""}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "XPSCRATCH_TEST_BACKENDS": "numpy,strict-device1"}
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args, "test_sample.py"],
         cwd=tmp_path,
@@ -67,10 +72,13 @@ XDIST = importlib.util.find_spec("xdist") is not None
 )
 def test_skips_are_summarised_once_per_backend_and_reason(tmp_path, workers):
     out = run_pytest(tmp_path, "-ra", *workers)
-    assert "8 skipped (-rs lists each test)" in out, out
+    assert "9 skipped (-rs lists each test)" in out, out
     assert out.count("backend cupy: 5 test(s) skipped: backend needs 'cupy'") == 1, out
     assert "3 test(s) skipped (test_sample.py): slow: set XPSCRATCH_SLOW_TESTS=1" in out, out
     assert "SKIPPED [" not in out, out
+    # and one line per backend: what passed and what was skipped there
+    assert "backend numpy: 2 passed\n" in out, out
+    assert "backend strict-device1: 1 passed, 1 skipped\n" in out, out
     # -ra still lists what needs attention
     assert "FAILED test_sample.py::test_fails" in out, out
     assert "XFAIL test_sample.py::test_known" in out, out
