@@ -18,6 +18,7 @@ see it too (``jax.enable_x64(...)`` as a context manager is thread-local).
 from __future__ import annotations
 
 import os
+import signal
 
 import pytest
 
@@ -166,6 +167,17 @@ def _set_jax_x64(on: bool):
     before = bool(jax.config.jax_enable_x64)
     jax.config.update("jax_enable_x64", on)
     return lambda: jax.config.update("jax_enable_x64", before)
+
+
+@pytest.fixture
+def python_sigint():
+    """Python's own Ctrl-C handler for the test, whatever the runner installed (pytest-xdist's
+    workers ignore SIGINT), and the runner's back afterwards."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture

@@ -9,6 +9,9 @@ import pytest
 
 from xpscratch._interrupts import deferred_interrupts, holding_interrupts
 
+# every test here starts from Python's own handler (xdist's workers ignore SIGINT)
+pytestmark = pytest.mark.usefixtures("python_sigint")
+
 
 def test_a_ctrl_c_inside_the_block_is_raised_when_the_block_ends():
     done = []
@@ -38,16 +41,13 @@ def test_nested_blocks_raise_once_at_the_outer_end():
     assert trace == ["inner", "outer"]
 
 
-def test_the_handler_in_place_gets_the_signal_afterwards(monkeypatch):
+def test_the_handler_in_place_gets_the_signal_afterwards():
     received = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
-    try:
-        with deferred_interrupts():
-            signal.raise_signal(signal.SIGINT)
-            assert received == []
-        assert received == [signal.SIGINT]
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    with deferred_interrupts():
+        signal.raise_signal(signal.SIGINT)
+        assert received == []
+    assert received == [signal.SIGINT]
 
 
 def test_an_error_in_the_block_propagates_and_restores_the_handler():
@@ -101,9 +101,14 @@ def test_a_handler_installed_during_a_session_is_left_in_place():
     def mine(signum, frame):
         pass
 
-    try:
-        with holding_interrupts():
-            signal.signal(signal.SIGINT, mine)
-        assert signal.getsignal(signal.SIGINT) is mine
-    finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+    with holding_interrupts():
+        signal.signal(signal.SIGINT, mine)
+    assert signal.getsignal(signal.SIGINT) is mine
+
+
+def test_an_ignored_sigint_stays_ignored():
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with deferred_interrupts():
+        signal.raise_signal(signal.SIGINT)  # ignored, as before: nothing is raised later
+    with holding_interrupts():
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN

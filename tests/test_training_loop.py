@@ -739,7 +739,7 @@ def _reference_record(reference_runs, key, tmp_path, dtype):
 
 
 def test_ctrl_c_while_an_update_is_stored_waits_until_it_is_whole(
-    backend, float_dtype, tmp_path, monkeypatch, reference_runs
+    backend, float_dtype, tmp_path, monkeypatch, reference_runs, python_sigint
 ):
     # a real SIGINT, sent while the optimizer stores the new parameters (in place where
     # writable, into the params dict where not): it must not cut the store in half, but
