@@ -332,3 +332,25 @@ def test_load_state_dict_checks_everything_before_changing_anything():
         for k, v in net.state_dict()["buffers"].items():
             assert xpscratch.to_numpy(v).tobytes() == buffers[k].tobytes(), k
         assert net.state_dict()["rng"] == rng
+
+
+def test_a_training_step_on_a_device_builds_no_array_from_host_values(monkeypatch):
+    """On a device, every constant of a step is made there (``full_like``), never copied
+    from a Python number: on an H200, ``asarray(nan)`` in the loss copied a host scalar
+    to the GPU and synchronised torch in every step.  strict's device1 stands in for it."""
+    strict = pytest.importorskip("array_api_strict")
+    from xpscratch.check._gpu import training_step
+
+    with xpscratch.use_backend("array_api_strict", "device1"):
+        step = training_step("float32")  # built and warmed up: its constants exist
+        made = []
+        original = strict.asarray
+
+        def counted(obj, *args, **kwargs):
+            if not isinstance(obj, strict.Array):
+                made.append(type(obj).__name__)
+            return original(obj, *args, **kwargs)
+
+        monkeypatch.setattr(strict, "asarray", counted)
+        step()
+        assert made == []

@@ -325,6 +325,52 @@ def test_block_words_reproduce_the_known_answers():
         assert _as_int_list(words[0, :]) == list(expected)
 
 
+class _UnhashableDevice:
+    """A device object like CuPy's ``cupy.cuda.Device``: usable, but unhashable."""
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _UnhashableDevice)
+
+
+class _NumpyOnUnhashableDevice:
+    """NumPy's array-API namespace, taking (and dropping) an unhashable ``device=``."""
+
+    def __init__(self) -> None:
+        import array_api_compat.numpy as xnp
+
+        self._xp = xnp
+
+    def __getattr__(self, name: str):
+        fn = getattr(self._xp, name)
+        if not callable(fn) or isinstance(fn, type):
+            return fn
+
+        def call(*args, **kwargs):
+            if isinstance(kwargs.get("device"), _UnhashableDevice):
+                kwargs["device"] = None
+            return fn(*args, **kwargs)
+
+        return call
+
+
+def test_draws_work_on_a_device_object_that_is_unhashable():
+    """CuPy's devices are unhashable: a cache keyed by the device refused every CuPy draw
+    ("unhashable type: 'cupy.cuda.device.Device'", seen on an H200), so the check skipped
+    every CuPy group.  The words must be the host's."""
+    xp, device = _NumpyOnUnhashableDevice(), _UnhashableDevice()
+    with pytest.raises(TypeError):
+        hash(device)
+    for path in ("uint64", "int64", "uint32"):
+        got = R._block_words(7, "unhashable", 3, 2, 10, xp, device, path)
+        expected = R._block_words(7, "unhashable", 3, 2, 10, np, None, path)
+        assert _as_int_list(got[1, :]) == _as_int_list(expected[1, :])
+        assert _as_int_list(got[0, :]) == _as_int_list(expected[0, :])
+    bits = R.random_bits(7, "unhashable", 3, 10, xp=xp, device=device)
+    assert _as_int_list(bits) == _as_int_list(R.random_bits(7, "unhashable", 3, 10, xp=np))
+
+
 @pytest.mark.parametrize("path", ["uint64", "int64", "uint32"])
 @pytest.mark.parametrize(
     ("seed", "counter", "n"),

@@ -183,5 +183,7 @@ def cross_entropy_error(y: Any, t: Any) -> Any:
     flat = xp.arange(batch, dtype=t.dtype, device=device_of(y)) * classes + t
     picked = xp.take(xp.reshape(y, (-1,)), flat)
     if valid is not None:
-        picked = xp.where(valid, picked, xp.asarray(xp.nan, dtype=y.dtype, device=device_of(y)))
+        # full_like fills on the device: asarray(nan) copied a host scalar to the device
+        # (and synchronised torch on CUDA) in every step
+        picked = xp.where(valid, picked, xp.full_like(picked, xp.nan))
     return -xp.sum(xp.log(picked + LOG_EPSILON)) / batch

@@ -235,14 +235,38 @@ def _path(xp: Any, device: Any) -> str:
     return path
 
 
-@functools.lru_cache(maxsize=64)
+def _device_key(device: Any) -> Any:
+    """A hashable stand-in for ``device``: CuPy's ``Device`` objects are unhashable."""
+    try:
+        hash(device)
+    except TypeError:
+        return (type(device).__qualname__, getattr(device, "id", None), str(device))
+    return device
+
+
+_LANE_CACHE: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+_LANE_CACHE_SIZE = 64
+
+
 def _lane_constants(xp: Any, device: Any, path: str, seed: int) -> tuple[Any, ...]:
     """The per-lane constants of rounds 2-9 for stacked lanes ``[c0, c2]``, made once.
 
     Each is a ``(2, 1, 1)`` array: the multipliers (or their 16-bit halves) and, for
     each round, the key words xored into the lanes before they swap (``[k1, k0]``).
     Made once per (namespace, device, seed), so a draw moves nothing to the device.
+    The cache is keyed by :func:`_device_key`, not the device: CuPy's devices are
+    unhashable, and ``functools.lru_cache`` refused them (every CuPy draw failed).
     """
+    key = (xp, _device_key(device), path, seed)
+    found = _LANE_CACHE.get(key)
+    if found is None:
+        if len(_LANE_CACHE) >= _LANE_CACHE_SIZE:
+            _LANE_CACHE.pop(next(iter(_LANE_CACHE)))  # the oldest
+        found = _LANE_CACHE[key] = _make_lane_constants(xp, device, path, seed)
+    return found
+
+
+def _make_lane_constants(xp: Any, device: Any, path: str, seed: int) -> tuple[Any, ...]:
     dt = getattr(xp, path)
 
     def lanes(a: int, b: int) -> Any:
