@@ -36,6 +36,9 @@ import numpy as np
 
 BACKENDS = ("numpy", "cupy", "torch", "jax", "array_api_strict")
 FLOAT_DTYPES = ("float32", "float64")
+# The oldest array API standard version supported: __array_namespace_info__ (device
+# dtypes) exists from 2023.12 on.
+MIN_API_VERSION = "2023.12"
 
 __all__ = [
     "BACKENDS",
@@ -205,6 +208,12 @@ def _make_jax(device: Any) -> Backend:
 
 def _make_strict(device: Any) -> Backend:
     xp = _import("array_api_strict", "pip install array-api-strict (it comes with [test])")
+    if xp.__array_api_version__ < MIN_API_VERSION:
+        raise BackendError(
+            f"array_api_strict is set to the standard {xp.__array_api_version__}; xpscratch "
+            f"needs {MIN_API_VERSION} or newer (for __array_namespace_info__): "
+            f"array_api_strict.set_array_api_strict_flags(api_version='{MIN_API_VERSION}')"
+        )
     devices = {d._device: d for d in xp.__array_namespace_info__().devices()}
     name = "CPU_DEVICE" if device in (None, "cpu") else getattr(device, "_device", device)
     if name not in devices:
@@ -226,10 +235,6 @@ _FACTORIES = {
 # ---------------------------------------------------------------------------
 # Any other array-API library: registered by name, or given as a namespace
 # ---------------------------------------------------------------------------
-
-# The oldest array API standard version supported: __array_namespace_info__ (device
-# dtypes) exists from 2023.12 on.
-MIN_API_VERSION = "2023.12"
 
 # Every standard function xpscratch calls on a namespace (layers, optimizers, random).
 REQUIRED_FUNCTIONS = (
