@@ -58,6 +58,7 @@ __all__ = [
     "set_default_dtype",
     "set_torch_threads",
     "to_numpy",
+    "move",
     "register_backend",
     "registered_backends",
     "check_namespace",
@@ -783,3 +784,41 @@ def asarray(x: Any, dtype: Any = None, *, like: Any = None) -> Any:
     else:
         target = None
     return x if target is None or x.dtype == target else xp.astype(x, target)
+
+
+def _target_backend(like: Any, backend: Any = None, device: Any = None) -> Backend:
+    """Where :func:`move` puts arrays: ``backend`` and ``device``, by default ``like``'s."""
+    xp = namespace(like)
+    if backend is None:
+        if device is None:
+            return Backend(backend_name(xp), xp, device_of(like))
+        name = backend_name(xp)
+        backend = name if name in _FACTORIES or name in _REGISTERED else xp
+    return _resolve(backend, device)
+
+
+def move(
+    arrays: dict[str, Any], backend: Any = None, device: Any = None, dtype: Any = None
+) -> dict[str, Any]:
+    """Copies of ``arrays`` on another backend, device or float dtype, through the host.
+
+    ``backend`` is a name or namespace as for :func:`set_backend` (default: the arrays'
+    own), ``device`` its device.  Float arrays become ``dtype`` (default: their own
+    precision), integer arrays the target's index dtype; None values stay None.  The
+    explicit copy behind ``network.to``, ``optimizer.to`` and ``Trainer.to``.
+    """
+    first = next((a for a in arrays.values() if a is not None), None)
+    if first is None:
+        return dict(arrays)
+    token = _local_backend.set(_target_backend(first, backend, device))
+    try:
+        out = {}
+        for key, a in arrays.items():
+            if a is None:
+                out[key] = None
+                continue
+            host = to_numpy(a)
+            out[key] = asarray(host, (dtype or host.dtype.name) if host.dtype.kind == "f" else None)
+        return out
+    finally:
+        _local_backend.reset(token)

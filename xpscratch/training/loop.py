@@ -38,7 +38,7 @@ from os import PathLike
 from typing import Any
 
 from .._interrupts import deferred_interrupts, holding_interrupts
-from ..backend import device_of, namespace
+from ..backend import device_of, move, namespace
 from ..optim import Optimizer
 from ..random import RandomStream
 from . import state as _state
@@ -287,6 +287,28 @@ class Trainer(_state.Checkpointing):
             and self.iter_in_epoch != 0
             and self.current_iter % self.log_every == 0
         )
+
+    def to(self, backend: Any = None, device: Any = None, dtype: Any = None) -> Trainer:
+        """Move the run to another backend, device or float dtype: the network, the
+        optimizer's state, the data and the epoch's shuffle (copies through the host).
+
+        The random streams are positions and continue unchanged, so the run goes on with
+        the same numbers, up to the new backend's rounding.  Returns the trainer.
+        """
+        self.network.to(backend, device, dtype)
+        self.optimizer.to(backend, device, dtype)
+        names = ("x_train", "t_train", "x_test", "t_test", "x_val", "t_val", "_perm")
+        arrays = {name: getattr(self, name) for name in names}
+        owed = self._owed
+        if owed is not None and owed.batch is not None:
+            arrays["owed_x"], arrays["owed_t"] = owed.batch
+        moved = move(arrays, backend, device, dtype)
+        for name in names:
+            setattr(self, name, moved[name])
+        if "owed_x" in moved:
+            owed.batch = moved["owed_x"], moved["owed_t"]
+        self.dtype = self.network.dtype
+        return self
 
     def train(self) -> TrainHistory:
         """Run (or continue) until the epoch/iteration limit or a callback stops it."""
