@@ -59,6 +59,7 @@ __all__ = [
     "set_torch_threads",
     "to_numpy",
     "move",
+    "persist",
     "register_backend",
     "registered_backends",
     "check_namespace",
@@ -822,3 +823,31 @@ def move(
         return out
     finally:
         _local_backend.reset(token)
+
+
+_LAZY_TYPES: dict[type, bool] = {}  # array type -> whether persist() evaluates it
+
+
+def persist(arrays: dict[Any, Any]) -> dict[Any, Any]:
+    """``arrays`` evaluated where their library is lazy and can keep results (dask's
+    ``persist``, all in one pass so shared work is done once); else ``arrays`` itself.
+
+    The Trainer calls it after each update, so that a step's task graph starts from
+    stored values and its cost does not grow with the step count.
+    """
+    first = next(iter(arrays.values()), None)
+    kind = type(first)
+    lazy = _LAZY_TYPES.get(kind)
+    if lazy is None:
+        lazy = _LAZY_TYPES[kind] = bool(
+            first is not None
+            and array_api_compat.is_lazy_array(first)
+            and hasattr(first, "persist")
+        )
+    if not lazy:
+        return arrays
+    if array_api_compat.is_dask_array(first):
+        values = importlib.import_module("dask").persist(*arrays.values())
+    else:
+        values = [a.persist() for a in arrays.values()]
+    return dict(zip(arrays, values, strict=True))

@@ -129,7 +129,7 @@ def philox4x32(counter: tuple[Any, Any, Any, Any], key: tuple[int, int], rounds:
             mulhilo = _mulhilo_int64
         elif arrays[0].dtype == xp.uint32:
             mulhilo = _mulhilo_uint32
-            device = arrays[0].device
+            device = _backend.device_of(arrays[0])
             # JAX refuses a Python int above 2**31 - 1 beside a uint32 array
             word = functools.partial(xp.asarray, dtype=xp.uint32, device=device)
     for r in range(rounds):
@@ -590,7 +590,7 @@ def _radix_argsort(high: Any, low: Any, xp: Any) -> Any:
     if k > 24:
         raise ValueError(f"a permutation of {n} items needs 64-bit integers on this device")
     width = 32 - k  # digit bits per pass
-    device = high.device
+    device = _backend.device_of(high)
     positions = xp.arange(n, dtype=xp.uint32, device=device)
     order = positions
     for offset in range(0, 63, width):

@@ -38,7 +38,7 @@ from os import PathLike
 from typing import Any
 
 from .._interrupts import deferred_interrupts, holding_interrupts
-from ..backend import device_of, move, namespace
+from ..backend import device_of, move, namespace, persist
 from ..optim import Optimizer
 from ..random import RandomStream
 from . import state as _state
@@ -225,10 +225,31 @@ class Trainer(_state.Checkpointing):
             raise
         with deferred_interrupts():
             self.optimizer.apply_update(self.network.params, update)
+            self._persist_lazy()
             self.current_iter += 1
             self.iter_in_epoch += 1
             self._owed = _Owed((x_batch, t_batch), self.iter_in_epoch == self.iter_per_epoch)
         return self._finish_step()
+
+    def _persist_lazy(self) -> None:
+        """On a lazy library (dask), evaluate the state the next step starts from, so that
+        a step's graph does not grow with the step count; nothing on eager ones."""
+        net, opt = self.network, self.optimizer
+        state = {("p", k): a for k, a in net.params.items()}
+        state.update({("b", k): a for k, a in net._buffers().items()})
+        for slot, arrays in (opt.state or {}).items():
+            state.update({(slot, k): a for k, a in arrays.items()})
+        done = persist(state)
+        if done is state:
+            return
+        for (part, key), value in done.items():
+            if part == "p":
+                net.params[key] = value
+            elif part == "b":
+                layer, attr = key.split(".")
+                setattr(net.layers[layer], attr, value)
+            else:
+                opt.state[part][key] = value
 
     def _next_batch(self) -> tuple[Any, Any]:
         xp = namespace(self.x_train)
@@ -240,7 +261,8 @@ class Trainer(_state.Checkpointing):
                 xp=xp,
                 device=device_of(self.x_train),
             )
-            self._perm, self._perm_epoch = perm, self.current_epoch
+            # drawn once an epoch; on a lazy library, evaluated once too
+            self._perm, self._perm_epoch = persist({0: perm})[0], self.current_epoch
         idx = batch_at(
             self._perm, self.iter_in_epoch, self.batch_size, self.train_size, fold_single=True
         )
