@@ -169,3 +169,17 @@ def test_a_missing_torch_device_is_refused_with_the_fix(device):
         pytest.skip(f"this machine has {device}")
     with pytest.raises(B.BackendError, match=rf"\({device}\).*use device='cpu'"):
         xpscratch.set_backend("torch", device)
+
+
+@pytest.mark.parametrize("backend", ["torch-float32"], indirect=True)
+def test_the_float32_only_backend_refuses_what_mps_refuses(backend):
+    """The torch-float32 test backend (mps emulated on the CPU) refuses float64 and uint64
+    at every torch call, and its dtypes do not list them: the mps path is proven here."""
+    xp = backend.xp
+    with pytest.raises(TypeError, match="float32-only"):
+        xp.zeros(3, dtype=xp.float64)
+    with pytest.raises(TypeError, match="float32-only"):
+        xp.astype(xp.zeros(3, dtype=xp.float32), xp.uint64)
+    assert "float64" not in B.device_dtypes(xp, backend.device)
+    with pytest.raises(B.BackendError, match="does not support float64"):
+        B.float_dtype(xp, "float64", backend.device)
