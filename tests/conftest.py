@@ -50,23 +50,34 @@ GPU_IDS = {"torch-cuda", "cupy", "jax-gpu"}
 # Backends beyond the five, registered here (register_backend), and the float32-only torch
 # (mps emulated on the CPU): they run the shared layer, optimizer and random tests only, and
 # no slow ones: dask and ndonnx dispatch lazily or through ONNX, 10-100x NumPy's time a call.
-EXTRA_IDS = {"dask", "ndonnx", "torch-float32"}
-EXTRA_MODULES = {"test_layers.py", "test_optim.py", "test_random.py", "test_backend_registry.py"}
+SHARED_CORE = {"test_layers.py", "test_optim.py", "test_random.py", "test_backend_registry.py"}
+EXTRA_MODULES = {  # ndonnx: its layer tests took ~10 s each (ONNX's reference evaluator)
+    "dask": SHARED_CORE,
+    "ndonnx": SHARED_CORE - {"test_layers.py"},
+    "torch-float32": SHARED_CORE,
+}
+EXTRA_IDS = set(EXTRA_MODULES)
 OPTIONAL_LIBRARIES = {"dask": "array_api_compat.dask.array", "ndonnx": "ndonnx"}
 FLOAT32_ONLY_IDS = {"torch-float32"}
 JAX_X64_IDS = {"jax-x64", "jax-gpu"}  # 64-bit mode on: float64 references run there
 
 
 def _optional_library(name: str, module: str):
-    def factory(device):
-        try:
-            with warnings.catch_warnings():  # ndonnx warns that onnxruntime is missing
-                warnings.simplefilter("ignore")
-                return importlib.import_module(module)
-        except ImportError as exc:
-            raise BackendError(f"{name} is not installed ({exc}): pip install {name}") from exc
+    """The registered factory: the namespace, imported now (an import inside a test that
+    pytester's sys.modules snapshot then drops would break JAX's later import of ml_dtypes,
+    which ndonnx shares), or a BackendError naming the fix, so its tests skip."""
+    try:
+        with warnings.catch_warnings():  # ndonnx warns that onnxruntime is missing
+            warnings.simplefilter("ignore")
+            namespace = importlib.import_module(module)
+    except Exception as exc:  # not installed, or its import fails here
+        why = f"{name} cannot be imported ({exc}): pip install {name}"
 
-    return factory
+        def missing(device):
+            raise BackendError(why)
+
+        return missing
+    return lambda device: namespace
 
 
 for _name, _module in OPTIONAL_LIBRARIES.items():
@@ -111,7 +122,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         callspec = getattr(item, "callspec", None)
         bid = callspec.params.get("backend") if callspec else None
         outside = bid in EXTRA_IDS and (
-            Path(str(item.fspath)).name not in EXTRA_MODULES or item.get_closest_marker("slow")
+            Path(str(item.fspath)).name not in EXTRA_MODULES[bid] or item.get_closest_marker("slow")
         )
         unchosen = chosen is not None and bid is not None and bid not in chosen
         (drop if outside or unchosen else keep).append(item)

@@ -360,7 +360,15 @@ def _namespace_backend(xp: Any, device: Any, name: str | None = None) -> Backend
 
 def _resolve(name: Any, device: Any = None) -> Backend:
     if isinstance(name, str) and name in _REGISTERED:
-        return _namespace_backend(_REGISTERED[name](device), device, name)
+        try:
+            made = _REGISTERED[name](device)
+        except BackendError:
+            raise
+        except Exception as exc:  # the library missing or broken: a message, not a crash
+            raise BackendError(
+                f"the factory registered for backend {name!r} failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        return _namespace_backend(made, device, name)
     if name is not None and not isinstance(name, str):
         known = backend_name(name.xp if isinstance(name, Backend) else name)
         if known in _FACTORIES and not isinstance(name, Backend):
