@@ -60,6 +60,7 @@ __all__ = [
     "to_numpy",
     "move",
     "persist",
+    "persists",
     "register_backend",
     "registered_backends",
     "check_namespace",
@@ -836,6 +837,17 @@ def move(
 _LAZY_TYPES: dict[type, bool] = {}  # array type -> whether persist() evaluates it
 
 
+def persists(x: Any) -> bool:
+    """Whether ``x`` is lazy and :func:`persist` evaluates it (a dict lookup per type)."""
+    kind = type(x)
+    lazy = _LAZY_TYPES.get(kind)
+    if lazy is None:
+        lazy = _LAZY_TYPES[kind] = bool(
+            x is not None and array_api_compat.is_lazy_array(x) and hasattr(x, "persist")
+        )
+    return lazy
+
+
 def persist(arrays: dict[Any, Any]) -> dict[Any, Any]:
     """``arrays`` evaluated where their library is lazy and can keep results (dask's
     ``persist``, all in one pass so shared work is done once); else ``arrays`` itself.
@@ -844,15 +856,7 @@ def persist(arrays: dict[Any, Any]) -> dict[Any, Any]:
     stored values and its cost does not grow with the step count.
     """
     first = next(iter(arrays.values()), None)
-    kind = type(first)
-    lazy = _LAZY_TYPES.get(kind)
-    if lazy is None:
-        lazy = _LAZY_TYPES[kind] = bool(
-            first is not None
-            and array_api_compat.is_lazy_array(first)
-            and hasattr(first, "persist")
-        )
-    if not lazy:
+    if not persists(first):
         return arrays
     if array_api_compat.is_dask_array(first):
         values = importlib.import_module("dask").persist(*arrays.values())

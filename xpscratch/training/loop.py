@@ -38,7 +38,7 @@ from os import PathLike
 from typing import Any
 
 from .._interrupts import deferred_interrupts, holding_interrupts
-from ..backend import device_of, move, namespace, persist
+from ..backend import device_of, move, namespace, persist, persists
 from ..optim import Optimizer
 from ..random import RandomStream
 from . import state as _state
@@ -235,13 +235,13 @@ class Trainer(_state.Checkpointing):
         """On a lazy library (dask), evaluate the state the next step starts from, so that
         a step's graph does not grow with the step count; nothing on eager ones."""
         net, opt = self.network, self.optimizer
+        if not persists(next(iter(net.params.values()))):
+            return  # eager: one dict lookup a step
         state = {("p", k): a for k, a in net.params.items()}
         state.update({("b", k): a for k, a in net._buffers().items()})
         for slot, arrays in (opt.state or {}).items():
             state.update({(slot, k): a for k, a in arrays.items()})
         done = persist(state)
-        if done is state:
-            return
         for (part, key), value in done.items():
             if part == "p":
                 net.params[key] = value
