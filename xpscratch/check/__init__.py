@@ -243,9 +243,13 @@ def make_target(
     )
 
 
-def run_group(group: str, target: Target) -> Group:
-    """One group of the battery on one target; never raises for a wrong result."""
+def run_group(group: str, target: Target, watch: Callable[[Group], None] | None = None) -> Group:
+    """One group of the battery on one target; never raises for a wrong result.
+
+    ``watch(group)`` is called before the group runs (a baseline sets its recorder)."""
     g = Group(group, target.label, target.dtype)
+    if watch is not None:
+        watch(g)
     start = time.perf_counter()
     b = target.backend
     if group == "gpu" and not is_gpu(b):
@@ -315,12 +319,14 @@ def run(
     allow_tf32: bool = False,
     groups: Sequence[str] | None = None,
     progress: Callable[[str], None] | None = None,
+    watch: Callable[[Group], None] | None = None,
 ) -> Report:
     """Run the battery on ``backends`` (``NAME[:DEVICE]`` specs; None or 'all': every usable
     backend and device) in ``dtype`` ('float32', 'float64' or 'both').
 
     A selected backend that cannot be used here is reported in ``Report.unusable`` with
     :func:`set_backend`'s message (exit status 2); nothing raises for a wrong number.
+    ``watch`` sees each group before it runs (see :func:`run_group`).
     """
     if dtype not in ("float32", "float64", "both"):
         raise ValueError(f"dtype must be 'float32', 'float64' or 'both', got {dtype!r}")
@@ -346,7 +352,7 @@ def run(
             for dt in dtypes:
                 target = Target(name, device, tr.label, dt, quick, allow_tf32, references, b)
                 for group in names:
-                    g = run_group(group, target)
+                    g = run_group(group, target, watch)
                     tr.groups.append(g)
                     if progress is not None:
                         progress(
