@@ -81,6 +81,7 @@ def test_a_tampered_baseline_fails_naming_every_moved_case_and_the_first(saved, 
         _entry(data, "random", "bits", 3)["sha256"] = "0" * 64
         _shift(_entry(data, "layers", "values", 2), 5)
         _entry(data, "random", "condition")["value"] = False
+        _entry(data, "layers", "values", 5)["data"] = "not base64 of zlib!"
         data["groups"]["numpy float64 layers"].append(
             {"case": "a case this run lacks", "kind": "condition", "value": True}
         )
@@ -90,16 +91,18 @@ def test_a_tampered_baseline_fails_naming_every_moved_case_and_the_first(saved, 
     first = _entry(data, "random", "condition")["case"]  # the known answers come first
     bits = _entry(data, "random", "bits", 3)["case"]
     values = _entry(data, "layers", "values", 2)["case"]
+    damaged = _entry(data, "layers", "values", 5)["case"]
     status, out = _compare(capsys, saved, "--json", str(saved.parent / "r.json"))
     assert status == 1, out
     assert f"MOVED numpy float64 random: {first}: was False, now True" in out
     assert f"MOVED numpy float64 random: {bits}: bits differ" in out
     assert f"MOVED numpy float64 layers: {values}: 1 of " in out and "at most 5 ulp" in out
     assert "a case this run lacks: in the baseline, not in this run" in out
-    assert "BASELINE MOVED: 4 of " in out
+    assert f"MOVED numpy float64 layers: {damaged}: the baseline's entry cannot be read" in out
+    assert "BASELINE MOVED: 5 of " in out
     assert f"the first, in the battery's order: numpy float64 random: {first}" in out
     report = json.loads((saved.parent / "r.json").read_text())
-    assert report["exit_status"] == 1 and len(report["baseline"]["moved"]) == 4
+    assert report["exit_status"] == 1 and len(report["baseline"]["moved"]) == 5
     assert report["baseline"]["first_moved"]["case"] == first
 
 
@@ -151,6 +154,7 @@ def no_battery(monkeypatch):
         ("folder", "is a folder"),
         ("{not json", "cannot be read as a baseline"),
         ('{"format": "something else"}', "is not an xpscratch check baseline"),
+        ('{"format": "xpscratch-check-baseline", "version": 1}', "is damaged"),
     ],
 )
 def test_an_unusable_baseline_is_refused_before_any_work(

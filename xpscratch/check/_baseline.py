@@ -133,6 +133,15 @@ def load(path: str) -> dict[str, Any]:
         raise BaselineError(
             f"has baseline version {data.get('version')}; this xpscratch reads {VERSION}"
         )
+    env, groups = data.get("environment"), data.get("groups")
+    if not (
+        isinstance(env, dict)
+        and isinstance(env.get("header"), dict)
+        and isinstance(env.get("targets"), dict)
+        and isinstance(groups, dict)
+        and all(isinstance(v, list) and len(k.split(" ")) >= 3 for k, v in groups.items())
+    ):
+        raise BaselineError("is damaged: its environment or groups are missing")
     return data
 
 
@@ -233,7 +242,10 @@ def compare(data: dict[str, Any], report: Any, recorder: Recorder) -> Comparison
                 c.new.append(f"{key}: {e['case']}")
                 continue
             c.compared += 1
-            detail = difference(base[e["case"]], e)
+            try:
+                detail = difference(base[e["case"]], e)
+            except (KeyError, TypeError, ValueError, zlib.error) as exc:  # a damaged entry
+                detail = f"the baseline's entry cannot be read ({type(exc).__name__}: {exc})"
             if detail is None:
                 c.identical += 1
             elif detail:
