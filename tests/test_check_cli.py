@@ -58,8 +58,11 @@ def test_only_groups_that_cannot_run_here_is_nothing_checked(capsys):
     assert "CPU backend" in capsys.readouterr().out
 
 
-def test_backend_all_lists_each_skipped_target_and_why_and_passes():
+def test_backend_all_lists_each_skipped_target_and_why_and_passes(monkeypatch):
+    # 'all' over numpy and strict's five devices (JAX's slower start left out)
+    monkeypatch.setattr(check, "available_backends", lambda: ["numpy", "array_api_strict"])
     report = check.run("all", dtype="both", quick=True, groups=["random"])
+    assert len(report.targets) == 6
     assert report.exit_status == 0, report.format()
     skipped = {(t, d): why for t, d, why in report.skipped}
     assert ("array_api_strict:no_float64", "float64") in skipped
@@ -129,3 +132,14 @@ def test_a_read_only_file_is_refused_before_any_work(no_battery, tmp_path, monke
 def test_a_file_system_that_takes_no_files_is_refused_before_any_work(no_battery, capsys):
     # /proc takes no new files, even from root (a read-only file system behaves alike)
     _refused(capsys, "/proc/xpscratch-report.json", "cannot write in /proc")
+
+
+def test_jax_float64_without_its_64_bit_mode_is_nothing_checked(capsys):
+    """The issue's case: it printed 'PASSED: 6 of 6 groups passed or skipped', exit 0."""
+    jax = pytest.importorskip("jax")
+    if jax.config.jax_enable_x64:
+        pytest.skip("JAX's 64-bit mode is on in this process")
+    status = main([*QUICK, "--backend", "jax", "--dtype", "float64"])
+    out = capsys.readouterr().out
+    assert status == 3 and "PASSED" not in out
+    assert "NOTHING CHECKED: jax: no group ran a case" in out and "jax_enable_x64" in out
