@@ -90,11 +90,10 @@ class Group:
     def close(self, case: str, actual: Any, expected: Any, rtol: float, atol: float = 0.0) -> bool:
         """``|actual - expected| <= atol + rtol |expected|`` elementwise (NaN equals NaN)."""
         self.cases += 1
+        self._record(case, "values", actual)
         self.rtols.add(rtol)
         self.atols.add(atol)
         a, e = _host(actual), _host(expected)
-        if self.record is not None:
-            self.record(case, "values", a)
         if a.shape != e.shape:
             self.fail(case, f"shape {a.shape} != NumPy's {e.shape}")
             return False
@@ -129,12 +128,11 @@ class Group:
         words and indices as uint32/int32 where NumPy has int64.
         """
         self.cases += 1
+        self._record(case, "bits", actual)
         self.exact += 1
         a, e = _host(actual), _host(expected)
         if a.dtype.kind in "iu" and e.dtype.kind in "iu":
             a, e = a.astype(np.int64), e.astype(np.int64)  # all values < 2**63
-        if self.record is not None:
-            self.record(case, "bits", a)
         if a.shape != e.shape or a.dtype != e.dtype:
             self.fail(case, f"{a.dtype}{a.shape} != NumPy's {e.dtype}{e.shape}")
             return False
@@ -154,12 +152,15 @@ class Group:
     def require(self, case: str, ok: bool, detail: str = "") -> bool:
         """A condition the backend's result must share with NumPy's (e.g. a conclusion)."""
         self.cases += 1
+        self._record(case, "condition", ok)
         self.exact += 1
-        if self.record is not None:
-            self.record(case, "condition", bool(ok))
         if not ok:
             self.fail(case, detail or "condition does not hold")
         return bool(ok)
+
+    def _record(self, case: str, kind: str, values: Any) -> None:
+        if self.record is not None:
+            self.record(case, kind, bool(values) if kind == "condition" else _host(values))
 
     def _keep(self, abs_diff: float, rel_diff: float, ratio: float) -> None:
         self.max_abs = max(self.max_abs, abs_diff)
