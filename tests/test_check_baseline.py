@@ -102,7 +102,8 @@ def test_a_tampered_baseline_fails_naming_every_moved_case_and_the_first(saved, 
     assert "BASELINE MOVED: 5 of " in out
     assert f"the first, in the battery's order: numpy float64 random: {first}" in out
     report = json.loads((saved.parent / "r.json").read_text())
-    assert report["exit_status"] == 1 and len(report["baseline"]["moved"]) == 5
+    assert report["exit_status"] == 1 and not report["passed"]
+    assert len(report["baseline"]["moved"]) == 5
     assert report["baseline"]["first_moved"]["case"] == first
 
 

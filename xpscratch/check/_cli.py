@@ -131,7 +131,7 @@ def main(args: argparse.Namespace) -> int:
         data = report.to_dict()
         if comparison is not None:
             data["baseline"] = {"file": args.baseline, **comparison.to_dict()}
-        data["exit_status"] = status
+        data["exit_status"], data["passed"] = status, status == EXIT_PASSED
         if not _write(args.json, "--json", json.dumps(data, indent=1, default=str) + "\n"):
             return EXIT_USAGE
     if args.save_baseline and recorder is not None:
