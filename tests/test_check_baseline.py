@@ -198,3 +198,18 @@ def test_ulp_distance_handles_every_value():
     d = _baseline.ulp_distance(a, b)
     assert d[0] == 1 and d[1] == 0 and d[2] == 0 and d[4] == 0
     assert d[3] == np.inf and d[5] > 1e6 and d[6] == np.inf
+
+
+def test_a_change_too_small_for_numpys_check_moves_the_baseline(saved, capsys, monkeypatch):
+    """Relu 1e-14 relative off (about 45 ulp): the check against NumPy passes (its
+    tolerance is far wider, and here NumPy's side changes too), the baseline does not."""
+    from xpscratch import layers
+
+    forward = layers.Relu.forward
+    monkeypatch.setattr(
+        layers.Relu, "forward", lambda self, x, train_flg=True: forward(self, x) * (1 + 1e-14)
+    )
+    status, out = _compare(capsys, saved)
+    assert "PASSED" in out  # against NumPy
+    assert status == 1 and "MOVED numpy float64 layers: Relu out" in out
+    assert "values moved more than 4 ulp" in out

@@ -284,7 +284,7 @@ def difference(base: dict[str, Any], now: dict[str, Any]) -> str | None:
         return "" if np.any(ulps > 0) else None  # only -0.0 against 0.0 would reach None
     flat = np.flatnonzero(bad.ravel())
     i = np.unravel_index(int(flat[0]), bad.shape) if bad.ndim else ()
-    with np.errstate(invalid="ignore", over="ignore"):
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):  # 0 in the baseline
         rel = np.abs(a.astype(np.float64) - b.astype(np.float64)) / np.abs(b.astype(np.float64))
     worst = float(np.nanmax(np.where(bad, rel, 0.0), initial=0.0))
     return (
@@ -299,7 +299,7 @@ def ulp_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     0 for NaN against NaN and for the same infinity, inf for NaN against a number."""
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
     spacing = np.spacing(np.maximum(np.abs(b), np.abs(a)).astype(b.dtype)).astype(np.float64)
-    with np.errstate(invalid="ignore", over="ignore"):
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         d = np.abs(a64 - b64) / spacing
     same = (a64 == b64) | (np.isnan(a64) & np.isnan(b64))
     return np.where(same, 0.0, np.where(np.isnan(d), np.inf, d))
