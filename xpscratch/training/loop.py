@@ -38,6 +38,7 @@ from os import PathLike
 from typing import Any
 
 from .._interrupts import deferred_interrupts, holding_interrupts
+from .._threads import limit_threads
 from ..backend import device_of, namespace
 from ..optim import Optimizer
 from ..random import RandomStream
@@ -290,7 +291,9 @@ class Trainer(_state.Checkpointing):
 
     def train(self) -> TrainHistory:
         """Run (or continue) until the epoch/iteration limit or a callback stops it."""
-        with holding_interrupts():  # the steps' held blocks then cost almost nothing
+        # one BLAS thread (see xpscratch._threads); the steps' held blocks then cost
+        # almost nothing
+        with limit_threads(), holding_interrupts():
             return self._train()
 
     def _train(self) -> TrainHistory:
