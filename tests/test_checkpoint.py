@@ -81,6 +81,26 @@ def test_interrupted_and_resumed_run_is_bit_identical(tmp_path, net_kw, opt):
     assert len(second.train_loss_list) == 4 * straight.iter_per_epoch
 
 
+def test_a_state_taken_does_not_change_when_training_goes_on(backend, float_dtype):
+    """``s = tr.state_dict(); tr.train(); tr.load_state_dict(s)`` restored a mixture on
+    numpy and torch: the parameters were the live arrays that updates write into, while
+    the optimizer's slots were copies (issue 22)."""
+    opt = {"optimizer": "Adam", "optimizer_param": {"lr": 0.01}}
+    _, straight = make(net_kw=RICH, epochs=3, dtype=float_dtype, **opt)
+    straight.train()
+    _, tr = make(net_kw=RICH, epochs=3, dtype=float_dtype, **opt)
+    for _ in range(7):
+        tr.train_step()
+    state, net_state = tr.state_dict(), tr.network.state_dict()
+    taken = {k: xpscratch.to_numpy(v).tobytes() for k, v in net_state["params"].items()}
+    tr.train()
+    for k, v in net_state["params"].items():
+        assert xpscratch.to_numpy(v).tobytes() == taken[k], k
+    tr.load_state_dict(state)
+    tr.train()
+    assert_same_run(straight, tr)
+
+
 def test_crash_mid_epoch_resumes_from_the_last_automatic_checkpoint(tmp_path):
     path = tmp_path / "auto.ckpt"
     # the early-stopping state and the best weights (epoch 1 here, before the last

@@ -54,7 +54,8 @@ def positive(name: str, value: Any) -> None:
 def network_state(network: Any) -> dict[str, Any]:
     if hasattr(network, "state_dict"):
         return network.state_dict()
-    return {"params": dict(network.params), "buffers": {}, "rng": {}}
+    params = {k: namespace(v).asarray(v, copy=True) for k, v in network.params.items()}
+    return {"params": params, "buffers": {}, "rng": {}}  # copies: see Network.state_dict
 
 
 def load_network_state(network: Any, state: dict[str, Any]) -> None:
