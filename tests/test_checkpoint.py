@@ -375,3 +375,34 @@ def test_a_npy_or_a_checkpoint_without_a_run_is_a_clear_error(tmp_path):
             load(no_run)
         with pytest.raises(CheckpointError, match="weights.npy"):
             load(npy)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_save_checkpoint_itself_never_writes_a_diverged_run_over_a_file(tmp_path):
+    """The public ``save_checkpoint(path, trainer)`` and ``save_checkpoint(path,
+    tr.state_dict())`` wrote a NaN-loss run over a good checkpoint (issue 22): the guard
+    lives where every save passes."""
+    _, tr = make(epochs=3, optimizer_param={"lr": 1e6})
+    good = tmp_path / "good.npz"
+    save_checkpoint(good, tr)  # before any update
+    before = good.read_bytes()
+    with pytest.raises(FloatingPointError):
+        tr.train()
+    for what in (tr, tr.state_dict()):
+        with pytest.raises(ckpt.DivergedRunError, match="not saved to .*good.npz.*allow_diverged"):
+            save_checkpoint(good, what)
+        with pytest.raises(FileExistsError, match="diverged"):
+            save_checkpoint(good, what, allow_diverged=True)
+    assert good.read_bytes() == before
+    save_checkpoint(tmp_path / "kept.npz", tr, allow_diverged=True)
+    losses = load_checkpoint(tmp_path / "kept.npz")["history"]["train_loss"]
+    assert not all(np.isfinite(losses))
+    # NaN weights with a finite loss history (a hand-made state) are refused too
+    state = load_checkpoint(good)
+    w = next(iter(state["network"]["state"]["params"]))
+    state["network"]["state"]["params"][w] = np.full_like(
+        state["network"]["state"]["params"][w], np.nan
+    )
+    with pytest.raises(ckpt.DivergedRunError, match="1 of the saved arrays"):
+        save_checkpoint(good, state)
+    assert good.read_bytes() == before

@@ -379,7 +379,7 @@ class Checkpointing:
                     f"{os.fspath(path)!r} exists: a diverged run is saved only under a new "
                     "name, never over a checkpoint"
                 ) from None
-        _checkpoint.save_checkpoint(path, self)
+        _checkpoint.save_checkpoint(path, self, allow_diverged=allow_diverged)
 
     def load_checkpoint(self, path: str | PathLike) -> None:
         """Continue from a checkpoint: weights, optimizer, RNG positions, counters, history."""
