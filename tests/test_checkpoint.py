@@ -153,7 +153,9 @@ def test_automatic_checkpoints_every_n_epochs_and_at_the_end(tmp_path, monkeypat
     saved = []
     real = ckpt.save_checkpoint
     monkeypatch.setattr(
-        ckpt, "save_checkpoint", lambda p, s: saved.append(s.current_epoch) or real(p, s)
+        ckpt,
+        "save_checkpoint",
+        lambda p, s, **kw: saved.append(s.current_epoch) or real(p, s, **kw),
     )
     path = tmp_path / "every2.ckpt"
     _, tr = make(epochs=5, checkpoint_path=path, checkpoint_every=2)
