@@ -538,6 +538,27 @@ def test_labels_are_checked_once_where_the_data_enters(which, monkeypatch, backe
         Trainer(net, x, t.astype(np.float64), x, t, epochs=1, verbose=False)
 
 
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ([0.0, 0.0, 0.0], "row 7 has 0 ones"),
+        ([1.0, 1.0, 0.0], "row 7 has 2 ones"),
+        ([0.5, 0.5, 0.0], "row 7 has a value other than 0 and 1"),
+    ],
+)
+def test_one_hot_labels_are_checked_where_the_data_enters(backend, float_dtype, row, message):
+    """An all-zero one-hot row trained silently, as class 0, while its loss said otherwise
+    (issue 22): one-hot rows must each hold a single 1 among zeros."""
+    x, t = blobs(40, 6, 3)
+    hot = np.eye(3)[t]
+    bad = hot.copy()
+    bad[7] = row
+    net = MultiLayerNet(6, [5], 3, dtype=float_dtype)
+    with pytest.raises(xpscratch.functions.LabelError, match=rf"t_train: one-hot {message}"):
+        Trainer(net, x, bad, x, hot, epochs=1, verbose=False)
+    Trainer(net, x, hot, x, hot, epochs=1, verbose=False)  # good rows pass
+
+
 def test_an_empty_test_or_validation_set_is_refused_before_training():
     x, t = blobs(40, 6, 3)
     net = MultiLayerNet(6, [5], 3)
