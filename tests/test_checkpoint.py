@@ -408,3 +408,29 @@ def test_save_checkpoint_itself_never_writes_a_diverged_run_over_a_file(tmp_path
     with pytest.raises(ckpt.DivergedRunError, match="1 of the saved arrays"):
         save_checkpoint(good, state)
     assert good.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda s: s["trainer"].update(iteration=10**6), "loss history of 12 losses for 1000000"),
+        (lambda s: s["trainer"].update(iteration=-5), "iteration is -5"),
+        (lambda s: s["trainer"].update(epoch=1.5), "epoch is 1.5"),
+        (lambda s: s["history"].update(train_loss=s["history"]["train_loss"][:-3]), "9 losses"),
+        (lambda s: s["trainer"].update(iter_in_epoch=99), "99 updates into an epoch of 6"),
+        (lambda s: s["trainer"].update(epoch=20), "20 epochs done in 12 updates"),
+    ],
+)
+def test_inconsistent_counters_are_refused_before_anything_changes(tmp_path, edit, message):
+    """An edited or damaged file's counters were accepted, and some failed later inside
+    train() with a reshape error (issue 22)."""
+    _, tr = make(epochs=2)
+    tr.train()
+    state = tr.state_dict()
+    edit(state)
+    _, other = make(net_seed=3, epochs=2)
+    before = xpscratch.to_numpy(next(iter(other.network.params.values()))).tobytes()
+    with pytest.raises(ValueError, match=message):
+        other.load_state_dict(state)
+    assert xpscratch.to_numpy(next(iter(other.network.params.values()))).tobytes() == before
+    assert other.current_iter == 0

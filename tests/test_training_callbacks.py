@@ -188,7 +188,9 @@ def test_checkpoint_alone_saves_every_n_epochs_and_at_the_end(tmp_path, monkeypa
     saved = []
     real = ckpt.save_checkpoint
     monkeypatch.setattr(
-        ckpt, "save_checkpoint", lambda p, s: saved.append(s.current_epoch) or real(p, s)
+        ckpt,
+        "save_checkpoint",
+        lambda p, s, **kw: saved.append(s.current_epoch) or real(p, s, **kw),
     )
     _, tr = make(epochs=5, callbacks=[Checkpoint(tmp_path / "c.ckpt", every=2)])
     tr.train()

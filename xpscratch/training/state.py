@@ -251,6 +251,7 @@ def check_trainer_state(tr: Trainer, state: dict[str, Any]) -> None:
             f"the checkpoint was trained on {trs['train_size']} samples, this trainer has "
             f"{tr.train_size}: resume with the same training set"
         )
+    _check_counters(tr, trs, len(state["history"]["train_loss"]))
     if int(trs["iter_in_epoch"]) and int(trs["mini_batch_size"]) != tr.batch_size:
         raise ValueError(
             f"the checkpoint stopped mid-epoch with mini_batch_size "
@@ -260,6 +261,32 @@ def check_trainer_state(tr: Trainer, state: dict[str, Any]) -> None:
     for cb in tr.callbacks:
         if cb.state_key is not None and saved_callbacks.get(cb.state_key) is not None:
             cb.check_state(saved_callbacks[cb.state_key], tr)
+
+
+def _check_counters(tr: Trainer, trs: dict[str, Any], losses: int) -> None:
+    """Refuse counters no run passes through (a damaged or edited file): they failed
+    later, inside ``train()``, or trained on from a wrong position."""
+    names = ("iteration", "epoch", "iter_in_epoch", "epochs_since_best")
+    for name in names:
+        v = trs.get(name)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise ValueError(
+                f"the checkpoint's {name} is {v!r}: a run's counters are non-negative "
+                "integers (the file is damaged or was edited); use another checkpoint"
+            )
+    iteration, epoch, in_epoch = trs["iteration"], trs["epoch"], trs["iter_in_epoch"]
+    problem = None
+    if in_epoch > tr.iter_per_epoch:  # equal: the epoch end is owed
+        problem = f"{in_epoch} updates into an epoch of {tr.iter_per_epoch}"
+    elif epoch > iteration:
+        problem = f"{epoch} epochs done in {iteration} updates"
+    elif losses != iteration:
+        problem = f"a loss history of {losses} losses for {iteration} updates"
+    if problem is not None:
+        raise ValueError(
+            f"the checkpoint's counters are inconsistent ({problem}): the file is damaged "
+            "or was edited; use another checkpoint"
+        )
 
 
 def load_trainer_state(tr: Trainer, state: dict[str, Any]) -> None:
