@@ -688,6 +688,41 @@ def _train_through_interrupts(tr) -> int:
     raise AssertionError("train() never finished")
 
 
+def test_a_second_ctrl_c_during_the_undo_of_a_step_changes_no_number(
+    tmp_path, monkeypatch, python_sigint
+):
+    """Two quick Ctrl-C's: the first cuts a step (after BN and dropout moved), the second,
+    a real SIGINT, arrives while the step is being undone.  The undo must finish first;
+    continuing then gives the uninterrupted run (issue 22: 36 arrays differed)."""
+    import os
+    import signal
+
+    from xpscratch import networks, optim
+
+    want = _interruptible_run(tmp_path, "straight", "float64")
+    want.train()
+    want = _run_record(want)
+
+    tr = _interruptible_run(tmp_path, "double", "float64")
+    # in the optimizer's rule: the step's forward pass has moved BN and the dropout streams
+    first = _InterruptAt(monkeypatch, optim.Adam, "_apply", 9, "entry")
+    original_load = networks.MultiLayerNetExtend.load_state_dict
+    seconds = []
+
+    def load_with_a_second_ctrl_c(self, state, strict=True):
+        if first.fired and not seconds:  # the undo of the interrupted step
+            seconds.append(True)
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):  # Python runs its handler between these bytecodes
+                pass
+        return original_load(self, state, strict)
+
+    monkeypatch.setattr(networks.MultiLayerNetExtend, "load_state_dict", load_with_a_second_ctrl_c)
+    assert _train_through_interrupts(tr) >= 1
+    assert first.fired and seconds == [True]
+    _assert_same_run(_run_record(tr), want)
+
+
 def _points():
     from xpscratch import augment, checkpoint, layers, optim
     from xpscratch.training import history

@@ -216,13 +216,17 @@ class Trainer(_state.Checkpointing):
         (or :meth:`train`) again to continue exactly as if nothing had happened.
         """
         self._finish_step()
-        start = _state.network_state(self.network), _state.augment_state(self.augment)
+        start = (
+            _state.network_state(self.network, copy=False),
+            _state.augment_state(self.augment),
+        )
         try:
             x_batch, t_batch = self._next_batch()
             grads = self.network.gradient(x_batch, t_batch)
             update = self.optimizer.compute_update(self.network.params, grads)
         except BaseException:
-            _state.rewind(self.network, self.augment, *start)
+            with deferred_interrupts():  # a second Ctrl-C must not cut the undo in half
+                _state.rewind(self.network, self.augment, *start)
             raise
         with deferred_interrupts():
             self.optimizer.apply_update(self.network.params, update)

@@ -51,9 +51,12 @@ def positive(name: str, value: Any) -> None:
 # -- a network's state: its own state_dict, or its params for a minimal network ----------
 
 
-def network_state(network: Any) -> dict[str, Any]:
+def network_state(network: Any, *, copy: bool = True) -> dict[str, Any]:
     if hasattr(network, "state_dict"):
-        return network.state_dict()
+        try:
+            return network.state_dict(copy=copy)
+        except TypeError:  # a network of the user's whose state_dict takes no copy=
+            return network.state_dict()
     params = {k: namespace(v).asarray(v, copy=True) for k, v in network.params.items()}
     return {"params": params, "buffers": {}, "rng": {}}  # copies: see Network.state_dict
 
@@ -68,7 +71,7 @@ def load_network_state(network: Any, state: dict[str, Any]) -> None:
 
 
 def copy_network_state(network: Any) -> dict[str, Any]:
-    state = network_state(network)
+    state = network_state(network, copy=False)  # copied here, also for a user's network
     return {
         "params": {k: namespace(v).asarray(v, copy=True) for k, v in state["params"].items()},
         "buffers": {k: namespace(v).asarray(v, copy=True) for k, v in state["buffers"].items()},
@@ -78,7 +81,7 @@ def copy_network_state(network: Any) -> dict[str, Any]:
 
 def on_device(state: dict[str, Any], network: Any) -> dict[str, Any]:
     """A (host) network state moved onto the network's backend, device and dtypes."""
-    current = network_state(network)
+    current = network_state(network, copy=False)  # only its dtypes and devices
     out: dict[str, Any] = {"rng": {k: dict(v) for k, v in state.get("rng", {}).items()}}
     for group in ("params", "buffers"):
         out[group] = {
@@ -90,7 +93,7 @@ def on_device(state: dict[str, Any], network: Any) -> dict[str, Any]:
 
 def check_network_arrays(what: str, saved: dict[str, Any], network: Any) -> None:
     """Refuse (before anything is changed) a network state whose names or shapes differ."""
-    _check_arrays(what, saved, network_state(network))
+    _check_arrays(what, saved, network_state(network, copy=False))
 
 
 def _check_arrays(what: str, saved: dict[str, Any], current: dict[str, Any]) -> None:
@@ -234,7 +237,7 @@ def check_trainer_state(tr: Trainer, state: dict[str, Any]) -> None:
             + ": pass the same augment= as the saved run"
         )
     _networks.check_saved_network(net.get("class"), net.get("config"), tr.network)
-    _check_arrays("network", net["state"], network_state(tr.network))
+    _check_arrays("network", net["state"], network_state(tr.network, copy=False))
     if opt.get("class") != type(tr.optimizer).__name__:
         raise ValueError(
             f"the checkpoint was trained with {opt.get('class')}, this trainer uses "
