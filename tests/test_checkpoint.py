@@ -434,3 +434,30 @@ def test_inconsistent_counters_are_refused_before_anything_changes(tmp_path, edi
         other.load_state_dict(state)
     assert xpscratch.to_numpy(next(iter(other.network.params.values()))).tobytes() == before
     assert other.current_iter == 0
+
+
+def test_ctrl_c_while_a_checkpoint_loads_waits_until_it_is_whole(
+    tmp_path, monkeypatch, python_sigint
+):
+    """A Ctrl-C during load_checkpoint left the checkpoint's weights with the other run's
+    counters, optimizer and history (issue 22): loading is all or nothing."""
+    import signal
+
+    path = tmp_path / "run.npz"
+    _, saved = make(epochs=2, optimizer="Adam", optimizer_param={"lr": 0.01})
+    saved.train()
+    saved.save_checkpoint(path)
+    _, tr = make(net_seed=7, epochs=2, optimizer="Adam", optimizer_param={"lr": 0.01})
+    real = type(tr.network).load_state_dict
+
+    def load_then_ctrl_c(self, state, strict=True):
+        out = real(self, state, strict)  # the weights are in: the counters are not yet
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(1000):  # Python runs its handler between these bytecodes
+            pass
+        return out
+
+    monkeypatch.setattr(type(tr.network), "load_state_dict", load_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        tr.load_checkpoint(path)
+    assert_same_run(saved, tr)  # wholly loaded: weights, counters, optimizer, history

@@ -17,6 +17,7 @@ from typing import Any
 
 from .. import checkpoint as _checkpoint
 from .. import networks as _networks
+from .._interrupts import deferred_interrupts
 from ..backend import asarray, backend_name, device_of, namespace
 from ..optim import optimizer_from_config
 from .history import NonFiniteLossError
@@ -293,8 +294,17 @@ def _check_counters(tr: Trainer, trs: dict[str, Any], losses: int) -> None:
 
 
 def load_trainer_state(tr: Trainer, state: dict[str, Any]) -> None:
-    """Apply a :func:`trainer_state` (device or host arrays): all of it, after checking."""
+    """Apply a :func:`trainer_state` (device or host arrays): all of it, after checking.
+
+    The loading runs with Ctrl-C held off, so an interrupt leaves the trainer as it was
+    or wholly loaded (the interrupt is raised then), never half.
+    """
     check_trainer_state(tr, state)
+    with deferred_interrupts():
+        _apply_trainer_state(tr, state)
+
+
+def _apply_trainer_state(tr: Trainer, state: dict[str, Any]) -> None:
     net, opt, trs, hist = state["network"], state["optimizer"], state["trainer"], state["history"]
     load_network_state(tr.network, net["state"])
     opt_state = opt["state"]
