@@ -36,7 +36,8 @@ def make(net_seed=0, hidden=(8, 8), net_kw=PLAIN, dtype="float64", **kw):
     kw.setdefault("optimizer", "SGD")
     kw.setdefault("optimizer_param", {"lr": 0.05})
     kw.setdefault("mini_batch_size", 16)
-    tr = Trainer(net, X, T, X[:40], T[:40], verbose=False, x_val=XV, t_val=TV, **kw)
+    kw.setdefault("verbose", False)
+    tr = Trainer(net, X, T, X[:40], T[:40], x_val=XV, t_val=TV, **kw)
     return net, tr
 
 
@@ -461,3 +462,17 @@ def test_ctrl_c_while_a_checkpoint_loads_waits_until_it_is_whole(
     with pytest.raises(KeyboardInterrupt):
         tr.load_checkpoint(path)
     assert_same_run(saved, tr)  # wholly loaded: weights, counters, optimizer, history
+
+
+@pytest.mark.parametrize(("verbose", "progress"), [(False, None), (True, False), (False, True)])
+def test_resume_keeps_the_runs_verbosity_and_progress_bar(tmp_path, verbose, progress):
+    """A run trained with verbose=False came back verbose, with a progress bar (issue 22)."""
+    from xpscratch.training.callbacks import Progress
+
+    path = tmp_path / "run.npz"
+    _, tr = make(epochs=2, verbose=verbose, progress=progress)
+    tr.save_checkpoint(path)
+    back = Trainer.resume(path, X, T, X[:40], T[:40], x_val=XV, t_val=TV)
+    assert back.verbose == verbose
+    has_bar = verbose if progress is None else progress
+    assert any(isinstance(cb, Progress) for cb in back.callbacks) == has_bar

@@ -199,6 +199,7 @@ def run_settings(tr: Trainer) -> dict[str, Any]:
         "restore_best": False,
         "checkpoint_every": 1,
         "autosave": False,
+        "progress": False,
     }
     for cb in tr.callbacks:
         from_callbacks.update(cb.run_settings())
@@ -211,6 +212,8 @@ def run_settings(tr: Trainer) -> dict[str, Any]:
         "log_every": tr.log_every,
         "checkpoint_every": from_callbacks["checkpoint_every"],
         "autosave": from_callbacks["autosave"],
+        "verbose": tr.verbose,  # a quiet run resumes quiet
+        "progress": from_callbacks["progress"],
     }
 
 
