@@ -476,3 +476,42 @@ def test_resume_keeps_the_runs_verbosity_and_progress_bar(tmp_path, verbose, pro
     assert back.verbose == verbose
     has_bar = verbose if progress is None else progress
     assert any(isinstance(cb, Progress) for cb in back.callbacks) == has_bar
+
+
+def test_resume_refuses_another_dtype_naming_the_fix(tmp_path):
+    """A float32 checkpoint loaded into a float64 network without a word (issue 22 item 6)."""
+    _, tr = make(dtype="float32", epochs=1)
+    tr.train()
+    tr.save_checkpoint(tmp_path / "f32.ckpt")
+    net, other = make(dtype="float64", epochs=1)
+    before = {k: xpscratch.to_numpy(v).copy() for k, v in net.params.items()}
+    with pytest.raises(ValueError, match=r"trained in float32.*dtype='float32'"):
+        other.load_checkpoint(tmp_path / "f32.ckpt")
+    for k, v in net.params.items():
+        np.testing.assert_array_equal(xpscratch.to_numpy(v), before[k])
+    with pytest.raises(ValueError, match="trained in float32"):
+        Trainer.resume(tmp_path / "f32.ckpt", X, T, X[:40], T[:40], network=net, verbose=False)
+    Trainer.resume(tmp_path / "f32.ckpt", X, T, X[:40], T[:40], verbose=False)  # rebuilt
+
+
+def test_resume_refuses_other_training_data_of_the_same_size_unless_asked(tmp_path):
+    """Other data of the same size resumed silently (issue 22 item 6): the checkpoint keeps
+    a fingerprint of the training set; new_data=True continues on other data on purpose."""
+    _, tr = make(epochs=1)
+    tr.train()
+    tr.save_checkpoint(tmp_path / "d.ckpt")
+    x2 = X.copy()
+    x2[17, 3] += 1e-9  # one value, barely
+    for x_other, t_other in ((x2, T), (X, (T + 1) % 4)):
+        with pytest.raises(ValueError, match="other training data.*new_data=True"):
+            Trainer.resume(tmp_path / "d.ckpt", x_other, t_other, X, T, verbose=False)
+        resumed = Trainer.resume(
+            tmp_path / "d.ckpt", x_other, t_other, X, T, verbose=False, new_data=True
+        )
+        assert resumed.current_iter == tr.current_iter
+    same = Trainer.resume(tmp_path / "d.ckpt", X.copy(), T.copy(), X, T, verbose=False)
+    assert same.current_iter == tr.current_iter
+    _, fresh = make(epochs=1)
+    fresh.x_train = xpscratch.asarray(x2, "float64")
+    with pytest.raises(ValueError, match="other training data"):
+        fresh.load_state_dict(tr.state_dict())

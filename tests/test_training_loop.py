@@ -286,6 +286,40 @@ def test_restore_best_puts_back_the_best_epochs_weights():
     assert h.final_test_acc == ref_net.accuracy(ref.x_test, ref.t_test)
 
 
+def test_restore_best_stopped_mid_epoch_right_after_the_best_epoch_restores_it():
+    """max_iterations stops the run partway into the epoch after the best one: the weights
+    then are that partial epoch's, and restore_best must put the best epoch's back (issue
+    22 item 10: a mutant that skipped the restore when the best epoch was the last whole
+    one survived)."""
+    x, t = blobs(120, 10, 4, seed=1)
+    xv, tv = blobs(40, 10, 4, seed=2)
+    tv = (tv + 1) % 4  # labels the net cannot learn: the best epoch is not the last
+
+    def make(**kw):
+        net = MultiLayerNet(10, [8], 4, dtype="float64", seed=5)
+        return net, Trainer(
+            net, x, t, x, t, mini_batch_size=20, optimizer_param={"lr": 0.2}, verbose=False,
+            **kw,
+        )  # fmt: skip
+
+    _, full = make(epochs=6, x_val=xv, t_val=tv)
+    best = full.train().best_epoch
+    assert best is not None and 1 <= best < 6
+    stop = best * full.iter_per_epoch + 2  # two updates into the epoch after the best
+    net, tr = make(epochs=6, max_iterations=stop, x_val=xv, t_val=tv, restore_best=True)
+    h = tr.train()
+    assert (h.best_epoch, tr.current_epoch, tr.iter_in_epoch) == (best, best, 2)
+    ref_net, ref = make(epochs=best)
+    ref.train()
+    cut_net, cut = make(epochs=6, max_iterations=stop)
+    cut.train()
+    for k, v in ref_net.params.items():
+        got = xpscratch.to_numpy(net.params[k])
+        np.testing.assert_array_equal(got, xpscratch.to_numpy(v))
+        assert not np.array_equal(got, xpscratch.to_numpy(cut_net.params[k]))
+    assert h.final_test_acc == ref_net.accuracy(ref.x_test, ref.t_test)
+
+
 def test_max_iterations_stops_mid_epoch_and_epochs_still_bound():
     x, t = blobs(103, 6, 3)
     net = MultiLayerNet(6, [5], 3, dtype="float64")

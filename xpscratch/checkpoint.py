@@ -21,6 +21,7 @@ This module does host-side file I/O, so it uses NumPy directly (as data loading 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import zipfile
@@ -39,6 +40,7 @@ __all__ = [
     "FORMAT_VERSION",
     "CheckpointError",
     "DivergedRunError",
+    "data_fingerprint",
     "load_checkpoint",
     "save_checkpoint",
 ]
@@ -56,6 +58,19 @@ class CheckpointError(ValueError):
 
 class DivergedRunError(FloatingPointError):
     """A run whose loss or saved arrays hold NaN or inf: not written over a checkpoint."""
+
+
+def data_fingerprint(x: Any, t: Any) -> str:
+    """A hash of a training set (``x`` in its dtype, labels as int64 or as they are), the
+    same on every backend: a resumed run must train on the data it was saved with."""
+    h = hashlib.blake2b(digest_size=16)
+    for a in (x, t):
+        host = np.ascontiguousarray(to_numpy(a))
+        if host.dtype.kind in "iub":
+            host = host.astype(np.int64)  # JAX's 32-bit labels hash as NumPy's int64 ones
+        h.update(f"{host.dtype.str}{host.shape}".encode())
+        h.update(memoryview(host).cast("B"))
+    return h.hexdigest()
 
 
 def save_checkpoint(

@@ -144,6 +144,11 @@ def rewind(
 # -- the whole run ------------------------------------------------------------------------
 
 
+def trainer_state_dtype(tr: Trainer) -> str:
+    xp = namespace(next(iter(tr.network.params.values())))
+    return "float64" if tr.dtype == xp.float64 else "float32"
+
+
 def trainer_state(tr: Trainer) -> dict[str, Any]:
     """Everything needed to continue ``tr``'s run exactly (arrays stay on the device)."""
     ref = next(iter(tr.network.params.values()))
@@ -153,7 +158,7 @@ def trainer_state(tr: Trainer) -> dict[str, Any]:
     return {
         "backend": backend_name(xp),
         "device": str(device_of(ref)),
-        "dtype": "float64" if tr.dtype == xp.float64 else "float32",
+        "dtype": trainer_state_dtype(tr),
         "network": {
             "class": type(tr.network).__name__,
             "config": getattr(tr.network, "config", None),
@@ -173,6 +178,7 @@ def trainer_state(tr: Trainer) -> dict[str, Any]:
             "iter_in_epoch": tr.iter_in_epoch,
             "iteration": tr.current_iter,
             "train_size": tr.train_size,
+            "data_fingerprint": training_data_fingerprint(tr),
             "mini_batch_size": tr.batch_size,
             "stopped_early": tr.stopped_early,
             "best_epoch": tr.best_epoch,
@@ -190,6 +196,17 @@ def trainer_state(tr: Trainer) -> dict[str, Any]:
             cb.state_key: cb.state_dict() for cb in tr.callbacks if cb.state_key is not None
         },
     }
+
+
+def training_data_fingerprint(tr: Trainer) -> str:
+    """:func:`xpscratch.checkpoint.data_fingerprint` of ``tr``'s training set (computed
+    once: the data cross to the host for it a single time)."""
+    key = (id(tr.x_train), id(tr.t_train))
+    cached = getattr(tr, "_data_fingerprint", None)
+    if cached is None or cached[0] != key:
+        cached = (key, _checkpoint.data_fingerprint(tr.x_train, tr.t_train))
+        tr._data_fingerprint = cached
+    return cached[1]
 
 
 def run_settings(tr: Trainer) -> dict[str, Any]:
@@ -224,13 +241,18 @@ def _callback_states(state: dict[str, Any]) -> dict[str, Any]:
     return {"early_stopping": {"best_state": state.get("best_state")}}
 
 
-def check_trainer_state(tr: Trainer, state: dict[str, Any]) -> None:
-    """Refuse a state that does not fit ``tr`` with a ValueError naming the difference."""
+def check_trainer_state(tr: Trainer, state: dict[str, Any], *, new_data: bool = False) -> None:
+    """Refuse a state that does not fit ``tr`` with a ValueError naming the difference.
+
+    A state saved in another dtype is refused; one saved with other training data (its
+    fingerprint differs) too, unless ``new_data=True`` says so on purpose.
+    """
     try:
         net, opt, trs = state["network"], state["optimizer"], state["trainer"]
         state["history"]["train_loss"]
     except (KeyError, TypeError) as exc:
         raise ValueError(f"not a Trainer state: missing {exc}") from None
+    _check_dtype(tr, state.get("dtype"))
     saved_aug, my_aug = trs.get("augment"), augment_state(tr.augment)
     if (saved_aug is None) != (my_aug is None):
         raise ValueError(
@@ -258,6 +280,7 @@ def check_trainer_state(tr: Trainer, state: dict[str, Any]) -> None:
             f"the checkpoint was trained on {trs['train_size']} samples, this trainer has "
             f"{tr.train_size}: resume with the same training set"
         )
+    _check_data(tr, trs.get("data_fingerprint"), new_data)
     _check_counters(tr, trs, len(state["history"]["train_loss"]))
     if int(trs["iter_in_epoch"]) and int(trs["mini_batch_size"]) != tr.batch_size:
         raise ValueError(
@@ -268,6 +291,24 @@ def check_trainer_state(tr: Trainer, state: dict[str, Any]) -> None:
     for cb in tr.callbacks:
         if cb.state_key is not None and saved_callbacks.get(cb.state_key) is not None:
             cb.check_state(saved_callbacks[cb.state_key], tr)
+
+
+def _check_dtype(tr: Trainer, dtype: Any) -> None:
+    mine = trainer_state_dtype(tr)
+    if dtype is not None and dtype != mine:
+        raise ValueError(
+            f"the checkpoint was trained in {dtype}, this trainer's network is {mine}: build "
+            f"the network with dtype={dtype!r} (Trainer.resume without network= rebuilds it)"
+        )
+
+
+def _check_data(tr: Trainer, fingerprint: Any, new_data: bool) -> None:
+    if fingerprint is not None and not new_data and fingerprint != training_data_fingerprint(tr):
+        raise ValueError(
+            "the checkpoint was trained on other training data (its fingerprint differs): "
+            "resume with the same x_train and t_train, or pass new_data=True to continue "
+            "on these on purpose"
+        )
 
 
 def _check_counters(tr: Trainer, trs: dict[str, Any], losses: int) -> None:
@@ -296,13 +337,13 @@ def _check_counters(tr: Trainer, trs: dict[str, Any], losses: int) -> None:
         )
 
 
-def load_trainer_state(tr: Trainer, state: dict[str, Any]) -> None:
+def load_trainer_state(tr: Trainer, state: dict[str, Any], *, new_data: bool = False) -> None:
     """Apply a :func:`trainer_state` (device or host arrays): all of it, after checking.
 
     The loading runs with Ctrl-C held off, so an interrupt leaves the trainer as it was
     or wholly loaded (the interrupt is raised then), never half.
     """
-    check_trainer_state(tr, state)
+    check_trainer_state(tr, state, new_data=new_data)
     with deferred_interrupts():
         _apply_trainer_state(tr, state)
 
@@ -389,13 +430,14 @@ class Checkpointing:
             pass  # save_checkpoint decides whether a diverged run may be saved
         return trainer_state(self)
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state: dict[str, Any], *, new_data: bool = False) -> None:
         """Restore a :meth:`state_dict` (device or host arrays), checking everything first.
 
-        A state from another architecture, optimizer type or training-set size is refused
-        with a ValueError naming the difference, and nothing is changed.
+        A state from another architecture, optimizer type, dtype or training-set size is
+        refused with a ValueError naming the difference, and nothing is changed; so is one
+        trained on other data (a fingerprint of it is saved), unless ``new_data=True``.
         """
-        load_trainer_state(self, state)
+        load_trainer_state(self, state, new_data=new_data)
 
     def save_checkpoint(self, path: str | PathLike, *, allow_diverged: bool = False) -> None:
         """Write this run to ``path`` atomically (see :mod:`xpscratch.checkpoint`).
@@ -424,9 +466,10 @@ class Checkpointing:
                 ) from None
         _checkpoint.save_checkpoint(path, self, allow_diverged=allow_diverged)
 
-    def load_checkpoint(self, path: str | PathLike) -> None:
-        """Continue from a checkpoint: weights, optimizer, RNG positions, counters, history."""
-        self.load_state_dict(_checkpoint.load_checkpoint(path))
+    def load_checkpoint(self, path: str | PathLike, *, new_data: bool = False) -> None:
+        """Continue from a checkpoint: weights, optimizer, RNG positions, counters, history
+        (``new_data``: see :meth:`load_state_dict`)."""
+        self.load_state_dict(_checkpoint.load_checkpoint(path), new_data=new_data)
 
     @classmethod
     def resume(
@@ -438,6 +481,7 @@ class Checkpointing:
         t_test: Any,
         *,
         network: Any = None,
+        new_data: bool = False,
         **kwargs: Any,
     ) -> Any:
         """A Trainer that continues the run saved at ``path`` (data must be given again).
@@ -445,9 +489,10 @@ class Checkpointing:
         Without ``network``, it is rebuilt from the saved config and dtype on the active
         backend; without ``optimizer``, from the saved class and hyperparameters.  The
         run settings (epochs, max_iterations, ...) default to the saved ones and
-        automatic checkpoints keep going to ``path``.
+        automatic checkpoints keep going to ``path``.  The training data must be the
+        saved run's (``new_data=True`` continues on other data on purpose).
         """
         network, kwargs, state = resume_arguments(path, network, kwargs)
         trainer = cls(network, x_train, t_train, x_test, t_test, **kwargs)
-        trainer.load_state_dict(state)
+        trainer.load_state_dict(state, new_data=new_data)
         return trainer
