@@ -189,6 +189,20 @@ def test_asarray_defaults(backend):
     assert xpscratch.asarray(x) is x  # already there: no copy
 
 
+@pytest.mark.parametrize("value", [2**40 + 5, 2**32 + 3, -(2**31) - 1, 2**63 + 7])
+def test_asarray_refuses_integers_the_device_cannot_hold(backend, value):
+    """JAX's 32-bit mode gave 5 for 2**40 + 5, and the Trainer then trained label
+    2**32 + 3 as class 3 (issue 22): a value that does not fit is an error."""
+    xp = backend.xp
+    info = xp.iinfo(xpscratch.backend.index_dtype(xp, backend.device))
+    host = np.array([1, value], dtype=np.uint64 if value >= 2**63 else np.int64)
+    if info.min <= value <= info.max and value < 2**63:
+        assert xpscratch.to_numpy(xpscratch.asarray(host)).tolist() == [1, value]
+        return
+    with pytest.raises(ValueError, match=rf"integer {value} does not fit"):
+        xpscratch.asarray(host)
+
+
 def test_asarray_refuses_arrays_of_another_backend(backend):
     strict = pytest.importorskip("array_api_strict")
     if backend.name == "array_api_strict":

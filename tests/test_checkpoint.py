@@ -36,7 +36,8 @@ def make(net_seed=0, hidden=(8, 8), net_kw=PLAIN, dtype="float64", **kw):
     kw.setdefault("optimizer", "SGD")
     kw.setdefault("optimizer_param", {"lr": 0.05})
     kw.setdefault("mini_batch_size", 16)
-    tr = Trainer(net, X, T, X[:40], T[:40], verbose=False, x_val=XV, t_val=TV, **kw)
+    kw.setdefault("verbose", False)
+    tr = Trainer(net, X, T, X[:40], T[:40], x_val=XV, t_val=TV, **kw)
     return net, tr
 
 
@@ -79,6 +80,26 @@ def test_interrupted_and_resumed_run_is_bit_identical(tmp_path, net_kw, opt):
     second.train()
     assert_same_run(straight, second)
     assert len(second.train_loss_list) == 4 * straight.iter_per_epoch
+
+
+def test_a_state_taken_does_not_change_when_training_goes_on(backend, float_dtype):
+    """``s = tr.state_dict(); tr.train(); tr.load_state_dict(s)`` restored a mixture on
+    numpy and torch: the parameters were the live arrays that updates write into, while
+    the optimizer's slots were copies (issue 22)."""
+    opt = {"optimizer": "Adam", "optimizer_param": {"lr": 0.01}}
+    _, straight = make(net_kw=RICH, epochs=3, dtype=float_dtype, **opt)
+    straight.train()
+    _, tr = make(net_kw=RICH, epochs=3, dtype=float_dtype, **opt)
+    for _ in range(7):
+        tr.train_step()
+    state, net_state = tr.state_dict(), tr.network.state_dict()
+    taken = {k: xpscratch.to_numpy(v).tobytes() for k, v in net_state["params"].items()}
+    tr.train()
+    for k, v in net_state["params"].items():
+        assert xpscratch.to_numpy(v).tobytes() == taken[k], k
+    tr.load_state_dict(state)
+    tr.train()
+    assert_same_run(straight, tr)
 
 
 def test_crash_mid_epoch_resumes_from_the_last_automatic_checkpoint(tmp_path):
@@ -133,7 +154,9 @@ def test_automatic_checkpoints_every_n_epochs_and_at_the_end(tmp_path, monkeypat
     saved = []
     real = ckpt.save_checkpoint
     monkeypatch.setattr(
-        ckpt, "save_checkpoint", lambda p, s: saved.append(s.current_epoch) or real(p, s)
+        ckpt,
+        "save_checkpoint",
+        lambda p, s, **kw: saved.append(s.current_epoch) or real(p, s, **kw),
     )
     path = tmp_path / "every2.ckpt"
     _, tr = make(epochs=5, checkpoint_path=path, checkpoint_every=2)
@@ -355,3 +378,140 @@ def test_a_npy_or_a_checkpoint_without_a_run_is_a_clear_error(tmp_path):
             load(no_run)
         with pytest.raises(CheckpointError, match="weights.npy"):
             load(npy)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_save_checkpoint_itself_never_writes_a_diverged_run_over_a_file(tmp_path):
+    """The public ``save_checkpoint(path, trainer)`` and ``save_checkpoint(path,
+    tr.state_dict())`` wrote a NaN-loss run over a good checkpoint (issue 22): the guard
+    lives where every save passes."""
+    _, tr = make(epochs=3, optimizer_param={"lr": 1e6})
+    good = tmp_path / "good.npz"
+    save_checkpoint(good, tr)  # before any update
+    before = good.read_bytes()
+    with pytest.raises(FloatingPointError):
+        tr.train()
+    for what in (tr, tr.state_dict()):
+        with pytest.raises(ckpt.DivergedRunError, match="not saved to .*good.npz.*allow_diverged"):
+            save_checkpoint(good, what)
+        with pytest.raises(FileExistsError, match="diverged"):
+            save_checkpoint(good, what, allow_diverged=True)
+    assert good.read_bytes() == before
+    save_checkpoint(tmp_path / "kept.npz", tr, allow_diverged=True)
+    losses = load_checkpoint(tmp_path / "kept.npz")["history"]["train_loss"]
+    assert not all(np.isfinite(losses))
+    # NaN weights with a finite loss history (a hand-made state) are refused too
+    state = load_checkpoint(good)
+    w = next(iter(state["network"]["state"]["params"]))
+    state["network"]["state"]["params"][w] = np.full_like(
+        state["network"]["state"]["params"][w], np.nan
+    )
+    with pytest.raises(ckpt.DivergedRunError, match="1 of the saved arrays"):
+        save_checkpoint(good, state)
+    assert good.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda s: s["trainer"].update(iteration=10**6), "loss history of 12 losses for 1000000"),
+        (lambda s: s["trainer"].update(iteration=-5), "iteration is -5"),
+        (lambda s: s["trainer"].update(epoch=1.5), "epoch is 1.5"),
+        (lambda s: s["history"].update(train_loss=s["history"]["train_loss"][:-3]), "9 losses"),
+        (lambda s: s["trainer"].update(iter_in_epoch=99), "99 updates into an epoch of 6"),
+        (lambda s: s["trainer"].update(epoch=20), "20 epochs done in 12 updates"),
+    ],
+)
+def test_inconsistent_counters_are_refused_before_anything_changes(tmp_path, edit, message):
+    """An edited or damaged file's counters were accepted, and some failed later inside
+    train() with a reshape error (issue 22)."""
+    _, tr = make(epochs=2)
+    tr.train()
+    state = tr.state_dict()
+    edit(state)
+    _, other = make(net_seed=3, epochs=2)
+    before = xpscratch.to_numpy(next(iter(other.network.params.values()))).tobytes()
+    with pytest.raises(ValueError, match=message):
+        other.load_state_dict(state)
+    assert xpscratch.to_numpy(next(iter(other.network.params.values()))).tobytes() == before
+    assert other.current_iter == 0
+
+
+def test_ctrl_c_while_a_checkpoint_loads_waits_until_it_is_whole(
+    tmp_path, monkeypatch, python_sigint
+):
+    """A Ctrl-C during load_checkpoint left the checkpoint's weights with the other run's
+    counters, optimizer and history (issue 22): loading is all or nothing."""
+    import signal
+
+    path = tmp_path / "run.npz"
+    _, saved = make(epochs=2, optimizer="Adam", optimizer_param={"lr": 0.01})
+    saved.train()
+    saved.save_checkpoint(path)
+    _, tr = make(net_seed=7, epochs=2, optimizer="Adam", optimizer_param={"lr": 0.01})
+    real = type(tr.network).load_state_dict
+
+    def load_then_ctrl_c(self, state, strict=True):
+        out = real(self, state, strict)  # the weights are in: the counters are not yet
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(1000):  # Python runs its handler between these bytecodes
+            pass
+        return out
+
+    monkeypatch.setattr(type(tr.network), "load_state_dict", load_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        tr.load_checkpoint(path)
+    assert_same_run(saved, tr)  # wholly loaded: weights, counters, optimizer, history
+
+
+@pytest.mark.parametrize(("verbose", "progress"), [(False, None), (True, False), (False, True)])
+def test_resume_keeps_the_runs_verbosity_and_progress_bar(tmp_path, verbose, progress):
+    """A run trained with verbose=False came back verbose, with a progress bar (issue 22)."""
+    from xpscratch.training.callbacks import Progress
+
+    path = tmp_path / "run.npz"
+    _, tr = make(epochs=2, verbose=verbose, progress=progress)
+    tr.save_checkpoint(path)
+    back = Trainer.resume(path, X, T, X[:40], T[:40], x_val=XV, t_val=TV)
+    assert back.verbose == verbose
+    has_bar = verbose if progress is None else progress
+    assert any(isinstance(cb, Progress) for cb in back.callbacks) == has_bar
+
+
+def test_resume_refuses_another_dtype_naming_the_fix(tmp_path):
+    """A float32 checkpoint loaded into a float64 network without a word (issue 22 item 6)."""
+    _, tr = make(dtype="float32", epochs=1)
+    tr.train()
+    tr.save_checkpoint(tmp_path / "f32.ckpt")
+    net, other = make(dtype="float64", epochs=1)
+    before = {k: xpscratch.to_numpy(v).copy() for k, v in net.params.items()}
+    with pytest.raises(ValueError, match=r"trained in float32.*dtype='float32'"):
+        other.load_checkpoint(tmp_path / "f32.ckpt")
+    for k, v in net.params.items():
+        np.testing.assert_array_equal(xpscratch.to_numpy(v), before[k])
+    with pytest.raises(ValueError, match="trained in float32"):
+        Trainer.resume(tmp_path / "f32.ckpt", X, T, X[:40], T[:40], network=net, verbose=False)
+    Trainer.resume(tmp_path / "f32.ckpt", X, T, X[:40], T[:40], verbose=False)  # rebuilt
+
+
+def test_resume_refuses_other_training_data_of_the_same_size_unless_asked(tmp_path):
+    """Other data of the same size resumed silently (issue 22 item 6): the checkpoint keeps
+    a fingerprint of the training set; new_data=True continues on other data on purpose."""
+    _, tr = make(epochs=1)
+    tr.train()
+    tr.save_checkpoint(tmp_path / "d.ckpt")
+    x2 = X.copy()
+    x2[17, 3] += 1e-9  # one value, barely
+    for x_other, t_other in ((x2, T), (X, (T + 1) % 4)):
+        with pytest.raises(ValueError, match="other training data.*new_data=True"):
+            Trainer.resume(tmp_path / "d.ckpt", x_other, t_other, X, T, verbose=False)
+        resumed = Trainer.resume(
+            tmp_path / "d.ckpt", x_other, t_other, X, T, verbose=False, new_data=True
+        )
+        assert resumed.current_iter == tr.current_iter
+    same = Trainer.resume(tmp_path / "d.ckpt", X.copy(), T.copy(), X, T, verbose=False)
+    assert same.current_iter == tr.current_iter
+    _, fresh = make(epochs=1)
+    fresh.x_train = xpscratch.asarray(x2, "float64")
+    with pytest.raises(ValueError, match="other training data"):
+        fresh.load_state_dict(tr.state_dict())

@@ -255,6 +255,10 @@ def _crc_broken(data: bytes) -> bytes:
         ("short-header", struct.pack(">III", 0x0803, 5, 28), "truncated header"),
         ("truncated", GOOD[:-2720], "truncated: expected 3920 bytes of pixel data, found 1200"),
         ("trailing", GOOD + b"\x00\x01\x02", "3 unexpected trailing bytes"),
+        # the edges (issue 22): the first magic byte 0 but not the second; one byte extra
+        ("second-magic-byte", struct.pack(">IIII", 0x00010803, 5, 28, 28) + bytes(3920), "magic"),
+        ("first-magic-byte", struct.pack(">IIII", 0x01000803, 5, 28, 28) + bytes(3920), "magic"),
+        ("one-trailing-byte", GOOD + b"\x00", "1 unexpected trailing bytes"),
         ("truncated.gz", GOOD_GZ[: len(GOOD_GZ) // 2], "truncated gzip"),
         ("crc.gz", _crc_broken(GOOD_GZ), "corrupt gzip"),
         ("garbage.gz", b"this is not gzip at all", "not a gzip file"),

@@ -112,3 +112,24 @@ def test_an_ignored_sigint_stays_ignored():
         signal.raise_signal(signal.SIGINT)  # ignored, as before: nothing is raised later
     with holding_interrupts():
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+
+
+def test_a_ctrl_c_that_cut_the_install_short_does_not_break_later_ones():
+    """A Ctrl-C between installing the handler and recording the one it replaced left
+    ours in place with nothing recorded; the next install then recorded ours as the
+    previous handler, and every later Ctrl-C raised RecursionError (issue 22)."""
+    from xpscratch import _interrupts
+
+    assert _interrupts._Held.previous is None
+    signal.signal(signal.SIGINT, _interrupts._handler)  # the state the cut install left
+    try:
+        for _ in range(2):
+            with holding_interrupts():
+                with pytest.raises(KeyboardInterrupt):
+                    with deferred_interrupts():
+                        signal.raise_signal(signal.SIGINT)
+                with pytest.raises(KeyboardInterrupt):
+                    signal.raise_signal(signal.SIGINT)  # outside a block: at once
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -158,6 +158,17 @@ def test_keep_mask_is_an_integer_comparison(backend, ratio):
     assert abs((1 - mask.mean()) - ratio) < 4 * math.sqrt(ratio * (1 - ratio) / 5000) + 1e-12
 
 
+@pytest.mark.parametrize("ratio", [0.2, 0.5, 0.7])
+def test_keep_mask_keeps_a_word_equal_to_the_threshold(backend, xp, ratio):
+    """A word exactly at ``round(ratio * 2**32)`` is kept (``>=``), one below it is dropped:
+    with random words a tie almost never happens, so only constructed words pin it."""
+    threshold = round(ratio * 2**32)
+    dt = R.random_bits(0, "tie", 0, 1).dtype  # the words' dtype on this device
+    words = xp.asarray([threshold - 1, threshold, threshold + 1], dtype=dt, device=backend.device)
+    mask = xpscratch.to_numpy(R._as_mask(words, (3,), ratio, xp))
+    assert mask.tolist() == [False, True, True]
+
+
 def test_keep_mask_rejects_bad_ratios():
     for ratio in (-0.1, 1.0, 1.5):
         with pytest.raises(ValueError, match="drop ratio"):

@@ -196,6 +196,23 @@ def test_narrow_spans_the_best_trials():
     assert math.log10(one.high / one.low) == pytest.approx(0.1)  # a point: 0.1 decades
 
 
+def test_narrow_stays_inside_the_old_space_so_the_next_round_accepts_it():
+    """Best trials at a bound: the widened window slid past it (momentum 1.0007, a
+    negative weight decay, lr above the old range) and the next round refused the space."""
+    space = parse_space("lr=log:1e-4:1e-2,momentum=uniform:0.9:0.999,weight_decay=uniform:0:1e-3")
+    trials = [
+        {"value": v, "params": {"lr": 1e-2, "momentum": 0.999, "weight_decay": 0.0}}
+        for v in (0.9, 0.8, 0.7)
+    ]
+    out = narrow(space, trials, top_k=3)
+    assert out["momentum"].high == 0.999 and out["momentum"].low == pytest.approx(0.999 - 0.00495)
+    assert out["weight_decay"].low == 0.0 and out["weight_decay"].high == pytest.approx(5e-5)
+    assert out["lr"].high == 1e-2 and math.log10(out["lr"].high / out["lr"].low) == pytest.approx(
+        0.1
+    )
+    assert parse_space(space_to_dict(out)) == out  # the next round takes it as it is
+
+
 # ---------------------------------------------------------------------------
 # the objective, on every backend
 # ---------------------------------------------------------------------------

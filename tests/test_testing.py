@@ -3,6 +3,7 @@ backends (skipping the unusable with the reason) and compares with NumPy."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import xpscratch
@@ -11,6 +12,7 @@ from xpscratch import testing
 pytest_plugins = ["pytester"]
 
 USER_TESTS = """
+import numpy as np
 import numpy as np
 import pytest
 import xpscratch
@@ -30,6 +32,43 @@ def test_wrong_on_strict(xpscratch_backend):
     assert_matches_numpy(lambda: xpscratch.to_numpy(xpscratch.asarray(np.ones(3), "float64"))
                          * (wrong if xpscratch.get_backend().name != "numpy" else 1.0))
 """
+
+
+# (before the pytester tests: an in-process pytest run unloads the modules it imported, and
+# JAX's ml_dtypes cannot be imported twice in one process)
+def _zeros_and_noise(noise, where="first", dtype="float64"):
+    """NumPy's result has exact zeros; the active backend's has ``noise`` at them."""
+    values = np.array([0.0, 0.5, -2.0, 0.0]) if where == "first" else np.zeros(4)
+
+    def compute():  # runs on the active backend, then on NumPy for the reference
+        x = xpscratch.to_numpy(xpscratch.asarray(values, dtype))
+        active = xpscratch.get_backend().name != "numpy"
+        return np.where(x == 0, noise if active else 0.0, x).astype(dtype)
+
+    return compute
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_exact_zeros_compare_on_the_arrays_scale(backend, float_dtype, dtype):
+    if dtype == "float64" and float_dtype != "float64":
+        pytest.skip("no float64 on this device")
+    rtol = 1e-10 if dtype == "float64" else 1e-4  # explicit: the policy's default may change
+    # zero against zero: equal, on every backend
+    testing.assert_matches_numpy(_zeros_and_noise(0.0, "all", dtype), dtype, rtol=rtol)
+    testing.assert_matches_numpy(_zeros_and_noise(0.0, "first", dtype), dtype, rtol=rtol)
+    # rounding noise where NumPy's sum cancelled to exactly 0: within rtol x the largest
+    # value (2.0), as every other entry is judged on its own value
+    testing.assert_matches_numpy(_zeros_and_noise(0.5 * rtol, "first", dtype), dtype, rtol=rtol)
+    if backend.name == "numpy":
+        return
+    # beyond that scale, a nonzero where NumPy has 0 fails, naming the zero entries
+    with pytest.raises(AssertionError, match=r"entries exactly 0\): 2 of 2 values differ"):
+        testing.assert_matches_numpy(_zeros_and_noise(4 * rtol, "first", dtype), dtype, rtol=rtol)
+    # all zero: no scale, so even a tiny value fails unless atol allows it
+    with pytest.raises(AssertionError, match="values differ"):
+        testing.assert_matches_numpy(_zeros_and_noise(1e-30, "all", dtype), dtype, rtol=rtol)
+    tiny = _zeros_and_noise(1e-30, "all", dtype)
+    testing.assert_matches_numpy(tiny, dtype, rtol=rtol, atol=1e-20)
 
 
 def test_plugin_runs_a_users_test_on_every_backend_and_skips_with_the_reason(pytester):

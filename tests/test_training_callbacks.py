@@ -188,7 +188,9 @@ def test_checkpoint_alone_saves_every_n_epochs_and_at_the_end(tmp_path, monkeypa
     saved = []
     real = ckpt.save_checkpoint
     monkeypatch.setattr(
-        ckpt, "save_checkpoint", lambda p, s: saved.append(s.current_epoch) or real(p, s)
+        ckpt,
+        "save_checkpoint",
+        lambda p, s, **kw: saved.append(s.current_epoch) or real(p, s, **kw),
     )
     _, tr = make(epochs=5, callbacks=[Checkpoint(tmp_path / "c.ckpt", every=2)])
     tr.train()
@@ -319,3 +321,36 @@ def test_a_checkpoint_path_in_a_missing_folder_is_refused_at_construction(tmp_pa
         )
     with pytest.raises(IsADirectoryError, match="is a folder"):
         Checkpoint(tmp_path)
+
+
+def test_a_ctrl_c_during_the_lazy_tqdm_import_waits_until_it_is_whole():
+    """The bar imports tqdm lazily; a Ctrl-C in the middle of that import left its modules
+    half-initialised and every later train() failed with a NameError (issue 22).  In a
+    fresh process (tqdm not yet imported), a real SIGINT lands inside the import."""
+    import subprocess
+    import sys
+
+    code = """
+import os, signal, sys
+from xpscratch.training.progress import open_bar
+
+class SigintOnImport:
+    def find_spec(self, name, path, target=None):
+        if name == "tqdm.std":
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+
+sys.meta_path.insert(0, SigintOnImport())
+try:
+    open_bar(3, "x").close()
+    print("no interrupt")
+except KeyboardInterrupt:
+    print("interrupted", "tqdm.auto" in sys.modules)
+sys.meta_path.pop(0)
+bar = open_bar(3, "x", file=open(os.devnull, "w"))
+bar.update(1)
+bar.close()
+print("bar works")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split("\n")[:2] == ["interrupted True", "bar works"], out.stdout + out.stderr

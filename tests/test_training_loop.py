@@ -286,6 +286,40 @@ def test_restore_best_puts_back_the_best_epochs_weights():
     assert h.final_test_acc == ref_net.accuracy(ref.x_test, ref.t_test)
 
 
+def test_restore_best_stopped_mid_epoch_right_after_the_best_epoch_restores_it():
+    """max_iterations stops the run partway into the epoch after the best one: the weights
+    then are that partial epoch's, and restore_best must put the best epoch's back (issue
+    22 item 10: a mutant that skipped the restore when the best epoch was the last whole
+    one survived)."""
+    x, t = blobs(120, 10, 4, seed=1)
+    xv, tv = blobs(40, 10, 4, seed=2)
+    tv = (tv + 1) % 4  # labels the net cannot learn: the best epoch is not the last
+
+    def make(**kw):
+        net = MultiLayerNet(10, [8], 4, dtype="float64", seed=5)
+        return net, Trainer(
+            net, x, t, x, t, mini_batch_size=20, optimizer_param={"lr": 0.2}, verbose=False,
+            **kw,
+        )  # fmt: skip
+
+    _, full = make(epochs=6, x_val=xv, t_val=tv)
+    best = full.train().best_epoch
+    assert best is not None and 1 <= best < 6
+    stop = best * full.iter_per_epoch + 2  # two updates into the epoch after the best
+    net, tr = make(epochs=6, max_iterations=stop, x_val=xv, t_val=tv, restore_best=True)
+    h = tr.train()
+    assert (h.best_epoch, tr.current_epoch, tr.iter_in_epoch) == (best, best, 2)
+    ref_net, ref = make(epochs=best)
+    ref.train()
+    cut_net, cut = make(epochs=6, max_iterations=stop)
+    cut.train()
+    for k, v in ref_net.params.items():
+        got = xpscratch.to_numpy(net.params[k])
+        np.testing.assert_array_equal(got, xpscratch.to_numpy(v))
+        assert not np.array_equal(got, xpscratch.to_numpy(cut_net.params[k]))
+    assert h.final_test_acc == ref_net.accuracy(ref.x_test, ref.t_test)
+
+
 def test_max_iterations_stops_mid_epoch_and_epochs_still_bound():
     x, t = blobs(103, 6, 3)
     net = MultiLayerNet(6, [5], 3, dtype="float64")
@@ -538,6 +572,27 @@ def test_labels_are_checked_once_where_the_data_enters(which, monkeypatch, backe
         Trainer(net, x, t.astype(np.float64), x, t, epochs=1, verbose=False)
 
 
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ([0.0, 0.0, 0.0], "row 7 has 0 ones"),
+        ([1.0, 1.0, 0.0], "row 7 has 2 ones"),
+        ([0.5, 0.5, 0.0], "row 7 has a value other than 0 and 1"),
+    ],
+)
+def test_one_hot_labels_are_checked_where_the_data_enters(backend, float_dtype, row, message):
+    """An all-zero one-hot row trained silently, as class 0, while its loss said otherwise
+    (issue 22): one-hot rows must each hold a single 1 among zeros."""
+    x, t = blobs(40, 6, 3)
+    hot = np.eye(3)[t]
+    bad = hot.copy()
+    bad[7] = row
+    net = MultiLayerNet(6, [5], 3, dtype=float_dtype)
+    with pytest.raises(xpscratch.functions.LabelError, match=rf"t_train: one-hot {message}"):
+        Trainer(net, x, bad, x, hot, epochs=1, verbose=False)
+    Trainer(net, x, hot, x, hot, epochs=1, verbose=False)  # good rows pass
+
+
 def test_an_empty_test_or_validation_set_is_refused_before_training():
     x, t = blobs(40, 6, 3)
     net = MultiLayerNet(6, [5], 3)
@@ -665,6 +720,41 @@ def _train_through_interrupts(tr) -> int:
         except KeyboardInterrupt:
             continue
     raise AssertionError("train() never finished")
+
+
+def test_a_second_ctrl_c_during_the_undo_of_a_step_changes_no_number(
+    tmp_path, monkeypatch, python_sigint
+):
+    """Two quick Ctrl-C's: the first cuts a step (after BN and dropout moved), the second,
+    a real SIGINT, arrives while the step is being undone.  The undo must finish first;
+    continuing then gives the uninterrupted run (issue 22: 36 arrays differed)."""
+    import os
+    import signal
+
+    from xpscratch import networks, optim
+
+    want = _interruptible_run(tmp_path, "straight", "float64")
+    want.train()
+    want = _run_record(want)
+
+    tr = _interruptible_run(tmp_path, "double", "float64")
+    # in the optimizer's rule: the step's forward pass has moved BN and the dropout streams
+    first = _InterruptAt(monkeypatch, optim.Adam, "_apply", 9, "entry")
+    original_load = networks.MultiLayerNetExtend.load_state_dict
+    seconds = []
+
+    def load_with_a_second_ctrl_c(self, state, strict=True):
+        if first.fired and not seconds:  # the undo of the interrupted step
+            seconds.append(True)
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):  # Python runs its handler between these bytecodes
+                pass
+        return original_load(self, state, strict)
+
+    monkeypatch.setattr(networks.MultiLayerNetExtend, "load_state_dict", load_with_a_second_ctrl_c)
+    assert _train_through_interrupts(tr) >= 1
+    assert first.fired and seconds == [True]
+    _assert_same_run(_run_record(tr), want)
 
 
 def _points():

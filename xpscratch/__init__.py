@@ -5,6 +5,7 @@ Pick a backend with :func:`set_backend` / :func:`use_backend` or ``XPSCRATCH_BAC
 layers, optimizers and networks then follow their arrays.
 """
 
+from ._threads import limit_threads
 from .backend import (
     BACKENDS,
     Backend,
@@ -33,6 +34,7 @@ __all__ = [
     "available_backends",
     "get_backend",
     "get_default_dtype",
+    "limit_threads",
     "set_backend",
     "set_default_dtype",
     "to_numpy",

@@ -44,6 +44,10 @@ def _handler(signum: int, frame: Any) -> None:
 
 def _install() -> bool:
     previous = signal.signal(signal.SIGINT, _handler)
+    if previous is _handler:
+        # ours, left in place by an install that a Ctrl-C cut short (before ``previous``
+        # was recorded): recording ourselves would make every later Ctrl-C recurse
+        previous = signal.default_int_handler
     if not callable(previous):  # SIG_IGN, SIG_DFL or set outside Python: leave it
         signal.signal(signal.SIGINT, previous)
         return False
@@ -53,7 +57,7 @@ def _install() -> bool:
 
 def _uninstall() -> None:
     if signal.getsignal(signal.SIGINT) is _handler:  # not if someone replaced ours since
-        signal.signal(signal.SIGINT, _Held.previous)
+        signal.signal(signal.SIGINT, _Held.previous or signal.default_int_handler)
     _Held.previous = None
 
 

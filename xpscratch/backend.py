@@ -748,6 +748,27 @@ def _foreign_to_numpy(x: Any) -> np.ndarray:
     )
 
 
+def _check_integers_fit(host: np.ndarray, info: Any, b: Backend) -> None:
+    """Refuse integers the device's integer dtype cannot hold: JAX's 32-bit mode (and
+    strict's no_x64) would wrap label 2**32 + 3 round to 3, and train on it."""
+    if host.size == 0:
+        return
+    lo, hi = int(host.min()), int(host.max())
+    if lo >= info.min and hi <= info.max:
+        return
+    bad = hi if hi > info.max else lo
+    fix = (
+        "enable JAX's 64-bit mode (jax.config.update('jax_enable_x64', True))"
+        if b.name == "jax"
+        else "use a device with 64-bit integers"
+    )
+    raise ValueError(
+        f"asarray: integer {bad} does not fit this device's integers ({info.dtype}, "
+        f"{info.min}..{info.max}) on {b.name} {b.device}: it would wrap round to another "
+        f"value; check the data, or {fix}"
+    )
+
+
 def asarray(x: Any, dtype: Any = None, *, like: Any = None) -> Any:
     """Move host data (NumPy arrays, lists, scalars) onto the active backend and device.
 
@@ -769,9 +790,10 @@ def asarray(x: Any, dtype: Any = None, *, like: Any = None) -> Any:
         host = np.asarray(x)
         target = None
         if host.dtype.kind in "iu":
+            target = index_dtype(xp, b.device)
+            _check_integers_fit(host, xp.iinfo(target), b)
             # int64 everywhere: torch and strict lack arithmetic on some unsigned types
             host = host.astype(np.int64, copy=False)
-            target = index_dtype(xp, b.device)
         elif host.dtype.kind not in "fb":
             raise TypeError(f"asarray: cannot move {host.dtype} data to {b.name}")
         if host.dtype.kind == "f" or dtype:
@@ -791,6 +813,8 @@ def asarray(x: Any, dtype: Any = None, *, like: Any = None) -> Any:
         target = float_dtype(xp, dtype, b.device)
     elif xp.isdtype(x.dtype, "integral"):
         target = index_dtype(xp, b.device)
+        if native and x.dtype != target:  # host values: reading them costs nothing
+            _check_integers_fit(x, xp.iinfo(target), b)
     else:
         target = None
     return x if target is None or x.dtype == target else xp.astype(x, target)

@@ -21,7 +21,9 @@ This module does host-side file I/O, so it uses NumPy directly (as data loading 
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import zipfile
 from os import PathLike
 from pathlib import Path
@@ -33,7 +35,15 @@ from . import __version__
 from ._atomic import atomic_open
 from .backend import to_numpy
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "CheckpointError", "load_checkpoint", "save_checkpoint"]
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "CheckpointError",
+    "DivergedRunError",
+    "data_fingerprint",
+    "load_checkpoint",
+    "save_checkpoint",
+]
 
 FORMAT = "xpscratch-checkpoint"
 FORMAT_VERSION = 1
@@ -46,10 +56,33 @@ class CheckpointError(ValueError):
     """A checkpoint file cannot be read: truncated, corrupt, or not a checkpoint."""
 
 
-def save_checkpoint(path: str | PathLike, trainer_or_state: Any) -> Path:
+class DivergedRunError(FloatingPointError):
+    """A run whose loss or saved arrays hold NaN or inf: not written over a checkpoint."""
+
+
+def data_fingerprint(x: Any, t: Any) -> str:
+    """A hash of a training set (``x`` in its dtype, labels as int64 or as they are), the
+    same on every backend: a resumed run must train on the data it was saved with."""
+    h = hashlib.blake2b(digest_size=16)
+    for a in (x, t):
+        host = np.ascontiguousarray(to_numpy(a))
+        if host.dtype.kind in "iub":
+            host = host.astype(np.int64)  # JAX's 32-bit labels hash as NumPy's int64 ones
+        h.update(f"{host.dtype.str}{host.shape}".encode())
+        h.update(memoryview(host).cast("B"))
+    return h.hexdigest()
+
+
+def save_checkpoint(
+    path: str | PathLike, trainer_or_state: Any, *, allow_diverged: bool = False
+) -> Path:
     """Write a Trainer (or a ``state_dict()``) to ``path`` atomically; returns the path.
 
-    The name is used as given (no ``.npz`` is appended).
+    The name is used as given (no ``.npz`` is appended).  A diverged run (a NaN or
+    infinite training loss, or NaN/inf in the weights or optimizer state) is refused
+    with :class:`DivergedRunError`, so it never replaces a good checkpoint; with
+    ``allow_diverged=True`` it is saved, for inspection, only where no file is yet.
+    Every save passes here: ``Trainer.save_checkpoint``, autosaves, and direct calls.
     """
     state = trainer_or_state
     if not isinstance(state, dict):
@@ -57,10 +90,36 @@ def save_checkpoint(path: str | PathLike, trainer_or_state: Any) -> Path:
     arrays: dict[str, Any] = {}
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "xpscratch_version": __version__}
     meta.update(_encode(state, arrays))
+    diverged = _divergence(state, arrays)
+    if diverged is not None:
+        if not allow_diverged:
+            raise DivergedRunError(
+                f"the run diverged ({diverged}): it is not saved to {str(path)!r}, where it "
+                "would replace a good checkpoint; pass allow_diverged=True with a new path "
+                "to keep it for inspection"
+            )
+        if Path(path).exists():
+            raise FileExistsError(
+                f"{str(path)!r} exists: a diverged run is saved only under a new name, "
+                "never over a checkpoint"
+            )
     arrays[_META] = np.array(json.dumps(meta))
     path = Path(path)
     _atomic_write(path, arrays)
     return path
+
+
+def _divergence(state: dict[str, Any], arrays: dict[str, np.ndarray]) -> str | None:
+    """What makes this state a diverged run (None: nothing)."""
+    history = state.get("history")
+    losses = history.get("train_loss", []) if isinstance(history, dict) else []
+    for i, loss in enumerate(losses):
+        if isinstance(loss, int | float) and not math.isfinite(loss):
+            return f"training loss {loss} at iteration {i}"
+    bad = sum(1 for a in arrays.values() if a.dtype.kind in "fc" and not np.isfinite(a).all())
+    if bad:
+        return f"{bad} of the saved arrays (weights or optimizer state) hold NaN or inf"
+    return None
 
 
 def load_checkpoint(path: str | PathLike) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from typing import Any
 
 from . import __version__
 from ._atomic import atomic_write_bytes
+from ._threads import limit_threads
 from .backend import BACKENDS, BackendError, float_dtype, get_backend, use_backend
 from .datasets import DATASETS, load_mnist
 from .experiments import EXPERIMENTS
@@ -511,13 +512,14 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
         return int(exc.code or 0)
     try:
-        if args.command == "search":
-            return _search(args)
-        if args.command == "check":
-            from .check._cli import main as check_main
+        with limit_threads():  # one BLAS thread: see xpscratch._threads
+            if args.command == "search":
+                return _search(args)
+            if args.command == "check":
+                from .check._cli import main as check_main
 
-            return check_main(args)
-        return _list() if args.command == "list" else _run(args)
+                return check_main(args)
+            return _list() if args.command == "list" else _run(args)
     except KeyboardInterrupt:
         print("xpscratch: interrupted", file=sys.stderr)
         return 130

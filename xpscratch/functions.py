@@ -27,6 +27,7 @@ __all__ = [
     "LabelError",
     "argmax_rows",
     "check_labels",
+    "check_one_hot",
     "cross_entropy_error",
     "one_hot",
     "relu",
@@ -106,6 +107,33 @@ def _check_label_dtype(xp: Any, t: Any, classes: int) -> None:
             f"labels must be integer class indices in [0, {classes}), got {t.dtype} labels"
             f"{first}; convert them (xp.astype(t, xp.int64)) or pass one-hot rows shaped "
             "like the predictions"
+        )
+
+
+def check_one_hot(t: Any, classes: int) -> None:
+    """Refuse one-hot rows that are not a single 1 among zeros, naming the first bad row.
+
+    The loss picks each row's largest entry, so an all-zero row (or a row of two ones)
+    trains on class 0 while its loss says otherwise.  Reads the labels (a sync on a
+    GPU): call it once where data enters, not per step.
+    """
+    xp = namespace(t)
+    if t.ndim != 2 or t.shape[-1] != classes:
+        raise LabelError(
+            f"one-hot labels must be shaped (N, {classes}) for {classes} classes, "
+            f"got {tuple(t.shape)}"
+        )
+    count_dtype = index_dtype(xp, device_of(t))
+    ones = xp.sum(xp.astype(t == 1, count_dtype), axis=1, dtype=count_dtype)
+    others = xp.sum(xp.astype((t != 0) & (t != 1), count_dtype), axis=1, dtype=count_dtype)
+    bad = (ones != 1) | (others != 0)
+    count = int(xp.sum(xp.astype(bad, count_dtype), dtype=count_dtype))
+    if count:
+        i = int(argmax_rows(xp.reshape(xp.astype(bad, xp.int8), (1, -1)))[0])  # the first
+        what = "a value other than 0 and 1" if int(others[i]) else f"{int(ones[i])} ones"
+        raise LabelError(
+            f"one-hot row {i} has {what} ({count} bad rows): each row must hold a single 1 "
+            f"and zeros; for class indices pass a 1-d array of integers in [0, {classes})"
         )
 
 

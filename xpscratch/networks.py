@@ -312,14 +312,24 @@ class MultiLayerNetExtend:
         for name, stream_state in rng.items():
             self.layers[name].stream.load_state_dict(stream_state)
 
-    def state_dict(self) -> dict[str, Any]:
-        """Parameters, BN running statistics and dropout stream positions (backend arrays)."""
+    def state_dict(self, *, copy: bool = True) -> dict[str, Any]:
+        """Parameters, BN running statistics and dropout stream positions: copies (backend
+        arrays on the parameters' device), so the state does not change when training
+        goes on (updates write into the live parameters where arrays are writable).
+
+        ``copy=False`` gives the live arrays, for a step's own undo record: it needs only
+        the BN statistics, which a step replaces and never writes into.
+        """
         rng = {
             name: layer.stream.state_dict()
             for name, layer in self.layers.items()
             if isinstance(layer, Dropout)
         }
-        return {"params": dict(self.params), "buffers": self._buffers(), "rng": rng}
+        params, buffers = dict(self.params), self._buffers()
+        if copy:
+            params = {k: namespace(v).asarray(v, copy=True) for k, v in params.items()}
+            buffers = {k: namespace(v).asarray(v, copy=True) for k, v in buffers.items()}
+        return {"params": params, "buffers": buffers, "rng": rng}
 
     def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> None:
         """Copy a saved state into this network's arrays: in place where they are

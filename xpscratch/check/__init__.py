@@ -14,6 +14,14 @@ book's experiments, and on GPU backends the no-sync check and the matmul precisi
 The test suite calls the same groups (tests/test_check.py): one definition of
 cross-backend agreement, used twice.  Needs only the core install.
 
+Exit statuses: 0 every selected backend and dtype ran and every group passed; 1 a group
+failed (a device that cannot draw the random numbers fails every group), or with
+``--baseline`` a case moved; 2 bad usage (checked before any work: an unknown group, a
+``--json``/``--save-baseline`` path that cannot be written, an unreadable baseline) or a
+selected backend not usable here; 3 NOTHING CHECKED: a selected backend, device or
+dtype ran no case (``--backend jax --dtype float64`` without JAX's 64-bit mode), which
+is never a pass.  A FAIL outranks 2, and 2 outranks 3.
+
 ``array_api_extra.testing.assert_close``/``assert_equal`` are not used: they compare two
 arrays of one namespace and raise on the first mismatch, while every case here compares a
 backend's result with NumPy's and must report the largest differences and carry on to the
@@ -44,6 +52,10 @@ from ._target import References, Target, is_gpu
 from ._training import check_training
 
 __all__ = [
+    "EXIT_FAILED",
+    "EXIT_NOTHING_CHECKED",
+    "EXIT_PASSED",
+    "EXIT_USAGE",
     "FLOAT32",
     "FLOAT32_TF32",
     "FLOAT64",
@@ -60,6 +72,11 @@ __all__ = [
     "run_group",
     "tolerances",
 ]
+
+EXIT_PASSED, EXIT_FAILED, EXIT_USAGE, EXIT_NOTHING_CHECKED = 0, 1, 2, 3
+"""``xpscratch check``'s exit statuses: every group passed; a group failed (or, with
+``--baseline``, a case moved); bad usage or a selected backend not usable here; nothing
+checked (a selected backend, device or dtype ran no case: every group skipped)."""
 
 GROUPS: dict[str, Callable[[Target, Group], None]] = {
     "random": check_random,
@@ -100,27 +117,77 @@ class Report:
         return [g for t in self.targets for g in t.groups]
 
     @property
+    def nothing_checked(self) -> list[str]:
+        """Each selected backend, device or dtype that ran no case, with why (empty: none).
+
+        A backend and device must run a case in some dtype, and each dtype asked for
+        (``both``: float64 and float32) on some backend: a selection that only skipped
+        is not a pass.  A (backend, dtype) skipped while the same backend ran the other
+        dtype, and that dtype ran elsewhere (``--backend all``), is listed, not failed.
+        """
+        why = []
+        for t in self.targets:
+            if not any(_ran(g) for g in t.groups):
+                why.append(f"{t.label}: no group ran a case ({_skip_reasons(t.groups)})")
+        for dtype in self.header.get("dtypes", []):
+            groups = [g for g in self.groups if g.dtype == dtype]
+            if self.targets and not any(_ran(g) for g in groups):
+                why.append(
+                    f"{dtype}: no selected backend ran a case in {dtype} ({_skip_reasons(groups)})"
+                )
+        return why
+
+    @property
+    def skipped(self) -> list[tuple[str, str, str]]:
+        """(backend, dtype, why) for each backend and dtype where every group was skipped."""
+        found = []
+        for t in self.targets:
+            for dtype in dict.fromkeys(g.dtype for g in t.groups):
+                groups = [g for g in t.groups if g.dtype == dtype]
+                if not any(_ran(g) for g in groups):
+                    found.append((t.label, dtype, _skip_reasons(groups)))
+        return found
+
+    @property
     def passed(self) -> bool:
-        return not self.unusable and all(g.status != FAIL for g in self.groups)
+        return self.exit_status == EXIT_PASSED
 
     @property
     def exit_status(self) -> int:
-        """0: every group passed; 1: one failed; 2: a selected backend is not usable here."""
+        """0: every group passed; 1: one failed; 2: a selected backend is not usable
+        here; 3: nothing checked (a selected backend, device or dtype ran no case)."""
         if any(g.status == FAIL for g in self.groups):
-            return 1
-        return 2 if self.unusable else 0
+            return EXIT_FAILED
+        if self.unusable:
+            return EXIT_USAGE
+        return EXIT_NOTHING_CHECKED if self.nothing_checked else EXIT_PASSED
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "header": self.header,
             "targets": [t.to_dict() for t in self.targets],
             "unusable": dict(self.unusable),
+            "nothing_checked": self.nothing_checked,
+            "skipped": [{"target": t, "dtype": d, "why": why} for t, d, why in self.skipped],
             "passed": self.passed,
             "exit_status": self.exit_status,
         }
 
     def format(self) -> str:
         return format_report(self)
+
+
+def _ran(g: Group) -> bool:
+    return g.cases > 0 or bool(g.failures)
+
+
+def _skip_reasons(groups: list[Group]) -> str:
+    """The distinct reasons the groups were skipped, in order."""
+    idle = [g for g in groups if not _ran(g)]
+    # the gpu group's "CPU backend" skip explains nothing when the others skipped too
+    idle = [g for g in idle if g.name != "gpu"] or idle
+    reasons = dict.fromkeys(g.skipped or f"{g.name}: no case" for g in idle)
+    return "; ".join(reasons) or "no group selected"
 
 
 def devices(name: str) -> list[Any]:
@@ -176,17 +243,21 @@ def make_target(
     )
 
 
-def run_group(group: str, target: Target) -> Group:
-    """One group of the battery on one target; never raises for a wrong result."""
+def run_group(group: str, target: Target, watch: Callable[[Group], None] | None = None) -> Group:
+    """One group of the battery on one target; never raises for a wrong result.
+
+    ``watch(group)`` is called before the group runs (a baseline sets its recorder)."""
     g = Group(group, target.label, target.dtype)
+    if watch is not None:
+        watch(g)
     start = time.perf_counter()
     b = target.backend
     if group == "gpu" and not is_gpu(b):
         g.skipped = "CPU backend: no device synchronisation or matmul precision to check"
-    elif target.dtype == "float64" and not _has_float64(target):
-        g.skipped = f"{target.label} has no float64"
+    elif target.dtype == "float64" and (why := _no_float64(target)) is not None:
+        g.skipped = f"{target.label} has no float64 ({why})"
     elif (why := _no_random_numbers(target)) is not None:
-        g.skipped = why
+        g.require("drawing xpscratch's random numbers", False, why)  # a FAIL, never a SKIP
     else:
         with g.case(f"{group} (setting up)"):
             GROUPS[group](target, g)
@@ -198,8 +269,9 @@ def _no_random_numbers(t: Target) -> str | None:
     """Why this device cannot draw xpscratch's random numbers (None: it can).
 
     Devices without 64-bit integers (strict's no_x64, JAX's default) draw on the uint32
-    path; a device where even that fails has every group (all draw random numbers)
-    skipped with this reason rather than failing for one missing feature.
+    path; a device where even that fails cannot run the battery (every group draws
+    random numbers): each group FAILs with this reason, for a backend that cannot draw
+    the published stream is broken, not exempt.
     """
     with t.active():
         try:
@@ -209,12 +281,13 @@ def _no_random_numbers(t: Target) -> str | None:
     return None
 
 
-def _has_float64(t: Target) -> bool:
+def _no_float64(t: Target) -> str | None:
+    """Why this device has no float64 (None: it has), in set_backend's words."""
     try:
         float_dtype(t.backend.xp, "float64", t.backend.device)
-    except BackendError:
-        return False
-    return True
+    except BackendError as exc:
+        return str(exc)
+    return None
 
 
 def _selection(backends: str | Sequence[str] | None) -> tuple[list[tuple[str, Any]], dict]:
@@ -246,12 +319,14 @@ def run(
     allow_tf32: bool = False,
     groups: Sequence[str] | None = None,
     progress: Callable[[str], None] | None = None,
+    watch: Callable[[Group], None] | None = None,
 ) -> Report:
     """Run the battery on ``backends`` (``NAME[:DEVICE]`` specs; None or 'all': every usable
     backend and device) in ``dtype`` ('float32', 'float64' or 'both').
 
     A selected backend that cannot be used here is reported in ``Report.unusable`` with
     :func:`set_backend`'s message (exit status 2); nothing raises for a wrong number.
+    ``watch`` sees each group before it runs (see :func:`run_group`).
     """
     if dtype not in ("float32", "float64", "both"):
         raise ValueError(f"dtype must be 'float32', 'float64' or 'both', got {dtype!r}")
@@ -277,7 +352,7 @@ def run(
             for dt in dtypes:
                 target = Target(name, device, tr.label, dt, quick, allow_tf32, references, b)
                 for group in names:
-                    g = run_group(group, target)
+                    g = run_group(group, target, watch)
                     tr.groups.append(g)
                     if progress is not None:
                         progress(

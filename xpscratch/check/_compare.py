@@ -47,6 +47,9 @@ class Group:
     skipped: str | None = None
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    # called with (case, kind, the backend's values on the host) by close ("values"),
+    # equal ("bits") and require ("condition"): how --save-baseline records a run
+    record: Callable[[str, str, Any], None] | None = field(default=None, repr=False)
 
     @property
     def status(self) -> str:
@@ -87,6 +90,7 @@ class Group:
     def close(self, case: str, actual: Any, expected: Any, rtol: float, atol: float = 0.0) -> bool:
         """``|actual - expected| <= atol + rtol |expected|`` elementwise (NaN equals NaN)."""
         self.cases += 1
+        self._record(case, "values", actual)
         self.rtols.add(rtol)
         self.atols.add(atol)
         a, e = _host(actual), _host(expected)
@@ -124,6 +128,7 @@ class Group:
         words and indices as uint32/int32 where NumPy has int64.
         """
         self.cases += 1
+        self._record(case, "bits", actual)
         self.exact += 1
         a, e = _host(actual), _host(expected)
         if a.dtype.kind in "iu" and e.dtype.kind in "iu":
@@ -147,10 +152,15 @@ class Group:
     def require(self, case: str, ok: bool, detail: str = "") -> bool:
         """A condition the backend's result must share with NumPy's (e.g. a conclusion)."""
         self.cases += 1
+        self._record(case, "condition", ok)
         self.exact += 1
         if not ok:
             self.fail(case, detail or "condition does not hold")
         return bool(ok)
+
+    def _record(self, case: str, kind: str, values: Any) -> None:
+        if self.record is not None:
+            self.record(case, kind, bool(values) if kind == "condition" else _host(values))
 
     def _keep(self, abs_diff: float, rel_diff: float, ratio: float) -> None:
         self.max_abs = max(self.max_abs, abs_diff)

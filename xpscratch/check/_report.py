@@ -107,11 +107,21 @@ def format_report(report: Any) -> str:
         details.append("gpu group: runs on GPU backends only (sync/transfer check, TF32)")
     if details:
         lines += [""] + details
-    fails = sum(g.status == "FAIL" for g in report.groups)
-    verdict = "FAILED" if fails else "NOT USABLE" if report.unusable else "PASSED"
-    lines += [
-        "",
-        f"{verdict}: {len(report.groups) - fails} of "
-        f"{len(report.groups)} groups passed or skipped, {fails} failed",
-    ]
+    lines += [""] + verdict_lines(report)
     return "\n".join(lines)
+
+
+VERDICTS = {0: "PASSED", 1: "FAILED", 2: "NOT USABLE", 3: "NOTHING CHECKED"}
+
+
+def verdict_lines(report: Any) -> list[str]:
+    """The closing lines: what checked nothing, and the verdict with its exit status."""
+    counts = {s: sum(g.status == s for g in report.groups) for s in ("PASS", "FAIL", "SKIP")}
+    # each skipped backend and dtype already has its SKIP line, with why, above
+    lines = [f"NOTHING CHECKED: {why}" for why in report.nothing_checked]
+    status = report.exit_status
+    lines.append(
+        f"{VERDICTS[status]}: {counts['PASS']} groups passed, {counts['FAIL']} failed, "
+        f"{counts['SKIP']} skipped (exit status {status})"
+    )
+    return lines

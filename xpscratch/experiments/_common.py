@@ -23,6 +23,7 @@ from typing import Any
 from .. import backend as _backend
 from .. import plot as _plot
 from .._plain import plain
+from .._threads import limit_threads
 from ..datasets.placement import load_data, load_host, to_device
 from ..random import RandomStream
 from ..training.batches import batch_indices, iterate_batches
@@ -176,7 +177,7 @@ def run_context(dtype: str | None) -> Iterator[tuple[_backend.Backend, str, floa
     name = dtype or _backend.get_default_dtype()
     b = _backend.get_backend()
     _backend.float_dtype(b.xp, name, b.device)
-    with _backend.use_default_dtype(name):
+    with _backend.use_default_dtype(name), limit_threads():
         yield b, name, time.perf_counter()
 
 

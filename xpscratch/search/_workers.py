@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable
 
 from .. import backend as _backend
+from .._threads import set_thread_limit
 from .objective import TrialRecord
 
 __all__ = ["SPAWN_HINT", "OnTrial", "SearchError", "activate", "device_spec"]
@@ -34,6 +35,7 @@ def activate(name: str, device: str | None, dtype: str, workers: int) -> None:
     """In a worker process: the parent's backend, device and default float dtype."""
     _backend.set_backend(name, device)
     _backend.set_default_dtype(dtype)
+    set_thread_limit()  # one BLAS thread per worker: N workers with N threads each fight
     if name == "torch" and (device or "cpu").startswith("cpu"):
         # the workers share the cores; each with all of them would oversubscribe
         _backend.set_torch_threads((os.cpu_count() or 1) // workers)

@@ -276,6 +276,19 @@ def narrow_log(values: Sequence[float], min_decades: float = 0.1) -> tuple[float
     return lo, hi
 
 
+def _inside(lo: float, hi: float, low: float, high: float, *, log: bool) -> tuple[float, float]:
+    """``[lo, hi]`` slid (in log space for a log range) to lie within ``[low, high]``,
+    keeping its width where the old range is wide enough, and the old bounds exactly."""
+    f, g = (math.log10, lambda v: 10.0**v) if log else ((lambda v: v), (lambda v: v))
+    a, b, lo_, hi_ = f(lo), f(hi), f(low), f(high)
+    if a < lo_:
+        a, b = lo_, b + (lo_ - a)
+    if b > hi_:
+        a, b = a - (b - hi_), hi_
+    a = max(a, lo_)
+    return (low if a <= lo_ else g(a)), (high if b >= hi_ else g(b))
+
+
 def narrow(
     space: Mapping[str, Param], trials: Sequence[Mapping[str, Any]], top_k: int = 5
 ) -> Space:
@@ -283,6 +296,9 @@ def narrow(
 
     Log ranges keep at least 0.1 decades, uniform ranges 5% of their old width, and a
     choice keeps the values the best trials used, so the next round still explores.
+    A range stays inside the old one (the widened window slides back in), so the next
+    round never draws a value the objective refuses (momentum 1.0007, a negative weight
+    decay).
     """
     ranked = sorted(trials, key=lambda t: t["value"], reverse=True)
     best = [t["params"] for t in ranked[: max(int(top_k), 1)]]
@@ -293,12 +309,13 @@ def narrow(
         used = [b[name] for b in best]
         if isinstance(p, LogUniform):
             lo, hi = narrow_log(used)
-            out[name] = LogUniform(10.0**lo, 10.0**hi)
+            lo, hi = _inside(10.0**lo, 10.0**hi, p.low, p.high, log=True)
+            out[name] = LogUniform(lo, hi)
         elif isinstance(p, Uniform):
             lo, hi, width = min(used), max(used), 0.05 * (p.high - p.low)
             if hi - lo < width:
                 lo, hi = (lo + hi - width) / 2, (lo + hi + width) / 2
-            out[name] = Uniform(lo, hi)
+            out[name] = Uniform(*_inside(lo, hi, p.low, p.high, log=False))
         else:
             out[name] = Choice(tuple(v for v in p.values if v in used))
     return out

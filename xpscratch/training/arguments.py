@@ -7,7 +7,7 @@ from os import PathLike
 from typing import Any
 
 from ..backend import asarray, namespace
-from ..functions import LabelError, check_labels
+from ..functions import LabelError, check_labels, check_one_hot
 from ..optim import Optimizer, make_optimizer
 from .callbacks import Callback, Checkpoint, EarlyStopping, Progress
 from .state import positive
@@ -76,17 +76,17 @@ def check_data_labels(network: Any, t_train: Any, t_test: Any, t_val: Any) -> No
     """Refuse labels outside ``[0, output_size)`` or of a float dtype, naming the set.
 
     Once, where the data enters (a read of the labels, so one sync on a device): the
-    loss then checks nothing per step on a device.  One-hot rows, and networks that do
-    not say their ``output_size``, are left to the network.
+    loss then checks nothing per step on a device.  One-hot rows must each hold a single
+    1 among zeros.  Networks that do not say their ``output_size`` are left to themselves.
     """
     classes = getattr(network, "output_size", None)
     if not isinstance(classes, int):
         return
     for name, t in (("t_train", t_train), ("t_test", t_test), ("t_val", t_val)):
-        if t is None or t.ndim != 1:
+        if t is None:
             continue
         try:
-            check_labels(t, classes)
+            check_labels(t, classes) if t.ndim == 1 else check_one_hot(t, classes)
         except LabelError as exc:
             raise LabelError(f"{name}: {exc}") from None
 

@@ -86,6 +86,9 @@ class Progress(Callback):
         self.desc = desc
         self.bar: Any = None
 
+    def run_settings(self) -> dict[str, Any]:
+        return {"progress": True}
+
     def on_train_begin(self, trainer: Trainer) -> None:
         bar = open_bar(trainer.max_iter, self.desc, initial=trainer.current_iter, unit="it")
         self.bar = None if isinstance(bar, NoBar) else bar

@@ -38,6 +38,7 @@ from os import PathLike
 from typing import Any
 
 from .._interrupts import deferred_interrupts, holding_interrupts
+from .._threads import limit_threads
 from ..backend import device_of, move, namespace, persist, persists
 from ..optim import Optimizer
 from ..random import RandomStream
@@ -215,13 +216,17 @@ class Trainer(_state.Checkpointing):
         (or :meth:`train`) again to continue exactly as if nothing had happened.
         """
         self._finish_step()
-        start = _state.network_state(self.network), _state.augment_state(self.augment)
+        start = (
+            _state.network_state(self.network, copy=False),
+            _state.augment_state(self.augment),
+        )
         try:
             x_batch, t_batch = self._next_batch()
             grads = self.network.gradient(x_batch, t_batch)
             update = self.optimizer.compute_update(self.network.params, grads)
         except BaseException:
-            _state.rewind(self.network, self.augment, *start)
+            with deferred_interrupts():  # a second Ctrl-C must not cut the undo in half
+                _state.rewind(self.network, self.augment, *start)
             raise
         with deferred_interrupts():
             self.optimizer.apply_update(self.network.params, update)
@@ -334,7 +339,9 @@ class Trainer(_state.Checkpointing):
 
     def train(self) -> TrainHistory:
         """Run (or continue) until the epoch/iteration limit or a callback stops it."""
-        with holding_interrupts():  # the steps' held blocks then cost almost nothing
+        # one BLAS thread (see xpscratch._threads); the steps' held blocks then cost
+        # almost nothing
+        with limit_threads(), holding_interrupts():
             return self._train()
 
     def _train(self) -> TrainHistory:

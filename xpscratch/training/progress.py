@@ -11,6 +11,8 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+from .._interrupts import deferred_interrupts
+
 __all__ = ["NoBar", "open_bar"]
 
 
@@ -40,7 +42,9 @@ def open_bar(total: int, desc: str, *, enabled: bool = True, **options: Any) -> 
     if not enabled:
         return NoBar()
     try:
-        with warnings.catch_warnings():
+        # a Ctrl-C waits for the import to end: one cut in the middle left tqdm's modules
+        # half-initialised, and every later bar failed with a NameError
+        with deferred_interrupts(), warnings.catch_warnings():
             # "IProgress not found": a notebook without ipywidgets gets the text bar
             warnings.simplefilter("ignore")
             from tqdm.auto import tqdm  # lazily: importing xpscratch must stay light

@@ -17,6 +17,7 @@ from typing import Any
 
 from .. import checkpoint as _checkpoint
 from .. import networks as _networks
+from .._interrupts import deferred_interrupts
 from ..backend import asarray, backend_name, device_of, namespace
 from ..optim import optimizer_from_config
 from .history import NonFiniteLossError
@@ -51,10 +52,14 @@ def positive(name: str, value: Any) -> None:
 # -- a network's state: its own state_dict, or its params for a minimal network ----------
 
 
-def network_state(network: Any) -> dict[str, Any]:
+def network_state(network: Any, *, copy: bool = True) -> dict[str, Any]:
     if hasattr(network, "state_dict"):
-        return network.state_dict()
-    return {"params": dict(network.params), "buffers": {}, "rng": {}}
+        try:
+            return network.state_dict(copy=copy)
+        except TypeError:  # a network of the user's whose state_dict takes no copy=
+            return network.state_dict()
+    params = {k: namespace(v).asarray(v, copy=True) for k, v in network.params.items()}
+    return {"params": params, "buffers": {}, "rng": {}}  # copies: see Network.state_dict
 
 
 def load_network_state(network: Any, state: dict[str, Any]) -> None:
@@ -67,7 +72,7 @@ def load_network_state(network: Any, state: dict[str, Any]) -> None:
 
 
 def copy_network_state(network: Any) -> dict[str, Any]:
-    state = network_state(network)
+    state = network_state(network, copy=False)  # copied here, also for a user's network
     return {
         "params": {k: namespace(v).asarray(v, copy=True) for k, v in state["params"].items()},
         "buffers": {k: namespace(v).asarray(v, copy=True) for k, v in state["buffers"].items()},
@@ -77,7 +82,7 @@ def copy_network_state(network: Any) -> dict[str, Any]:
 
 def on_device(state: dict[str, Any], network: Any) -> dict[str, Any]:
     """A (host) network state moved onto the network's backend, device and dtypes."""
-    current = network_state(network)
+    current = network_state(network, copy=False)  # only its dtypes and devices
     out: dict[str, Any] = {"rng": {k: dict(v) for k, v in state.get("rng", {}).items()}}
     for group in ("params", "buffers"):
         out[group] = {
@@ -89,7 +94,7 @@ def on_device(state: dict[str, Any], network: Any) -> dict[str, Any]:
 
 def check_network_arrays(what: str, saved: dict[str, Any], network: Any) -> None:
     """Refuse (before anything is changed) a network state whose names or shapes differ."""
-    _check_arrays(what, saved, network_state(network))
+    _check_arrays(what, saved, network_state(network, copy=False))
 
 
 def _check_arrays(what: str, saved: dict[str, Any], current: dict[str, Any]) -> None:
@@ -139,6 +144,11 @@ def rewind(
 # -- the whole run ------------------------------------------------------------------------
 
 
+def trainer_state_dtype(tr: Trainer) -> str:
+    xp = namespace(next(iter(tr.network.params.values())))
+    return "float64" if tr.dtype == xp.float64 else "float32"
+
+
 def trainer_state(tr: Trainer) -> dict[str, Any]:
     """Everything needed to continue ``tr``'s run exactly (arrays stay on the device)."""
     ref = next(iter(tr.network.params.values()))
@@ -148,7 +158,7 @@ def trainer_state(tr: Trainer) -> dict[str, Any]:
     return {
         "backend": backend_name(xp),
         "device": str(device_of(ref)),
-        "dtype": "float64" if tr.dtype == xp.float64 else "float32",
+        "dtype": trainer_state_dtype(tr),
         "network": {
             "class": type(tr.network).__name__,
             "config": getattr(tr.network, "config", None),
@@ -168,6 +178,7 @@ def trainer_state(tr: Trainer) -> dict[str, Any]:
             "iter_in_epoch": tr.iter_in_epoch,
             "iteration": tr.current_iter,
             "train_size": tr.train_size,
+            "data_fingerprint": training_data_fingerprint(tr),
             "mini_batch_size": tr.batch_size,
             "stopped_early": tr.stopped_early,
             "best_epoch": tr.best_epoch,
@@ -187,6 +198,17 @@ def trainer_state(tr: Trainer) -> dict[str, Any]:
     }
 
 
+def training_data_fingerprint(tr: Trainer) -> str:
+    """:func:`xpscratch.checkpoint.data_fingerprint` of ``tr``'s training set (computed
+    once: the data cross to the host for it a single time)."""
+    key = (id(tr.x_train), id(tr.t_train))
+    cached = getattr(tr, "_data_fingerprint", None)
+    if cached is None or cached[0] != key:
+        cached = (key, _checkpoint.data_fingerprint(tr.x_train, tr.t_train))
+        tr._data_fingerprint = cached
+    return cached[1]
+
+
 def run_settings(tr: Trainer) -> dict[str, Any]:
     """The settings :func:`resume_arguments` rebuilds ``tr`` with (the sugar's arguments)."""
     from_callbacks: dict[str, Any] = {
@@ -194,6 +216,7 @@ def run_settings(tr: Trainer) -> dict[str, Any]:
         "restore_best": False,
         "checkpoint_every": 1,
         "autosave": False,
+        "progress": False,
     }
     for cb in tr.callbacks:
         from_callbacks.update(cb.run_settings())
@@ -206,6 +229,8 @@ def run_settings(tr: Trainer) -> dict[str, Any]:
         "log_every": tr.log_every,
         "checkpoint_every": from_callbacks["checkpoint_every"],
         "autosave": from_callbacks["autosave"],
+        "verbose": tr.verbose,  # a quiet run resumes quiet
+        "progress": from_callbacks["progress"],
     }
 
 
@@ -216,13 +241,18 @@ def _callback_states(state: dict[str, Any]) -> dict[str, Any]:
     return {"early_stopping": {"best_state": state.get("best_state")}}
 
 
-def check_trainer_state(tr: Trainer, state: dict[str, Any]) -> None:
-    """Refuse a state that does not fit ``tr`` with a ValueError naming the difference."""
+def check_trainer_state(tr: Trainer, state: dict[str, Any], *, new_data: bool = False) -> None:
+    """Refuse a state that does not fit ``tr`` with a ValueError naming the difference.
+
+    A state saved in another dtype is refused; one saved with other training data (its
+    fingerprint differs) too, unless ``new_data=True`` says so on purpose.
+    """
     try:
         net, opt, trs = state["network"], state["optimizer"], state["trainer"]
         state["history"]["train_loss"]
     except (KeyError, TypeError) as exc:
         raise ValueError(f"not a Trainer state: missing {exc}") from None
+    _check_dtype(tr, state.get("dtype"))
     saved_aug, my_aug = trs.get("augment"), augment_state(tr.augment)
     if (saved_aug is None) != (my_aug is None):
         raise ValueError(
@@ -233,7 +263,7 @@ def check_trainer_state(tr: Trainer, state: dict[str, Any]) -> None:
             + ": pass the same augment= as the saved run"
         )
     _networks.check_saved_network(net.get("class"), net.get("config"), tr.network)
-    _check_arrays("network", net["state"], network_state(tr.network))
+    _check_arrays("network", net["state"], network_state(tr.network, copy=False))
     if opt.get("class") != type(tr.optimizer).__name__:
         raise ValueError(
             f"the checkpoint was trained with {opt.get('class')}, this trainer uses "
@@ -250,6 +280,8 @@ def check_trainer_state(tr: Trainer, state: dict[str, Any]) -> None:
             f"the checkpoint was trained on {trs['train_size']} samples, this trainer has "
             f"{tr.train_size}: resume with the same training set"
         )
+    _check_data(tr, trs.get("data_fingerprint"), new_data)
+    _check_counters(tr, trs, len(state["history"]["train_loss"]))
     if int(trs["iter_in_epoch"]) and int(trs["mini_batch_size"]) != tr.batch_size:
         raise ValueError(
             f"the checkpoint stopped mid-epoch with mini_batch_size "
@@ -261,9 +293,62 @@ def check_trainer_state(tr: Trainer, state: dict[str, Any]) -> None:
             cb.check_state(saved_callbacks[cb.state_key], tr)
 
 
-def load_trainer_state(tr: Trainer, state: dict[str, Any]) -> None:
-    """Apply a :func:`trainer_state` (device or host arrays): all of it, after checking."""
-    check_trainer_state(tr, state)
+def _check_dtype(tr: Trainer, dtype: Any) -> None:
+    mine = trainer_state_dtype(tr)
+    if dtype is not None and dtype != mine:
+        raise ValueError(
+            f"the checkpoint was trained in {dtype}, this trainer's network is {mine}: build "
+            f"the network with dtype={dtype!r} (Trainer.resume without network= rebuilds it)"
+        )
+
+
+def _check_data(tr: Trainer, fingerprint: Any, new_data: bool) -> None:
+    if fingerprint is not None and not new_data and fingerprint != training_data_fingerprint(tr):
+        raise ValueError(
+            "the checkpoint was trained on other training data (its fingerprint differs): "
+            "resume with the same x_train and t_train, or pass new_data=True to continue "
+            "on these on purpose"
+        )
+
+
+def _check_counters(tr: Trainer, trs: dict[str, Any], losses: int) -> None:
+    """Refuse counters no run passes through (a damaged or edited file): they failed
+    later, inside ``train()``, or trained on from a wrong position."""
+    names = ("iteration", "epoch", "iter_in_epoch", "epochs_since_best")
+    for name in names:
+        v = trs.get(name)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise ValueError(
+                f"the checkpoint's {name} is {v!r}: a run's counters are non-negative "
+                "integers (the file is damaged or was edited); use another checkpoint"
+            )
+    iteration, epoch, in_epoch = trs["iteration"], trs["epoch"], trs["iter_in_epoch"]
+    problem = None
+    if in_epoch > tr.iter_per_epoch:  # equal: the epoch end is owed
+        problem = f"{in_epoch} updates into an epoch of {tr.iter_per_epoch}"
+    elif epoch > iteration:
+        problem = f"{epoch} epochs done in {iteration} updates"
+    elif losses != iteration:
+        problem = f"a loss history of {losses} losses for {iteration} updates"
+    if problem is not None:
+        raise ValueError(
+            f"the checkpoint's counters are inconsistent ({problem}): the file is damaged "
+            "or was edited; use another checkpoint"
+        )
+
+
+def load_trainer_state(tr: Trainer, state: dict[str, Any], *, new_data: bool = False) -> None:
+    """Apply a :func:`trainer_state` (device or host arrays): all of it, after checking.
+
+    The loading runs with Ctrl-C held off, so an interrupt leaves the trainer as it was
+    or wholly loaded (the interrupt is raised then), never half.
+    """
+    check_trainer_state(tr, state, new_data=new_data)
+    with deferred_interrupts():
+        _apply_trainer_state(tr, state)
+
+
+def _apply_trainer_state(tr: Trainer, state: dict[str, Any]) -> None:
     net, opt, trs, hist = state["network"], state["optimizer"], state["trainer"], state["history"]
     load_network_state(tr.network, net["state"])
     opt_state = opt["state"]
@@ -345,13 +430,14 @@ class Checkpointing:
             pass  # save_checkpoint decides whether a diverged run may be saved
         return trainer_state(self)
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state: dict[str, Any], *, new_data: bool = False) -> None:
         """Restore a :meth:`state_dict` (device or host arrays), checking everything first.
 
-        A state from another architecture, optimizer type or training-set size is refused
-        with a ValueError naming the difference, and nothing is changed.
+        A state from another architecture, optimizer type, dtype or training-set size is
+        refused with a ValueError naming the difference, and nothing is changed; so is one
+        trained on other data (a fingerprint of it is saved), unless ``new_data=True``.
         """
-        load_trainer_state(self, state)
+        load_trainer_state(self, state, new_data=new_data)
 
     def save_checkpoint(self, path: str | PathLike, *, allow_diverged: bool = False) -> None:
         """Write this run to ``path`` atomically (see :mod:`xpscratch.checkpoint`).
@@ -378,11 +464,12 @@ class Checkpointing:
                     f"{os.fspath(path)!r} exists: a diverged run is saved only under a new "
                     "name, never over a checkpoint"
                 ) from None
-        _checkpoint.save_checkpoint(path, self)
+        _checkpoint.save_checkpoint(path, self, allow_diverged=allow_diverged)
 
-    def load_checkpoint(self, path: str | PathLike) -> None:
-        """Continue from a checkpoint: weights, optimizer, RNG positions, counters, history."""
-        self.load_state_dict(_checkpoint.load_checkpoint(path))
+    def load_checkpoint(self, path: str | PathLike, *, new_data: bool = False) -> None:
+        """Continue from a checkpoint: weights, optimizer, RNG positions, counters, history
+        (``new_data``: see :meth:`load_state_dict`)."""
+        self.load_state_dict(_checkpoint.load_checkpoint(path), new_data=new_data)
 
     @classmethod
     def resume(
@@ -394,6 +481,7 @@ class Checkpointing:
         t_test: Any,
         *,
         network: Any = None,
+        new_data: bool = False,
         **kwargs: Any,
     ) -> Any:
         """A Trainer that continues the run saved at ``path`` (data must be given again).
@@ -401,9 +489,10 @@ class Checkpointing:
         Without ``network``, it is rebuilt from the saved config and dtype on the active
         backend; without ``optimizer``, from the saved class and hyperparameters.  The
         run settings (epochs, max_iterations, ...) default to the saved ones and
-        automatic checkpoints keep going to ``path``.
+        automatic checkpoints keep going to ``path``.  The training data must be the
+        saved run's (``new_data=True`` continues on other data on purpose).
         """
         network, kwargs, state = resume_arguments(path, network, kwargs)
         trainer = cls(network, x_train, t_train, x_test, t_test, **kwargs)
-        trainer.load_state_dict(state)
+        trainer.load_state_dict(state, new_data=new_data)
         return trainer
