@@ -17,12 +17,16 @@ see it too (``jax.enable_x64(...)`` as a context manager is thread-local).
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
+import warnings
+from pathlib import Path
 
 import pytest
 
 import xpscratch
+from xpscratch import backend as _backend
 from xpscratch.backend import BackendError, set_torch_threads
 
 BACKEND_PARAMS = [
@@ -35,12 +39,50 @@ BACKEND_PARAMS = [
     ("torch-cpu", "torch", "cpu"),
     ("jax", "jax", "cpu"),
     ("jax-x64", "jax", "cpu"),
+    ("dask", "dask", None),
+    ("ndonnx", "ndonnx", None),
+    ("torch-float32", "torch", "cpu"),
     ("torch-cuda", "torch", "cuda"),
     ("cupy", "cupy", None),
     ("jax-gpu", "jax", "gpu"),
 ]
 GPU_IDS = {"torch-cuda", "cupy", "jax-gpu"}
+# Backends beyond the five, registered here (register_backend), and the float32-only torch
+# (mps emulated on the CPU): they run the shared layer, optimizer and random tests only, and
+# no slow ones: dask and ndonnx dispatch lazily or through ONNX, 10-100x NumPy's time a call.
+SHARED_CORE = {"test_layers.py", "test_optim.py", "test_random.py", "test_backend_registry.py"}
+EXTRA_MODULES = {  # ndonnx: its layer tests took ~10 s each (ONNX's reference evaluator)
+    "dask": SHARED_CORE,
+    "ndonnx": SHARED_CORE - {"test_layers.py"},
+    "torch-float32": SHARED_CORE,
+}
+EXTRA_IDS = set(EXTRA_MODULES)
+OPTIONAL_LIBRARIES = {"dask": "array_api_compat.dask.array", "ndonnx": "ndonnx"}
+FLOAT32_ONLY_IDS = {"torch-float32"}
 JAX_X64_IDS = {"jax-x64", "jax-gpu"}  # 64-bit mode on: float64 references run there
+
+
+def _optional_library(name: str, module: str):
+    """The registered factory: the namespace, imported now (an import inside a test that
+    pytester's sys.modules snapshot then drops would break JAX's later import of ml_dtypes,
+    which ndonnx shares), or a BackendError naming the fix, so its tests skip."""
+    try:
+        with warnings.catch_warnings():  # ndonnx warns that onnxruntime is missing
+            warnings.simplefilter("ignore")
+            namespace = importlib.import_module(module)
+    except Exception as exc:  # not installed, or its import fails here
+        why = f"{name} cannot be imported ({exc}): pip install {name}"
+
+        def missing(device):
+            raise BackendError(why)
+
+        return missing
+    return lambda device: namespace
+
+
+for _name, _module in OPTIONAL_LIBRARIES.items():
+    if _name not in _backend.registered_backends():
+        _backend.register_backend(_name, _optional_library(_name, _module))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -75,13 +117,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if callspec is not None and "backend" in callspec.params:
             item.user_properties.append(("backend", callspec.params["backend"]))
     chosen = _selected(config)
-    if chosen is None:
-        return
     keep, drop = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)
         bid = callspec.params.get("backend") if callspec else None
-        (drop if bid is not None and bid not in chosen else keep).append(item)
+        outside = bid in EXTRA_IDS and (
+            Path(str(item.fspath)).name not in EXTRA_MODULES[bid] or item.get_closest_marker("slow")
+        )
+        unchosen = chosen is not None and bid is not None and bid not in chosen
+        (drop if outside or unchosen else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
@@ -150,12 +194,57 @@ def backend(request: pytest.FixtureRequest):
         except BackendError as exc:  # only activation may skip; errors inside the test fail it
             pytest.skip(f"{request.param}: {exc}")
         try:
-            yield b
+            if request.param in FLOAT32_ONLY_IDS:
+                with _float32_only(request.getfixturevalue("monkeypatch")):
+                    yield b
+            else:
+                yield b
         finally:
             context.__exit__(None, None, None)
     finally:
         if restore_x64 is not None:
             restore_x64()
+
+
+REFUSED_ON_FLOAT32_DEVICES = ("float64", "uint64", "complex128")
+
+
+def _float32_only(monkeypatch):
+    """Torch on the CPU as Apple's mps behaves: float64 and uint64 are refused by every
+    torch call that makes or takes one, and the device's dtypes do not list them."""
+    import torch
+    from torch.overrides import TorchFunctionMode
+
+    refused = {getattr(torch, n) for n in REFUSED_ON_FLOAT32_DEVICES}
+
+    def check(value):
+        if isinstance(value, torch.Tensor) and value.dtype in refused:
+            raise TypeError(f"float32-only device (as mps): {value.dtype} is not supported")
+        if isinstance(value, torch.dtype) and value in refused:
+            raise TypeError(f"float32-only device (as mps): {value} is not supported")
+        if isinstance(value, list | tuple):
+            for v in value:
+                check(v)
+
+    class Float32Only(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            check(args)
+            check(list(kwargs.values()))
+            out = func(*args, **kwargs)
+            check(out)
+            return out
+
+    real = _backend.device_dtypes
+
+    def device_dtypes(xp, device=None):
+        found = real(xp, device)
+        if xp.__name__.endswith("torch"):
+            return {k: v for k, v in found.items() if k not in REFUSED_ON_FLOAT32_DEVICES}
+        return found
+
+    monkeypatch.setattr(_backend, "device_dtypes", device_dtypes)
+    return Float32Only()
 
 
 def _set_jax_x64(on: bool):
@@ -189,8 +278,8 @@ def xp(backend):
 def float_dtype(backend) -> str:
     """float64 (the precision of reference checks) unless the device lacks it
     (strict's no_float64 and no_x64, JAX outside its 64-bit mode)."""
-    info = backend.xp.__array_namespace_info__()
-    return "float64" if "float64" in info.dtypes(device=backend.device) else "float32"
+    dtypes = _backend.device_dtypes(backend.xp, backend.device)
+    return "float64" if "float64" in dtypes else "float32"
 
 
 @pytest.fixture

@@ -101,7 +101,8 @@ def test_bits_match_the_scalar_reference(backend, seed):
     bits = R.random_bits(seed, "test", 3, 37)
     host = xpscratch.to_numpy(bits)
     # words come as int64, or as uint32 where the device has no 64-bit integers
-    narrow = "int64" not in R._integer_dtypes(xpscratch.backend.namespace(bits), bits.device)
+    device = xpscratch.backend.device_of(bits)
+    narrow = "int64" not in R._integer_dtypes(xpscratch.backend.namespace(bits), device)
     assert host.dtype == (np.uint32 if narrow else np.int64) and host.shape == (37,)
     assert host.min() >= 0 and host.max() < 2**32
     np.testing.assert_array_equal(host, _numpy_reference_bits(seed, "test", 3, 37))

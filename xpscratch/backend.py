@@ -36,6 +36,9 @@ import numpy as np
 
 BACKENDS = ("numpy", "cupy", "torch", "jax", "array_api_strict")
 FLOAT_DTYPES = ("float32", "float64")
+# The oldest array API standard version supported: __array_namespace_info__ (device
+# dtypes) exists from 2023.12 on.
+MIN_API_VERSION = "2023.12"
 
 __all__ = [
     "BACKENDS",
@@ -55,6 +58,13 @@ __all__ = [
     "set_default_dtype",
     "set_torch_threads",
     "to_numpy",
+    "move",
+    "persist",
+    "persists",
+    "register_backend",
+    "registered_backends",
+    "check_namespace",
+    "device_dtypes",
     "use_backend",
     "use_default_dtype",
     "writable",
@@ -140,13 +150,40 @@ def _make_torch(device: Any) -> Backend:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise BackendError(f"torch does not know the device {device!r}: {exc}") from exc
+    _check_torch_device(torch, dev)
+    xp = _import("array_api_compat.torch", "pip install array-api-compat")
+    return Backend("torch", xp, dev)
+
+
+def _check_torch_device(torch: ModuleType, dev: Any) -> None:
+    """Refuse a torch device this machine does not have, saying how to get it."""
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise BackendError(
             "torch has no usable CUDA GPU here (torch.cuda.is_available() is False); "
             "use device='cpu' or install a CUDA build of torch"
         )
-    xp = _import("array_api_compat.torch", "pip install array-api-compat")
-    return Backend("torch", xp, dev)
+    if dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            built = mps is not None and mps.is_built()
+            raise BackendError(
+                "torch has no usable Apple GPU (mps) here: "
+                + (
+                    "this torch was built with MPS but macOS 12.3+ on Apple silicon is needed"
+                    if built
+                    else "this torch build has no MPS support (it needs macOS on Apple "
+                    "silicon and the macOS wheel of torch)"
+                )
+                + "; use device='cpu'"
+            )
+    if dev.type == "xpu":
+        xpu = getattr(torch, "xpu", None)
+        if xpu is None or not xpu.is_available():
+            raise BackendError(
+                "torch has no usable Intel GPU (xpu) here (torch.xpu.is_available() is "
+                "False); install the XPU build of torch (https://pytorch.org/get-started/"
+                "locally/) and Intel's GPU driver, or use device='cpu'"
+            )
 
 
 JAX_X64_FIX = (
@@ -174,6 +211,12 @@ def _make_jax(device: Any) -> Backend:
 
 def _make_strict(device: Any) -> Backend:
     xp = _import("array_api_strict", "pip install array-api-strict (it comes with [test])")
+    if xp.__array_api_version__ < MIN_API_VERSION:
+        raise BackendError(
+            f"array_api_strict is set to the standard {xp.__array_api_version__}; xpscratch "
+            f"needs {MIN_API_VERSION} or newer (for __array_namespace_info__): "
+            f"array_api_strict.set_array_api_strict_flags(api_version='{MIN_API_VERSION}')"
+        )
     devices = {d._device: d for d in xp.__array_namespace_info__().devices()}
     name = "CPU_DEVICE" if device in (None, "cpu") else getattr(device, "_device", device)
     if name not in devices:
@@ -192,9 +235,152 @@ _FACTORIES = {
 }
 
 
-def _resolve(name: str, device: Any = None) -> Backend:
+# ---------------------------------------------------------------------------
+# Any other array-API library: registered by name, or given as a namespace
+# ---------------------------------------------------------------------------
+
+# Every standard function xpscratch calls on a namespace (layers, optimizers, random).
+REQUIRED_FUNCTIONS = (
+    "abs", "all", "arange", "argmax", "argsort", "asarray", "astype", "broadcast_to",
+    "exp", "flip", "floor", "full", "full_like", "iinfo", "isdtype", "log", "max",
+    "mean", "min", "ones_like", "reshape", "round", "sign", "sort", "sqrt", "stack",
+    "sum", "take", "where", "zeros", "zeros_like",
+)  # fmt: skip
+
+_REGISTERED: dict[str, Any] = {}
+_NAME_OF_NAMESPACE: dict[int, str] = {}  # a registered library's namespace -> its name
+_CHECKED: dict[tuple[int, str], None] = {}  # (namespace, device) pairs that passed
+
+
+def register_backend(name: str, factory: Any) -> None:
+    """Make ``set_backend(name, device)`` use another array-API library.
+
+    ``factory(device)`` returns the library's namespace (a module that array-api-compat
+    recognises, or whose arrays have ``__array_namespace__``) or a :class:`Backend`.  The
+    namespace is checked once, when first selected (:func:`check_namespace`).
+    """
+    if not isinstance(name, str) or not name or ":" in name:
+        raise ValueError(f"a backend name is a non-empty string without ':'; got {name!r}")
+    if name in BACKENDS:
+        raise ValueError(f"{name!r} is a built-in backend and cannot be replaced")
+    if not callable(factory):
+        raise TypeError(f"register_backend: factory must be callable, got {factory!r}")
+    _REGISTERED[name] = factory
+
+
+def registered_backends() -> list[str]:
+    """The names added with :func:`register_backend`."""
+    return list(_REGISTERED)
+
+
+def device_dtypes(xp: ModuleType, device: Any = None) -> dict[str, Any]:
+    """The dtypes ``device`` supports, by name (``__array_namespace_info__().dtypes``).
+
+    ndonnx 0.23 requires ``kind=`` there, against the standard: the kinds are then
+    asked one by one.
+    """
+    info = xp.__array_namespace_info__()
+    try:
+        return dict(info.dtypes(device=device))
+    except TypeError:
+        found: dict[str, Any] = {}
+        for kind in ("bool", "signed integer", "unsigned integer", "real floating"):
+            with contextlib.suppress(Exception):
+                found.update(info.dtypes(device=device, kind=kind))
+        return found
+
+
+def check_namespace(xp: ModuleType, device: Any = None) -> None:
+    """Refuse a namespace that lacks what xpscratch needs, naming what is missing.
+
+    Needed: the standard functions in :data:`REQUIRED_FUNCTIONS`; ``__array_namespace_info__``
+    (standard 2023.12 or newer); float32 and 32-bit unsigned or 64-bit signed integers on
+    the device (the random words); for a lazy library, a way to evaluate (``persist`` or
+    ``compute``).  Writable arrays are optional.  Each (namespace, device) is checked once.
+    """
+    key = (id(xp), str(device))
+    if key in _CHECKED:
+        return
+    name = getattr(xp, "__name__", repr(xp))
+    version = getattr(xp, "__array_api_version__", None)
+    if isinstance(version, str) and version < MIN_API_VERSION:
+        raise BackendError(
+            f"{name} implements the array API standard {version}; xpscratch needs "
+            f"{MIN_API_VERSION} or newer (for __array_namespace_info__)"
+        )
+    missing = [f for f in REQUIRED_FUNCTIONS if not callable(getattr(xp, f, None))]
+    if missing:
+        raise BackendError(
+            f"{name} lacks the standard functions {', '.join(missing)}, which xpscratch uses"
+        )
+    if not callable(getattr(xp, "__array_namespace_info__", None)):
+        raise BackendError(
+            f"{name} has no __array_namespace_info__ (array API standard {MIN_API_VERSION}), "
+            "which xpscratch uses to learn the device's dtypes"
+        )
+    dtypes = device_dtypes(xp, device)
+    if "float32" not in dtypes:
+        raise BackendError(f"{name} has no float32 on device {device!r}")
+    if "uint32" not in dtypes and "int64" not in dtypes:
+        raise BackendError(
+            f"{name} has neither uint32 nor int64 on device {device!r}: the random "
+            "streams need one of them"
+        )
+    probe = xp.zeros((1,), dtype=xp.float32, device=device)
+    if array_api_compat.is_lazy_array(probe) and not hasattr(probe, "persist"):
+        try:  # lazy without persist(): usable only where its values can be read
+            _foreign_to_numpy(probe)
+        except TypeError as exc:
+            raise BackendError(
+                f"{name} evaluates lazily and has no evaluation point xpscratch knows "
+                f"(persist(), compute(), DLPack or __array__): {exc}"
+            ) from None
+    _CHECKED[key] = None
+
+
+def _namespace_backend(xp: Any, device: Any, name: str | None = None) -> Backend:
+    """A Backend for any array-API namespace (normalised to the one its arrays report)."""
+    if isinstance(xp, Backend):
+        check_namespace(xp.xp, xp.device)
+        return xp
+    try:
+        probe = xp.asarray([0.0])
+        xp = array_api_compat.array_namespace(probe)
+    except Exception as exc:
+        raise BackendError(
+            f"{getattr(xp, '__name__', xp)!r} is not an array API namespace that "
+            f"array-api-compat recognises, nor do its arrays have __array_namespace__ ({exc})"
+        ) from exc
+    if device is None:
+        device = array_api_compat.device(probe)
+    check_namespace(xp, device)
+    if name is not None and backend_name(xp) not in BACKENDS:
+        _NAME_OF_NAMESPACE[id(xp)] = name  # what checkpoints and reports call it
+    return Backend(name or backend_name(xp), xp, device)
+
+
+def _resolve(name: Any, device: Any = None) -> Backend:
+    if isinstance(name, str) and name in _REGISTERED:
+        try:
+            made = _REGISTERED[name](device)
+        except BackendError:
+            raise
+        except Exception as exc:  # the library missing or broken: a message, not a crash
+            raise BackendError(
+                f"the factory registered for backend {name!r} failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        return _namespace_backend(made, device, name)
+    if name is not None and not isinstance(name, str):
+        known = backend_name(name.xp if isinstance(name, Backend) else name)
+        if known in _FACTORIES and not isinstance(name, Backend):
+            return _FACTORIES[known](device)
+        return _namespace_backend(name, device)
     if not isinstance(name, str) or name not in _FACTORIES:
-        raise BackendError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+        names = ", ".join([*BACKENDS, *_REGISTERED])
+        raise BackendError(
+            f"unknown backend {name!r}; choose one of {names}, register one with "
+            "xpscratch.register_backend(name, factory), or pass an array API namespace"
+        )
     return _FACTORIES[name](device)
 
 
@@ -218,8 +404,12 @@ _local_dtype: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 )
 
 
-def set_backend(name: str, device: Any = None) -> Backend:
-    """Select the backend for this process (threads inside ``use_backend`` keep theirs)."""
+def set_backend(name: Any, device: Any = None) -> Backend:
+    """Select the backend for this process (threads inside ``use_backend`` keep theirs).
+
+    ``name`` is a built-in backend, one added with :func:`register_backend`, or an array
+    API namespace (e.g. ``array_api_compat.dask.array``).
+    """
     global _global_backend
     backend = _resolve(name, device)
     with _lock:
@@ -228,7 +418,7 @@ def set_backend(name: str, device: Any = None) -> Backend:
 
 
 @contextlib.contextmanager
-def use_backend(name: str, device: Any = None) -> Iterator[Backend]:
+def use_backend(name: Any, device: Any = None) -> Iterator[Backend]:
     """Use a backend inside a ``with`` block, for this thread (or asyncio task) only."""
     token = _local_backend.set(_resolve(name, device))
     try:
@@ -256,7 +446,7 @@ def get_backend() -> Backend:
 def available_backends() -> list[str]:
     """The backends that can be used on this machine (CuPy only with a working GPU)."""
     usable = []
-    for name in BACKENDS:
+    for name in [*BACKENDS, *_REGISTERED]:
         try:
             _resolve(name)
         except BackendError:
@@ -319,7 +509,7 @@ def float_dtype(xp: ModuleType, dtype: Any = None, device: Any = None) -> Any:
         name = _check_dtype_name(dtype if dtype is not None else get_default_dtype())
     if name == "float64" and device is not None:
         info = getattr(xp, "__array_namespace_info__", None)
-        if info is not None and "float64" not in info().dtypes(device=device):
+        if info is not None and "float64" not in device_dtypes(xp, device):
             if _is_jax_namespace(xp):
                 raise BackendError(
                     "JAX has float64 only in its 64-bit mode: use dtype='float32', or "
@@ -346,9 +536,7 @@ def index_dtype(xp: ModuleType, device: Any = None) -> Any:
     except (KeyError, TypeError):  # TypeError: an unhashable device, looked up each time
         pass
     info = getattr(xp, "__array_namespace_info__", None)
-    dtype = (
-        xp.int32 if info is not None and "int64" not in info().dtypes(device=device) else xp.int64
-    )
+    dtype = xp.int32 if info is not None and "int64" not in device_dtypes(xp, device) else xp.int64
     if not _is_jax_namespace(xp):
         with contextlib.suppress(TypeError):
             _INDEX_DTYPES[key] = dtype
@@ -498,7 +686,11 @@ def backend_name(xp: ModuleType) -> str:
     if _is_jax_namespace(xp):  # jax.numpy
         return "jax"
     name = xp.__name__.rsplit(".", 1)[-1]
-    return "array_api_strict" if name.startswith("array_api_strict") else name
+    if name.startswith("array_api_strict"):
+        return "array_api_strict"
+    if name in BACKENDS:
+        return name
+    return _NAME_OF_NAMESPACE.get(id(xp), xp.__name__)
 
 
 def host_namespace() -> ModuleType:
@@ -529,7 +721,31 @@ def to_numpy(x: Any) -> np.ndarray:
         return np.array(x.to_device(strict.Device("CPU_DEVICE")), copy=True)
     if _is_scalar(x) or isinstance(x, list | tuple):
         return np.array(x)
-    raise TypeError(f"to_numpy: not an array of a known backend: {type(x).__name__}")
+    return _foreign_to_numpy(x)
+
+
+def _foreign_to_numpy(x: Any) -> np.ndarray:
+    """to_numpy for another library's array: DLPack, else ``__array__`` (after evaluating
+    a lazy array), else ndonnx's ``unwrap_numpy``."""
+    if array_api_compat.is_lazy_array(x) and hasattr(x, "compute"):
+        x = x.compute()  # dask: evaluate, giving a NumPy array
+        if isinstance(x, np.ndarray | np.generic):
+            return np.array(x, copy=True)
+    if hasattr(x, "__dlpack__"):
+        try:
+            return np.array(np.from_dlpack(x), copy=True)
+        except (BufferError, TypeError, ValueError, RuntimeError):
+            pass  # not on the CPU, or a library that exports no data: try the others
+    if array_api_compat.is_ndonnx_array(x):
+        return np.array(x.unwrap_numpy(), copy=True)
+    if hasattr(x, "__array__"):
+        host = np.asarray(x)
+        if host.dtype != object:
+            return np.array(host, copy=True)
+    raise TypeError(
+        f"to_numpy: cannot copy a {type(x).__module__}.{type(x).__name__} to the host: "
+        "it supports neither DLPack on the CPU (__dlpack__) nor __array__"
+    )
 
 
 def _check_integers_fit(host: np.ndarray, info: Any, b: Backend) -> None:
@@ -584,7 +800,7 @@ def asarray(x: Any, dtype: Any = None, *, like: Any = None) -> Any:
             target = float_dtype(xp, dtype, b.device)
         return xp.asarray(host, dtype=target, device=b.device, copy=True)
     lib = _library(x)
-    if lib != b.name:
+    if lib != b.name and array_api_compat.array_namespace(x) is not xp:
         raise BackendMismatchError(
             f"asarray: got a {lib} array but the target backend is {b.name}; "
             "call xpscratch.to_numpy(x) first to copy it through the host explicitly"
@@ -602,3 +818,72 @@ def asarray(x: Any, dtype: Any = None, *, like: Any = None) -> Any:
     else:
         target = None
     return x if target is None or x.dtype == target else xp.astype(x, target)
+
+
+def _target_backend(like: Any, backend: Any = None, device: Any = None) -> Backend:
+    """Where :func:`move` puts arrays: ``backend`` and ``device``, by default ``like``'s."""
+    xp = namespace(like)
+    if backend is None:
+        if device is None:
+            return Backend(backend_name(xp), xp, device_of(like))
+        name = backend_name(xp)
+        backend = name if name in _FACTORIES or name in _REGISTERED else xp
+    return _resolve(backend, device)
+
+
+def move(
+    arrays: dict[str, Any], backend: Any = None, device: Any = None, dtype: Any = None
+) -> dict[str, Any]:
+    """Copies of ``arrays`` on another backend, device or float dtype, through the host.
+
+    ``backend`` is a name or namespace as for :func:`set_backend` (default: the arrays'
+    own), ``device`` its device.  Float arrays become ``dtype`` (default: their own
+    precision), integer arrays the target's index dtype; None values stay None.  The
+    explicit copy behind ``network.to``, ``optimizer.to`` and ``Trainer.to``.
+    """
+    first = next((a for a in arrays.values() if a is not None), None)
+    if first is None:
+        return dict(arrays)
+    token = _local_backend.set(_target_backend(first, backend, device))
+    try:
+        out = {}
+        for key, a in arrays.items():
+            if a is None:
+                out[key] = None
+                continue
+            host = to_numpy(a)
+            out[key] = asarray(host, (dtype or host.dtype.name) if host.dtype.kind == "f" else None)
+        return out
+    finally:
+        _local_backend.reset(token)
+
+
+_LAZY_TYPES: dict[type, bool] = {}  # array type -> whether persist() evaluates it
+
+
+def persists(x: Any) -> bool:
+    """Whether ``x`` is lazy and :func:`persist` evaluates it (a dict lookup per type)."""
+    kind = type(x)
+    lazy = _LAZY_TYPES.get(kind)
+    if lazy is None:
+        lazy = _LAZY_TYPES[kind] = bool(
+            x is not None and array_api_compat.is_lazy_array(x) and hasattr(x, "persist")
+        )
+    return lazy
+
+
+def persist(arrays: dict[Any, Any]) -> dict[Any, Any]:
+    """``arrays`` evaluated where their library is lazy and can keep results (dask's
+    ``persist``, all in one pass so shared work is done once); else ``arrays`` itself.
+
+    The Trainer calls it after each update, so that a step's task graph starts from
+    stored values and its cost does not grow with the step count.
+    """
+    first = next(iter(arrays.values()), None)
+    if not persists(first):
+        return arrays
+    if array_api_compat.is_dask_array(first):
+        values = importlib.import_module("dask").persist(*arrays.values())
+    else:
+        values = [a.persist() for a in arrays.values()]
+    return dict(zip(arrays, values, strict=True))

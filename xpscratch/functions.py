@@ -65,7 +65,9 @@ def argmax_rows(x: Any) -> Any:
     k = x.shape[1]
     column = xp.reshape(xp.arange(k, dtype=index_dtype(xp, device), device=device), (1, k))
     top = x == xp.max(x, axis=1, keepdims=True)
-    return xp.min(xp.where(top, column, k), axis=1)
+    # an array, not the Python int k: where() takes scalars only from the 2024.12 standard
+    beyond = xp.full_like(column, k)
+    return xp.min(xp.where(top, column, beyond), axis=1)
 
 
 def sigmoid(x: Any) -> Any:

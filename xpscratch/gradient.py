@@ -10,7 +10,7 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
-from .backend import namespace, writable
+from .backend import device_of, namespace, writable
 
 __all__ = ["numerical_gradient"]
 
@@ -41,7 +41,7 @@ def numerical_gradient(f: Callable[[Any], Any], x: Any, h: float = 1e-4) -> Any:
 def _numerical_gradient_immutable(f: Callable[[Any], Any], x: Any, h: float) -> Any:
     """The same differences, element by element, on copies of ``x`` (no ``__setitem__``)."""
     xp = namespace(x)
-    flat_index = xp.reshape(xp.arange(x.size, device=x.device), x.shape)
+    flat_index = xp.reshape(xp.arange(x.size, device=device_of(x)), x.shape)
     plus, minus = x + h, x - h  # elementwise, the same rounding as original[idx] +- h
     diffs = []
     for i in range(x.size):

@@ -27,6 +27,7 @@ from .backend import (
     float_dtype,
     get_backend,
     index_dtype,
+    move,
     namespace,
     writable,
 )
@@ -125,23 +126,22 @@ class MultiLayerNetExtend:
         }
 
         b = get_backend()
-        self.xp = b.xp
-        self.dtype = float_dtype(b.xp, dtype, b.device)
+        dtype = float_dtype(b.xp, dtype, b.device)
         sizes = [self.input_size, *self.hidden_size_list, self.output_size]
         self.params: dict[str, Any] = {}
         for idx in range(1, len(sizes)):
             shape = (sizes[idx - 1], sizes[idx])
             self.params[f"W{idx}"] = init_weight(
-                shape, weight_init_std, seed=seed, purpose=f"init/W{idx}", dtype=self.dtype
+                shape, weight_init_std, seed=seed, purpose=f"init/W{idx}", dtype=dtype
             )
-            self.params[f"b{idx}"] = zeros(sizes[idx], dtype=self.dtype)
+            self.params[f"b{idx}"] = zeros(sizes[idx], dtype=dtype)
 
         self.layers: OrderedDict[str, Any] = OrderedDict()
         for idx in range(1, self.hidden_layer_num + 1):
             self.layers[f"Affine{idx}"] = Affine(self.params[f"W{idx}"], self.params[f"b{idx}"])
             if use_batchnorm or use_layernorm:
                 gamma = self.params[f"gamma{idx}"] = b.xp.ones_like(self.params[f"b{idx}"])
-                beta = self.params[f"beta{idx}"] = zeros(sizes[idx], dtype=self.dtype)
+                beta = self.params[f"beta{idx}"] = zeros(sizes[idx], dtype=dtype)
                 if use_batchnorm:
                     self.layers[f"BatchNorm{idx}"] = BatchNormalization(gamma, beta)
                 else:
@@ -154,6 +154,34 @@ class MultiLayerNetExtend:
         idx = self.hidden_layer_num + 1
         self.layers[f"Affine{idx}"] = Affine(self.params[f"W{idx}"], self.params[f"b{idx}"])
         self.last_layer = SoftmaxWithLoss(label_smoothing)
+
+    @property
+    def xp(self) -> Any:
+        """The parameters' namespace (it follows them, e.g. after :meth:`to`)."""
+        return namespace(self.params["W1"])
+
+    @property
+    def dtype(self) -> Any:
+        """The parameters' float dtype."""
+        return self.params["W1"].dtype
+
+    def to(self, backend: Any = None, device: Any = None, dtype: Any = None) -> Any:
+        """Move the parameters and batch-norm statistics to another backend, device or
+        float dtype (a copy through the host); returns the network itself.
+
+        ``backend`` as for :func:`xpscratch.set_backend` (default: the current one).
+        Dropout streams are positions, not arrays: they continue unchanged, so training
+        goes on with the same numbers, up to the new backend's rounding.
+        """
+        buffers = self._buffers()
+        moved = move({**self.params, **buffers}, backend, device, dtype)
+        for key in self.params:
+            self.params[key] = moved[key]
+        for key in buffers:
+            layer, attr = key.split(".")
+            setattr(self.layers[layer], attr, moved[key])
+        self._bind_params()
+        return self
 
     # -- forward ----------------------------------------------------------------
 
@@ -181,10 +209,11 @@ class MultiLayerNetExtend:
                 norm.gamma, norm.beta = params[f"gamma{idx}"], params[f"beta{idx}"]
 
     def _weight_decay(self) -> Any:
-        xp, lam = self.xp, self.weight_decay_lambda
+        lam = self.weight_decay_lambda
         total = 0.0
         for idx in range(1, self.hidden_layer_num + 2):
             W = self.params[f"W{idx}"]
+            xp = namespace(W)
             if self.weight_decay_kind == "l2":
                 total = total + 0.5 * lam * xp.sum(W * W)
             else:
@@ -229,14 +258,14 @@ class MultiLayerNetExtend:
         else:
             first.backward(dout)
 
-        xp, lam = self.xp, self.weight_decay_lambda
+        lam = self.weight_decay_lambda
         grads = {}
         for idx in range(1, self.hidden_layer_num + 2):
             affine = self.layers[f"Affine{idx}"]
             grads[f"W{idx}"] = affine.dW
             if lam:
                 W = self.params[f"W{idx}"]
-                decay = lam * W if self.weight_decay_kind == "l2" else lam * xp.sign(W)
+                decay = lam * W if self.weight_decay_kind == "l2" else lam * namespace(W).sign(W)
                 decay += affine.dW  # = dW + decay, without another temporary
                 grads[f"W{idx}"] = decay
             grads[f"b{idx}"] = affine.db

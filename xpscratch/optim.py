@@ -33,7 +33,7 @@ from typing import Any
 from . import _inplace as ip
 from ._checks import check_fraction, check_nonnegative
 from ._interrupts import deferred_interrupts
-from .backend import asarray, namespace, writable
+from .backend import asarray, move, namespace, writable
 from .schedules import (
     CosineDecay,
     LinearDecay,
@@ -220,6 +220,17 @@ class Optimizer:
                     namespace(p).asarray(array, copy=True) if array is value else array
                 )
         self.state, self.step = loaded, int(state["step"])
+
+    def to(self, backend: Any = None, device: Any = None, dtype: Any = None) -> Optimizer:
+        """Move the state's slots to another backend, device or float dtype (a copy
+        through the host), as ``network.to`` moves the parameters; returns itself."""
+        if self.state is not None:
+            flat = {(slot, k): a for slot, arrays in self.state.items() for k, a in arrays.items()}
+            moved = move(flat, backend, device, dtype)
+            self.state = {
+                slot: {k: moved[slot, k] for k in arrays} for slot, arrays in self.state.items()
+            }
+        return self
 
     def get_config(self) -> dict[str, Any]:
         """The hyperparameters as JSON data (a schedule as ``{"schedule": name, ...}``).

@@ -129,7 +129,7 @@ def philox4x32(counter: tuple[Any, Any, Any, Any], key: tuple[int, int], rounds:
             mulhilo = _mulhilo_int64
         elif arrays[0].dtype == xp.uint32:
             mulhilo = _mulhilo_uint32
-            device = arrays[0].device
+            device = _backend.device_of(arrays[0])
             # JAX refuses a Python int above 2**31 - 1 beside a uint32 array
             word = functools.partial(xp.asarray, dtype=xp.uint32, device=device)
     for r in range(rounds):
@@ -196,7 +196,8 @@ def _randomgen_philox() -> Any:
 
 def _integer_dtypes(xp: Any, device: Any) -> set[str]:
     try:
-        return set(xp.__array_namespace_info__().dtypes(device=device, kind="integral"))
+        names = _backend.device_dtypes(xp, device)
+        return {n for n in names if n.startswith(("int", "uint"))}
     except Exception:  # a namespace without the inspection API: trust its attributes
         return {name for name in ("int64", "uint64", "uint32") if hasattr(xp, name)}
 
@@ -590,7 +591,7 @@ def _radix_argsort(high: Any, low: Any, xp: Any) -> Any:
     if k > 24:
         raise ValueError(f"a permutation of {n} items needs 64-bit integers on this device")
     width = 32 - k  # digit bits per pass
-    device = high.device
+    device = _backend.device_of(high)
     positions = xp.arange(n, dtype=xp.uint32, device=device)
     order = positions
     for offset in range(0, 63, width):

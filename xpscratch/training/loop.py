@@ -39,7 +39,7 @@ from typing import Any
 
 from .._interrupts import deferred_interrupts, holding_interrupts
 from .._threads import limit_threads
-from ..backend import device_of, namespace
+from ..backend import device_of, move, namespace, persist, persists
 from ..optim import Optimizer
 from ..random import RandomStream
 from . import state as _state
@@ -230,10 +230,31 @@ class Trainer(_state.Checkpointing):
             raise
         with deferred_interrupts():
             self.optimizer.apply_update(self.network.params, update)
+            self._persist_lazy()
             self.current_iter += 1
             self.iter_in_epoch += 1
             self._owed = _Owed((x_batch, t_batch), self.iter_in_epoch == self.iter_per_epoch)
         return self._finish_step()
+
+    def _persist_lazy(self) -> None:
+        """On a lazy library (dask), evaluate the state the next step starts from, so that
+        a step's graph does not grow with the step count; nothing on eager ones."""
+        net, opt = self.network, self.optimizer
+        if not persists(next(iter(net.params.values()))):
+            return  # eager: one dict lookup a step
+        state = {("p", k): a for k, a in net.params.items()}
+        state.update({("b", k): a for k, a in net._buffers().items()})
+        for slot, arrays in (opt.state or {}).items():
+            state.update({(slot, k): a for k, a in arrays.items()})
+        done = persist(state)
+        for (part, key), value in done.items():
+            if part == "p":
+                net.params[key] = value
+            elif part == "b":
+                layer, attr = key.split(".")
+                setattr(net.layers[layer], attr, value)
+            else:
+                opt.state[part][key] = value
 
     def _next_batch(self) -> tuple[Any, Any]:
         xp = namespace(self.x_train)
@@ -245,7 +266,8 @@ class Trainer(_state.Checkpointing):
                 xp=xp,
                 device=device_of(self.x_train),
             )
-            self._perm, self._perm_epoch = perm, self.current_epoch
+            # drawn once an epoch; on a lazy library, evaluated once too
+            self._perm, self._perm_epoch = persist({0: perm})[0], self.current_epoch
         idx = batch_at(
             self._perm, self.iter_in_epoch, self.batch_size, self.train_size, fold_single=True
         )
@@ -292,6 +314,28 @@ class Trainer(_state.Checkpointing):
             and self.iter_in_epoch != 0
             and self.current_iter % self.log_every == 0
         )
+
+    def to(self, backend: Any = None, device: Any = None, dtype: Any = None) -> Trainer:
+        """Move the run to another backend, device or float dtype: the network, the
+        optimizer's state, the data and the epoch's shuffle (copies through the host).
+
+        The random streams are positions and continue unchanged, so the run goes on with
+        the same numbers, up to the new backend's rounding.  Returns the trainer.
+        """
+        self.network.to(backend, device, dtype)
+        self.optimizer.to(backend, device, dtype)
+        names = ("x_train", "t_train", "x_test", "t_test", "x_val", "t_val", "_perm")
+        arrays = {name: getattr(self, name) for name in names}
+        owed = self._owed
+        if owed is not None and owed.batch is not None:
+            arrays["owed_x"], arrays["owed_t"] = owed.batch
+        moved = move(arrays, backend, device, dtype)
+        for name in names:
+            setattr(self, name, moved[name])
+        if "owed_x" in moved:
+            owed.batch = moved["owed_x"], moved["owed_t"]
+        self.dtype = self.network.dtype
+        return self
 
     def train(self) -> TrainHistory:
         """Run (or continue) until the epoch/iteration limit or a callback stops it."""
