@@ -684,7 +684,7 @@ class RandomStream:
 
     def _next(self) -> int:
         c = self.counter
-        self.counter += 1
+        self.counter = c + 1  # a new value: an array counter (a compiled step's) may be shared
         return c
 
     def _draw_words(self, n: int, xp: Any, device: Any) -> tuple[Any, Any, bool]:
