@@ -198,3 +198,68 @@ def test_a_changed_hyperparameter_retraces(backend, float_dtype):
         step(x, t)
     assert step.compiles == 2
     _assert_close(_state(net, opt), _state(ref_net, ref_opt), 1e-10)
+
+
+def _data():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((70, 12))
+    return x, rng.integers(0, 4, 70)
+
+
+def _trainer(float_dtype, compile, **kw):
+    from xpscratch.training import Trainer
+
+    x, t = _data()
+    settings = dict(epochs=2, mini_batch_size=16, optimizer="adam", verbose=False)
+    settings.update(kw)
+    return Trainer(
+        _net(float_dtype),
+        x,
+        t,
+        x[:20],
+        t[:20],
+        optimizer_param={"lr": 0.05},
+        compile=compile,
+        **settings,
+    )
+
+
+def test_the_trainer_compiles_and_records_the_same_run(backend, float_dtype, tmp_path):
+    """Trainer(compile=True): the same losses, accuracies and state as eager (float64),
+    and a checkpoint of a compiled run resumes eagerly (and back) to the same numbers."""
+    if backend.name != "jax" or float_dtype != "float64":
+        pytest.skip("compiled vs eager to 1e-10 needs JAX's float64")
+    from xpscratch.training import Trainer
+
+    eager, compiled = _trainer(float_dtype, False), _trainer(float_dtype, True)
+    assert eager.compiled_step is None and compiled.compiled_step.compiled
+    h1, h2 = eager.train(), compiled.train()
+    np.testing.assert_allclose(h2.train_loss, h1.train_loss, rtol=1e-10)
+    assert h2.train_acc == h1.train_acc and h2.test_acc == h1.test_acc
+    _assert_close(
+        _state(compiled.network, compiled.optimizer), _state(eager.network, eager.optimizer), 1e-10
+    )
+    # half a run compiled, saved, the rest eager; and the other way round
+    for first, second in ((True, False), (False, True)):
+        part = _trainer(float_dtype, first)
+        for _ in range(5):
+            part.train_step()
+        path = tmp_path / f"{first}.ckpt"
+        part.save_checkpoint(path)
+        x, t = _data()
+        rest = Trainer.resume(
+            path, x, t, x[:20], t[:20], network=_net(float_dtype), compile=second, epochs=2
+        )
+        rest.train()
+        _assert_close(
+            _state(rest.network, rest.optimizer), _state(eager.network, eager.optimizer), 1e-10
+        )
+
+
+def test_the_trainer_refuses_to_compile_where_it_cannot(backend, float_dtype):
+    if backend.name == "jax":
+        assert _trainer(float_dtype, "auto").compiled_step is not None
+        return
+    assert _trainer(float_dtype, "auto").compiled_step is None
+    with pytest.raises(ValueError, match="cannot compile this training step"):
+        _trainer(float_dtype, True)

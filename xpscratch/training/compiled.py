@@ -72,7 +72,14 @@ class CompiledStep:
     hyperparameter).
     """
 
-    def __init__(self, network: Any, optimizer: Optimizer, *, compile: bool | str = "auto") -> None:
+    def __init__(
+        self,
+        network: Any,
+        optimizer: Optimizer,
+        *,
+        compile: bool | str = "auto",
+        loss_after_update: bool = False,
+    ) -> None:
         if compile not in (True, False, "auto"):
             raise ValueError(f"compile must be True, False or 'auto', got {compile!r}")
         self.network, self.optimizer = network, optimizer
@@ -80,6 +87,9 @@ class CompiledStep:
         if compile is True and reason is not None:
             raise ValueError(f"cannot compile this training step: {reason}")
         self.compiled = reason is None
+        # the Trainer records the book's loss: network.loss(x, t) after the update, in the
+        # same program (eagerly it would be a second op-by-op forward pass)
+        self.loss_after_update = loss_after_update
         self.reason = reason
         self.compiles = 0
         self._jitted: Any = None
@@ -134,7 +144,12 @@ class CompiledStep:
                 for name in buffers
             }
             new_counters = {name: network.layers[name].stream.counter for name in counters}
-            return new_params, new_buffers, update.state, update.step, new_counters, loss
+            after = None
+            if self.loss_after_update:
+                network.params = dict(new_params)
+                after = network.loss(x, t)  # train_flg=False: the new running statistics
+            out = new_params, new_buffers, update.state, update.step, new_counters
+            return out, loss, after
         finally:
             for obj, attributes in saved:
                 vars(obj).clear()
@@ -150,7 +165,11 @@ class CompiledStep:
         self._device_counts[key] = (host, value)
         return value
 
-    def _compiled(self, x: Any, t: Any) -> Any:
+    def compute(self, x: Any, t: Any) -> tuple[Any, Any, Any]:
+        """The step's new arrays, computed; nothing changes yet (:meth:`store` does).
+
+        Returns ``(pending, training loss, loss after the update or None)``.
+        """
         network, optimizer = self.network, self.optimizer
         fingerprint = (
             tuple((k, v) for k, v in vars(optimizer).items() if k not in ("state", "step")),
@@ -169,25 +188,32 @@ class CompiledStep:
         }
         buffers = {n: (la.running_mean, la.running_var) for n, la in norms.items()}
         # the compiled call changes nothing: an error or Ctrl-C in it leaves all as it was
-        new_params, new_buffers, state, new_count, new_counters, loss = self._jitted(
-            dict(network.params), buffers, optimizer.state, count, counters, x, t
-        )
-        with deferred_interrupts():
-            for key, value in new_params.items():
-                network.params[key] = value
-            for name, (mean, var) in new_buffers.items():
-                norms[name].running_mean, norms[name].running_var = mean, var
-            optimizer.state, optimizer.step = state, optimizer.step + 1
-            self._device_counts["step"] = (optimizer.step, new_count)
-            for name, counter in new_counters.items():
-                stream = dropouts[name].stream
-                stream.counter += 1  # a Dropout draws one mask per training forward
-                self._device_counts[f"rng/{name}"] = (stream.counter, counter)
-        return loss
+        return self._jitted(dict(network.params), buffers, optimizer.state, count, counters, x, t)
+
+    def store(self, pending: Any) -> None:
+        """Write a computed step into the objects (call it with Ctrl-C held off)."""
+        network, optimizer = self.network, self.optimizer
+        dropouts, norms = self._dropouts(), self._norms()
+        new_params, new_buffers, state, new_count, new_counters = pending
+        for key, value in new_params.items():
+            network.params[key] = value
+        for name, (mean, var) in new_buffers.items():
+            norms[name].running_mean, norms[name].running_var = mean, var
+        optimizer.state, optimizer.step = state, optimizer.step + 1
+        self._device_counts["step"] = (optimizer.step, new_count)
+        for name, counter in new_counters.items():
+            stream = dropouts[name].stream
+            stream.counter += 1  # a Dropout draws one mask per training forward
+            self._device_counts[f"rng/{name}"] = (stream.counter, counter)
 
     def __call__(self, x: Any, t: Any) -> Any:
         """One step on the mini-batch ``(x, t)``; the training loss as a 0-d array."""
-        return self._compiled(x, t) if self.compiled else self._eager(x, t)
+        if not self.compiled:
+            return self._eager(x, t)
+        pending, loss, _ = self.compute(x, t)
+        with deferred_interrupts():
+            self.store(pending)
+        return loss
 
 
 def compile_step(
