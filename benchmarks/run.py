@@ -295,6 +295,13 @@ def check_targets(results: list[dict]) -> list[dict]:
             if "x_torch" in xps:
                 v = xps["x_torch"]
                 out.append(_target(key, "xpscratch-numpy / torch CPU <= 1.00", v, v <= 1.0))
+        # issue 21: a compiled JAX step against the lean NumPy step (compile time apart)
+        jit = comp.get("xpscratch-jax-compiled", {})
+        limit = {"a/sgd/float32": 0.8, "b/adam/float32": 1.0}.get(key)
+        if limit and "x_numpy-lean" in jit:
+            v = jit["x_numpy-lean"]
+            what = f"xpscratch-jax-compiled / numpy-lean <= {limit}"
+            out.append(_target(key, what, v, v <= limit))
         if case["workload"] == "c" and case["where"] != "gpu" and "pct_own_peak" in xps:
             v = xps["pct_own_peak"]
             out.append(_target(key, "xpscratch-numpy % of matmul peak >= 80", v, v >= 80))

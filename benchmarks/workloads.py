@@ -36,6 +36,7 @@ XPSCRATCH_BACKENDS = {
     "xpscratch-torch": ("torch", "cpu"),
     "xpscratch-strict": ("array_api_strict", None),
     "xpscratch-jax": ("jax", "cpu"),
+    "xpscratch-jax-compiled": ("jax", "cpu"),  # compile_step / Trainer(compile=True)
     "xpscratch-cupy": ("cupy", None),
     "xpscratch-torch-cuda": ("torch", "cuda"),
     "xpscratch-numpy-before": ("numpy", None),
@@ -50,6 +51,7 @@ CPU_COMPETITORS = (
     "xpscratch-torch",
     "xpscratch-strict",
     "xpscratch-jax",
+    "xpscratch-jax-compiled",
 )
 GPU_COMPETITORS = ("torch-cuda", "xpscratch-cupy", "xpscratch-torch-cuda")
 # run only when named in --competitors: random.py at BEFORE_COMMIT, and NumPy without
@@ -68,6 +70,7 @@ REQUIRES = {
     "xpscratch-torch": "torch",
     "xpscratch-strict": "strict",
     "xpscratch-jax": "jax",
+    "xpscratch-jax-compiled": "jax",
     "xpscratch-cupy": "cupy_gpu",
     "torch-cuda": "torch_gpu",
     "xpscratch-torch-cuda": "torch_gpu",
@@ -82,6 +85,7 @@ PEAK_OF = {
     "xpscratch-numpy": "numpy",
     "xpscratch-strict": "numpy",
     "xpscratch-jax": "xpscratch-jax",  # XLA's own CPU matmul (Eigen), not OpenBLAS
+    "xpscratch-jax-compiled": "xpscratch-jax",
     "torch": "torch",
     "xpscratch-torch": "torch",
     "xpscratch-cupy": "xpscratch-cupy",
@@ -389,6 +393,7 @@ def _xpscratch(case: Case, competitor: str, smoke: bool) -> Runner:
         dtype=case.dtype,
     )
     lr = LEARNING_RATES[case.optimizer]
+    compiled = competitor.endswith("-compiled")
 
     if case.kind == "epoch":
         from xpscratch.trainer import Trainer
@@ -409,6 +414,7 @@ def _xpscratch(case: Case, competitor: str, smoke: bool) -> Runner:
                 optimizer_param={"lr": lr},
                 verbose=False,
                 progress=False,
+                compile=compiled,
             )
             trainer.train()
 
@@ -417,6 +423,16 @@ def _xpscratch(case: Case, competitor: str, smoke: bool) -> Runner:
     x_host, t_host = _data(case, smoke)
     x, t = xpscratch.asarray(x_host, case.dtype), xpscratch.asarray(t_host)
     optimizer = make_optimizer(case.optimizer, lr=lr)
+    if compiled:
+        import time
+
+        from xpscratch.training.compiled import compile_step
+
+        compiled_step = compile_step(net, optimizer, compile=True)
+        start = time.perf_counter()
+        compiled_step(x, t).block_until_ready()  # the first call traces and compiles
+        info["compile_s"] = round(time.perf_counter() - start, 3)
+        return Runner(lambda: compiled_step(x, t), lib, info, sync)
 
     def step() -> None:
         optimizer.update(net.params, net.gradient(x, t))

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import xpscratch
-from xpscratch.backend import device_of, writable
+from xpscratch.backend import device_of, index_dtype, writable
 from xpscratch.layers import Affine
 from xpscratch.optim import (
     SGD,
@@ -666,3 +666,27 @@ def test_valid_edge_hyperparameters_are_accepted():
     assert Momentum(momentum=0.0).momentum == 0.0
     assert Adam(beta1=0.0, eps=0.0).eps == 0.0
     assert callable(SGD(lr=lambda step: 0.1).lr)  # a schedule is checked by the schedule
+
+
+@pytest.mark.parametrize("after", [False, True])
+def test_adam_takes_an_array_step_count(backend, xp, float_dtype, after):
+    """A compiled step's count is a 0-d array: the bias correction is then array math,
+    and the update matches the Python-int count's (to rounding)."""
+    rng = np.random.default_rng(3)
+    p = xpscratch.asarray(rng.standard_normal((4, 3)), dtype=float_dtype)
+    g = xpscratch.asarray(rng.standard_normal((4, 3)), dtype=float_dtype)
+    results = []
+    for as_array in (False, True):
+        opt = Adam(lr=0.01, eps_after_bias_correction=after)
+        opt.init({"W": p})
+        if as_array:
+            opt.step = xp.asarray(6, dtype=index_dtype(xp, device_of(p)), device=device_of(p))
+        else:
+            opt.step = 6
+        update = opt.compute_update({"W": p}, {"W": g})
+        params = {"W": xp.asarray(p, copy=True)}
+        opt.apply_update(params, update)
+        results.append(xpscratch.to_numpy(params["W"]))
+        assert int(update.step) == 7
+    tol = 1e-14 if float_dtype == "float64" else 1e-6
+    np.testing.assert_allclose(results[1], results[0], rtol=tol, atol=tol)

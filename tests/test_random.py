@@ -624,3 +624,70 @@ def test_the_path_follows_jaxs_64_bit_mode():
         jax.config.update("jax_enable_x64", before)
     assert wide != "uint32" and narrow == "uint32"
     assert _as_int_list(bits) == _scalar_blocks(5, "mode", 0, 9)
+
+
+# -- compiled steps: a counter that is an array, draws inside a trace ------------------
+
+
+@pytest.mark.parametrize("counter", [0, 7, 2**31 + 5, 2**32 - 1])
+def test_an_array_counter_draws_the_int_counters_words(backend, xp, counter):
+    """A 0-d integer array counter (a compiled step's) gives the same words and masks."""
+    dt = xp.uint32 if R._path(xp, backend.device) == "uint32" else xp.int64
+    c = xp.asarray(counter, dtype=dt, device=backend.device)
+    ref = R.RandomStream(11, "dropout/1", counter).keep_mask((6, 7), 0.3)
+    stream = R.RandomStream(11, "dropout/1", c)
+    got = stream.keep_mask((6, 7), 0.3)
+    assert np.array_equal(xpscratch.to_numpy(got), xpscratch.to_numpy(ref))
+    assert stream._ahead is None  # an array counter prefetches nothing
+
+
+def _jax_or_skip(backend):
+    if backend.name != "jax":
+        pytest.skip("jax.jit traces only JAX arrays")
+    import jax
+
+    return jax
+
+
+def test_draws_under_jit_match_eager_and_leave_no_tracer_cached(backend, xp):
+    """Traced draws: the same words (rounds in a fori_loop); nothing traced is cached."""
+    jax = _jax_or_skip(backend)
+    R._LANE_CACHE.clear()
+    path = R._path(xp, backend.device)
+
+    @jax.jit
+    def draw(counter):
+        stream = R.RandomStream(2**40 + 3, "dropout/2", counter)
+        return stream.keep_mask((5, 9), 0.5), stream.uniform((3,), "float32"), stream.counter
+
+    for c in (0, 1, 2**31 + 1, 2**32 - 3):
+        mask, u, after = draw(xp.asarray(c, dtype=xp.uint32))
+        ref = R.RandomStream(2**40 + 3, "dropout/2", c)
+        assert np.array_equal(np.asarray(mask), np.asarray(ref.keep_mask((5, 9), 0.5)))
+        assert np.array_equal(np.asarray(u), np.asarray(ref.uniform((3,), "float32")))
+        assert int(after) == c + 2
+    tracer = jax.core.Tracer
+    for mult, keys in R._LANE_CACHE.values():
+        assert not any(isinstance(a, tracer) for a in (*mult, *keys))
+    # the published vector through the traced engine (block 0 of counter 0, key 0)
+    counter, key, expected = KAT_10[0]
+    orig = R._purpose_words
+    try:
+        R._purpose_words = lambda purpose: (0, 0)
+        words = jax.jit(lambda c: R._block_words(0, "kat", c, 1, 4, xp, None, path))(
+            xp.asarray(0, dtype=xp.uint32)
+        )
+    finally:
+        R._purpose_words = orig
+    assert _as_int_list(words[0, :]) == list(expected)
+
+
+def test_traced_rounds_run_in_one_loop(backend, xp):
+    """Under jit the eight stacked rounds are one fori_loop, not unrolled (XLA's fusion
+    of the unrolled rounds cost hundreds of ms a step)."""
+    jax = _jax_or_skip(backend)
+    jaxpr = jax.make_jaxpr(lambda c: R.RandomStream(1, "p", c).keep_mask((4, 4), 0.5))(
+        xp.asarray(3, dtype=xp.uint32)
+    )
+    text = str(jaxpr)
+    assert text.count("while[") + text.count("scan[") == 1  # fori_loop becomes either

@@ -53,7 +53,9 @@ __all__ = [
     "get_default_dtype",
     "host_namespace",
     "index_dtype",
+    "is_traced",
     "namespace",
+    "repeat_rounds",
     "set_backend",
     "set_default_dtype",
     "set_torch_threads",
@@ -584,6 +586,43 @@ def _probe_writable(x: Any) -> bool:
 
 
 # ---------------------------------------------------------------------------
+# Tracing (jax.jit, torch.compile): what a compiled step must not keep or read
+# ---------------------------------------------------------------------------
+
+
+def is_traced(x: Any) -> bool:
+    """Whether ``x`` is a placeholder of a trace (``jax.jit``) rather than a value.
+
+    Such arrays must not be cached (a second trace would find a dead tracer) nor
+    read (``int(x)`` fails).  ``torch.compile`` traces real tensors: there the test is
+    whether dynamo is compiling now.
+    """
+    if array_api_compat.is_jax_array(x):
+        jax = importlib.import_module("jax")
+        return isinstance(x, jax.core.Tracer)
+    if array_api_compat.is_torch_array(x):
+        torch = importlib.import_module("torch")
+        return bool(torch.compiler.is_compiling())
+    return False
+
+
+def repeat_rounds(first: int, last: int, body: Any, carry: Any) -> Any:
+    """``for r in range(first, last): carry = body(r, carry)``, linear in cost when traced.
+
+    Under ``jax.jit`` the rounds run in one ``lax.fori_loop`` (``r`` is then a traced
+    0-d int): unrolled, XLA's fusion of a few dozen integer rounds grows far more than
+    linearly (hundreds of ms a step).  Everywhere else it is the plain Python loop.
+    """
+    leaves = carry if isinstance(carry, tuple | list) else (carry,)
+    if any(array_api_compat.is_jax_array(a) and is_traced(a) for a in leaves):
+        jax = importlib.import_module("jax")
+        return jax.lax.fori_loop(first, last, body, carry)
+    for r in range(first, last):
+        carry = body(r, carry)
+    return carry
+
+
+# ---------------------------------------------------------------------------
 # Following arrays, and moving them
 # ---------------------------------------------------------------------------
 
@@ -627,9 +666,9 @@ def namespace(*arrays: Any) -> ModuleType:
             else:
                 if kind in _ONE_DEVICE_TYPES:
                     return xp
-                first = arrays[0].device
+                first = device_of(arrays[0])  # .device: traced JAX arrays have none
                 for a in arrays:
-                    if a.device != first:
+                    if device_of(a) != first:
                         break
                 else:
                     return xp

@@ -381,11 +381,11 @@ class Adam(Optimizer):
         dv *= 1.0 - self.beta2
         dv += v
         v = dv
-        c1, c2 = 1.0 - self.beta1**t, 1.0 - self.beta2**t
+        c1, c2, root_c2 = _bias_corrections(self.beta1, self.beta2, t, m)
         if self.eps_after_bias_correction:
-            step = _scaled_step(lr / c1, m, v, self.eps, math.sqrt(c2))
+            step = _scaled_step(lr / c1, m, v, self.eps, root_c2)
         else:
-            step = _scaled_step(lr * math.sqrt(c2) / c1, m, v, self.eps)
+            step = _scaled_step(lr * root_c2 / c1, m, v, self.eps)
         return minus(step), m, v
 
 
@@ -429,7 +429,24 @@ def weight_matrices(name: str, p: Any) -> bool:
     return name == "W" or (name[:1] == "W" and name[1:].isdigit())
 
 
-def _scaled_step(scale: float, x: Any, h: Any, eps: float, h_scale: float = 1.0) -> Any:
+def _bias_corrections(beta1: float, beta2: float, t: Any, like: Any) -> tuple[Any, Any, Any]:
+    """Adam's ``1 - beta1^t``, ``1 - beta2^t`` and the latter's square root.
+
+    Python floats for a Python int ``t`` (the eager step, as always); for a 0-d array
+    ``t`` (a compiled step's count) array math in ``like``'s dtype, so that nothing in
+    the step is a number that changes from one step to the next.
+    """
+    if isinstance(t, int):
+        c2 = 1.0 - beta2**t
+        return 1.0 - beta1**t, c2, math.sqrt(c2)
+    xp = namespace(like)
+    t = xp.astype(t, like.dtype)
+    c2 = 1.0 - beta2**t  # a Python float meets the array in its dtype
+    c1 = 1.0 - beta1**t
+    return c1, c2, xp.sqrt(c2)
+
+
+def _scaled_step(scale: Any, x: Any, h: Any, eps: float, h_scale: Any = None) -> Any:
     """``scale * x / (sqrt(h) / h_scale + eps)``, evaluated in that order.
 
     On its own temporaries, in place where the library allows (``a /= b`` falls back to
@@ -438,7 +455,7 @@ def _scaled_step(scale: float, x: Any, h: Any, eps: float, h_scale: float = 1.0)
     temporaries instead of four.
     """
     denom = namespace(h).sqrt(h)
-    if h_scale != 1.0:
+    if h_scale is not None:
         denom /= h_scale
     denom += eps
     step = scale * x

@@ -261,9 +261,12 @@ def _lane_constants(xp: Any, device: Any, path: str, seed: int) -> tuple[Any, ..
     key = (xp, _device_key(device), path, seed)
     found = _LANE_CACHE.get(key)
     if found is None:
+        found = _make_lane_constants(xp, device, path, seed)
+        if _backend.is_traced(found[0][0]):
+            return found  # made inside a trace (jax.jit): dead once it ends, never cached
         if len(_LANE_CACHE) >= _LANE_CACHE_SIZE:
             _LANE_CACHE.pop(next(iter(_LANE_CACHE)))  # the oldest
-        found = _LANE_CACHE[key] = _make_lane_constants(xp, device, path, seed)
+        _LANE_CACHE[key] = found
     return found
 
 
@@ -322,6 +325,9 @@ def _block_words(
         # JAX refuses a Python int above 2**31 - 1 beside a uint32 array: make it one
         return xp.asarray(v, dtype=dt, device=device) if v > 0x7FFFFFFF and path == "uint32" else v
 
+    traced_counter = not isinstance(counter, int)
+    if traced_counter:  # a 0-d integer array (a compiled step's counter): count is 1
+        counter = xp.astype(xp.reshape(counter, ()), dt)
     if count == 1:
         c1: Any = counter
     else:
@@ -329,7 +335,10 @@ def _block_words(
     # round 0: c2, c3 (and c1) are the same for every block
     hi0, lo0 = _scalar_mulhilo(PHILOX_M0, index, path)
     hi1, lo1 = _mulhilo(PHILOX_M1, p0)
-    c0 = counter ^ hi1 ^ k0 if count == 1 else c1 ^ const(hi1 ^ k0)
+    if traced_counter:
+        c0 = counter ^ const(hi1 ^ k0)
+    else:
+        c0 = counter ^ hi1 ^ k0 if count == 1 else c1 ^ const(hi1 ^ k0)
     c1, c2, c3 = lo1, hi0 ^ const(p1 ^ k1), lo0
     # round 1: c1 is still a Python int, and c0 one too unless count > 1
     k0, k1 = (k0 + PHILOX_W0) & MASK32, (k1 + PHILOX_W1) & MASK32
@@ -345,7 +354,12 @@ def _block_words(
         c3 = xp.full(shape, c3, dtype=dt, device=device)
     y = xp.stack([xp.broadcast_to(c3, shape), xp.broadcast_to(c1, shape)])
     mult, keys = _lane_constants(xp, device, path, seed)
-    for r in range(2, 10):
+    traced = _backend.is_traced(x)
+    if traced:  # the rounds become one loop: r is then a traced index
+        keys = xp.stack(keys)
+
+    def one_round(r: Any, xy: tuple[Any, Any]) -> tuple[Any, Any]:
+        x, y = xy
         if path == "uint64":
             hi, lo = _mulhilo(mult[0], x)
         elif path == "int64":
@@ -354,7 +368,13 @@ def _block_words(
             hi, lo = _split_ab(x, *mult)
         hi ^= y
         hi ^= keys[r]
-        x, y = xp.flip(hi, axis=0), lo
+        return xp.flip(hi, axis=0), lo
+
+    if traced:
+        x, y = _backend.repeat_rounds(2, 10, one_round, (x, y))
+    else:
+        for r in range(2, 10):
+            x, y = one_round(r, (x, y))
     words = xp.stack(
         [x[0, ...], y[1, ...], x[1, ...], y[0, ...]], axis=-1
     )  # (count, blocks, 4): c0 c1 c2 c3
@@ -397,6 +417,7 @@ def _words(
     return _block_words(seed, purpose, counter, 1, n, xp, device, path)[0, :]
 
 
+@functools.lru_cache(maxsize=1024)
 def _purpose_words(purpose: str) -> tuple[int, int]:
     # hashlib, not hash(): Python's string hash changes from one process to the next
     h = int.from_bytes(hashlib.blake2b(purpose.encode(), digest_size=8).digest(), "little")
@@ -406,8 +427,18 @@ def _purpose_words(purpose: str) -> tuple[int, int]:
 def _check(seed: int, counter: int) -> None:
     if not (isinstance(seed, int) and 0 <= seed < 2**64):
         raise ValueError(f"seed must be an int in [0, 2**64), got {seed!r}")
+    if _is_counter_array(counter):
+        return  # a compiled step's counter: its value is not read
     if not (isinstance(counter, int) and 0 <= counter < 2**32):
         raise ValueError(f"counter must be an int in [0, 2**32), got {counter!r}")
+
+
+def _is_counter_array(counter: Any) -> bool:
+    """A 0-d integer array counter, as a compiled step carries (its value unread)."""
+    if isinstance(counter, int) or not hasattr(counter, "dtype"):
+        return False
+    xp = _backend.namespace(counter)
+    return counter.ndim == 0 and xp.isdtype(counter.dtype, "integral")
 
 
 def _size(shape: Shape) -> tuple[tuple[int, ...], int]:
@@ -654,7 +685,7 @@ class RandomStream:
 
     def _next(self) -> int:
         c = self.counter
-        self.counter += 1
+        self.counter = c + 1  # a new value: an array counter (a compiled step's) may be shared
         return c
 
     def _draw_words(self, n: int, xp: Any, device: Any) -> tuple[Any, Any, bool]:
@@ -663,6 +694,10 @@ class RandomStream:
         xp, device = _target(xp, device)
         _check(self.seed, self.counter)
         c = self._next()
+        if not isinstance(c, int):  # a compiled step's array counter: this draw only
+            path = _path(xp, device)
+            path = "uint64" if path == "randomgen" else path
+            return _block_words(self.seed, self.purpose, c, 1, n, xp, device, path)[0, :], xp, True
         if self._ahead is not None:
             row = self._ahead.row(self, c, n, xp, device)
             if row is not None:
@@ -673,7 +708,9 @@ class RandomStream:
             self._ahead = None
             return _words(self.seed, self.purpose, c, n, xp, device, path=path), xp, True
         words = _block_words(self.seed, self.purpose, c, count, n, xp, device, path)
-        self._ahead = _Prefetched(self.seed, self.purpose, c, xp, device, words)
+        # words made inside a trace die with it: keep none (the next trace draws afresh)
+        traced = _backend.is_traced(words)
+        self._ahead = None if traced else _Prefetched(self.seed, self.purpose, c, xp, device, words)
         return words[0, :], xp, False
 
     def bits(self, n: int, *, xp: Any = None, device: Any = None) -> Any:

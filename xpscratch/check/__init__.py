@@ -39,6 +39,7 @@ from typing import Any
 
 from ..backend import BackendError, _resolve, available_backends, float_dtype
 from ..random import random_bits
+from . import _compiled
 from ._compare import FAIL, PASS, SKIP, Group
 from ._environment import device_info, header, library_versions
 from ._experiments import SHORT, check_experiment, check_experiments
@@ -85,6 +86,7 @@ GROUPS: dict[str, Callable[[Target, Group], None]] = {
     "training": check_training,
     "experiments": check_experiments,
     "gpu": check_gpu,
+    "compiled": _compiled.check_compiled,
 }
 
 

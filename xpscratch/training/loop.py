@@ -52,6 +52,7 @@ from .arguments import (
 )
 from .batches import batch_at, batch_count, epoch_order
 from .callbacks import Callback, Progress
+from .compiled import CompiledStep
 from .history import LossLog, NonFiniteLossError, TrainHistory
 
 __all__ = ["SHUFFLE_PURPOSE", "NonFiniteLossError", "TrainHistory", "Trainer"]
@@ -104,6 +105,11 @@ class Trainer(_state.Checkpointing):
 
     ``save_checkpoint``/``load_checkpoint`` and :meth:`resume` continue a run exactly
     where it stopped (:mod:`.state`).
+
+    ``compile``: True runs each step (and its recorded loss) as one ``jax.jit`` program
+    (:mod:`.compiled`) and refuses, naming why, where it cannot (not JAX, an lr
+    schedule); "auto" compiles where it can; False (the default) runs eagerly.  Compiled
+    and eager runs resume from each other's checkpoints.
     """
 
     def __init__(
@@ -132,9 +138,13 @@ class Trainer(_state.Checkpointing):
         checkpoint_path: str | PathLike | None = None,
         checkpoint_every: int = 1,
         callbacks: Sequence[Callback] = (),
+        compile: bool | str = False,
     ) -> None:
         self.network = network
         self.optimizer = make_trainer_optimizer(optimizer, optimizer_param)
+        # a compiled step (jax.jit) where asked and possible; True refuses where it cannot
+        step = CompiledStep(network, self.optimizer, compile=compile, loss_after_update=True)
+        self.compiled_step = step if step.compiled else None
         ref = next(iter(network.params.values()))
         self.dtype = getattr(network, "dtype", ref.dtype)
         # moved once, here; the loop then only gathers mini-batches on the device
@@ -222,18 +232,30 @@ class Trainer(_state.Checkpointing):
         )
         try:
             x_batch, t_batch = self._next_batch()
-            grads = self.network.gradient(x_batch, t_batch)
-            update = self.optimizer.compute_update(self.network.params, grads)
+            if self.compiled_step is not None:  # changes nothing until stored
+                pending, _, loss = self.compiled_step.compute(x_batch, t_batch)
+            else:
+                grads = self.network.gradient(x_batch, t_batch)
+                update = self.optimizer.compute_update(self.network.params, grads)
         except BaseException:
             with deferred_interrupts():  # a second Ctrl-C must not cut the undo in half
                 _state.rewind(self.network, self.augment, *start)
             raise
         with deferred_interrupts():
-            self.optimizer.apply_update(self.network.params, update)
+            epoch_end = self.iter_in_epoch + 1 == self.iter_per_epoch
+            if self.compiled_step is not None:
+                self.compiled_step.store(pending)
+                # the book's loss after the update came out of the same program
+                owed = _Owed(None, epoch_end, loss)
+                if len(self.loss_log) < self.current_iter + 1:
+                    self.loss_log.append(loss)
+            else:
+                self.optimizer.apply_update(self.network.params, update)
+                owed = _Owed((x_batch, t_batch), epoch_end)
             self._persist_lazy()
             self.current_iter += 1
             self.iter_in_epoch += 1
-            self._owed = _Owed((x_batch, t_batch), self.iter_in_epoch == self.iter_per_epoch)
+            self._owed = owed
         return self._finish_step()
 
     def _persist_lazy(self) -> None:
