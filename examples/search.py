@@ -62,6 +62,8 @@ def main(argv: list[str] | None = None) -> None:
             out = Path(args.out)
             plot_search_best20(result, out / f"round{r}_best20.png")
             plot_search_scatter(result, out / f"round{r}_scatter.png")
+            if result.at_chance():  # the summary said why: no round narrowed around noise
+                break
             space = result.narrowed(TOP_K)
     print(f"figures written to {args.out}/")
 
