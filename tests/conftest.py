@@ -85,6 +85,28 @@ for _name, _module in OPTIONAL_LIBRARIES.items():
         _backend.register_backend(_name, _optional_library(_name, _module))
 
 
+# The extended tier: backend variants a default run leaves out, so that the README's test
+# command stays short (JAX's op-by-op dispatch makes jax and jax-x64 about 15 times
+# strict's time; strict's four other devices repeat strict's arithmetic with one rule
+# changed).  XPSCRATCH_EXTENDED_TESTS=1 (.ci/run sets it) or --backend runs them.
+EXTENDED_IDS = {"strict-device1", "strict-device2", "strict-no_float64", "strict-no_x64"}
+EXTENDED_IDS |= {"jax", "jax-x64"}
+EXTENDED_IDS |= {"dask", "ndonnx"}  # registered libraries: minutes of their own
+
+
+def _extended() -> bool:
+    return os.environ.get("XPSCRATCH_EXTENDED_TESTS", "") not in ("", "0")
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    if config.getoption("--backend").strip() or _extended():
+        return None
+    return (
+        f"default tier: backends {', '.join(sorted(EXTENDED_IDS))} deselected "
+        "(XPSCRATCH_EXTENDED_TESTS=1 or --backend runs them)"
+    )
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--backend",
@@ -117,6 +139,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if callspec is not None and "backend" in callspec.params:
             item.user_properties.append(("backend", callspec.params["backend"]))
     chosen = _selected(config)
+    if chosen is None and not _extended():
+        chosen = {i for i, _, _ in BACKEND_PARAMS} - EXTENDED_IDS
     keep, drop = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)

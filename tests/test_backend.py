@@ -119,7 +119,8 @@ def test_cupy_missing_says_how_to_install(monkeypatch):
 
 def test_torch_missing_says_which_build(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)
-    with pytest.raises(xpscratch.BackendError, match=r"not installed.*the CPU build is enough"):
+    cpu_index = r"--index-url https://download\.pytorch\.org/whl/cpu"
+    with pytest.raises(xpscratch.BackendError, match=rf"not installed.*{cpu_index}.*CPU-only"):
         xpscratch.set_backend("torch", device="cpu")
     # for a GPU the CPU build is not enough
     with pytest.raises(xpscratch.BackendError, match=r"not installed.*a CUDA build") as info:

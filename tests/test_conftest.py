@@ -88,3 +88,25 @@ def test_an_explicit_rs_lists_every_skip(tmp_path):
     out = run_pytest(tmp_path, "-rs")
     assert "SKIPPED [5] test_sample.py:6: cupy: backend needs" in out, out
     assert "SKIPPED [3] test_sample.py:10: slow" in out, out
+
+
+@pytest.mark.parametrize(
+    ("extended", "expected"),
+    [
+        ("", {"numpy", "strict", "torch-cpu", "torch-cuda", "cupy", "jax-gpu"}),
+        ("1", {"numpy", "strict", "strict-device1", "strict-device2", "strict-no_float64",
+               "strict-no_x64", "torch-cpu", "jax", "jax-x64", "torch-cuda", "cupy", "jax-gpu"}),
+    ],
+)  # fmt: skip
+def test_the_default_run_leaves_the_extended_tier_out(tmp_path, extended, expected):
+    """Issue 24 item 4: the README's command runs the core backends; CI adds the rest."""
+    shutil.copy(ROOT / "tests" / "conftest.py", tmp_path / "conftest.py")
+    (tmp_path / "test_ids.py").write_text("def test_id(backend, request):\n    pass\n")
+    env = {k: v for k, v in os.environ.items() if k != "XPSCRATCH_TEST_BACKENDS"}
+    env.update(PYTHONPATH=str(ROOT), XPSCRATCH_EXTENDED_TESTS=extended)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    ids = {line.split("[")[1].rstrip("]") for line in proc.stdout.splitlines() if "[" in line}
+    assert ids == expected, proc.stdout + proc.stderr

@@ -68,3 +68,76 @@ def test_run_example_writes_the_figure_and_the_record_to_out(tmp_path, capsys):
     again = exp.run(steps=5, dtype="float64")
     assert record["result"]["final_distance"] == again.final_distance
     assert result.summary() in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--backend", "nosuch"], "--backend nosuch: unknown backend 'nosuch'"),
+        (["--dataset", "mnsit"], "--dataset: unknown dataset 'mnsit'; valid names: mnist-small"),
+        (["--epochs", "0"], "argument --epochs: 0: must be at least 1"),
+        (["--hidden-size-list", "100,0"], "argument --hidden-size-list: 100,0: must be at least 1"),
+        (["--hidden-size-list", "100,x"], "'100,x' is not a valid value: comma-separated numbers"),
+        (["--lr", "fast"], "argument --lr: 'fast' is not a valid value"),
+    ],
+)
+def test_bad_options_are_a_message_and_exit_2_before_any_work(argv, message, tmp_path, capsys):
+    """Issue 24 item 5: tracebacks (backend, dataset), an IndexError after training nothing
+    (--epochs 0), and "invalid <lambda> value"."""
+    module = _example("overfit_dropout")
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exit_info:
+        module.main([*argv, "--out", str(out), "--no-progress"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "lambda" not in err and "Traceback" not in err
+    assert not out.exists()  # nothing written: refused before any work
+
+
+@pytest.mark.parametrize("name", list(EXPERIMENTS))
+def test_the_help_describes_with_the_whole_first_paragraph(name, capsys):
+    """Issue 24 item 5: descriptions were the docstring's first line, cut mid-sentence."""
+    module = _example(name)
+    with pytest.raises(SystemExit):
+        module.main(["--help"])
+    text = "".join(capsys.readouterr().out.split())  # argparse wraps at spaces and hyphens
+    first = " ".join(module.__doc__.strip().split("\n\n")[0].split())
+    assert first.replace(" ", "") in text
+    assert first.endswith((".", ")", ":")), first  # a whole sentence
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--backend", "nosuch"], "--backend nosuch: unknown backend 'nosuch'"),
+        (["--epochs", "0"], "argument --epochs: 0: must be at least 1"),
+        (["--trials", "x"], "argument --trials: 'x' is not a whole number"),
+    ],
+)
+def test_search_script_refuses_bad_options_with_exit_2(argv, message, tmp_path, capsys):
+    module = _example("search")
+    with pytest.raises(SystemExit) as exit_info:
+        module.main([*argv, "--out", str(tmp_path / "out")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_search_script_has_a_quick_look(monkeypatch, tmp_path):
+    """Issue 24 item 5: search.py had no --quick."""
+    module = _example("search")
+    calls = []
+
+    def fake_search(space, trials, objective, **kw):
+        calls.append((trials, objective.epochs))
+        raise SystemExit(0)  # the settings are all this test needs
+
+    monkeypatch.setattr(module, "search", fake_search)
+    with pytest.raises(SystemExit):
+        module.main(["--quick", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit):
+        module.main(["--quick", "--trials", "3", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit):
+        module.main(["--out", str(tmp_path)])
+    assert calls == [(20, 30), (3, 30), (module.TRIALS, module.EPOCHS)]

@@ -34,6 +34,17 @@ def test_notebook_is_committed_without_outputs(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_colab_cell_installs_from_the_repository(path):
+    """xpscratch is on no package index: `%pip install "xpscratch[plot]"` cannot work."""
+    nb = nbformat.read(path, as_version=4)
+    pips = [line.strip() for c in nb.cells for line in c.source.splitlines()]
+    pips = [line for line in pips if line.startswith("%pip install")]
+    assert pips, "the first cell installs xpscratch where it is missing"
+    for line in pips:
+        assert "@ git+" in line, line  # a URL, never a bare name looked up on an index
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_top_to_bottom(path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     nb = nbformat.read(path, as_version=4)

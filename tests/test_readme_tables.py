@@ -99,3 +99,14 @@ def test_the_readme_has_every_region_the_script_writes():
         "optimizer_zoo",
         "times",
     }
+
+
+def test_the_header_takes_the_seed_from_a_seeded_experiment(run_dir):
+    """Issue 24 item 3: the first result (a 2-D one, no seed) gave 'seed None'."""
+    results = tables.load_run(run_dir)
+    assert results["optimizer_compare_naive"].seed is None  # the first result has no seed
+    seeds = {r.seed for r in results.values()} - {None}
+    assert seeds == {0}
+    header = tables.chapter_table(results).splitlines()[0]
+    assert "seed None" not in header
+    assert "numpy, float32, seed 0, book settings" in header

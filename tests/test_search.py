@@ -40,6 +40,7 @@ from xpscratch.search import (
     Choice,
     LogUniform,
     Objective,
+    SearchResult,
     Uniform,
     format_space,
     narrow,
@@ -194,6 +195,39 @@ def test_narrow_spans_the_best_trials():
     assert out["opt"] == Choice(("sgd", "adam"))  # adagrad was only in the worst trial
     one = narrow(space, trials, top_k=1)["lr"]
     assert math.log10(one.high / one.low) == pytest.approx(0.1)  # a point: 0.1 decades
+
+
+def _result(values, train_size=500):
+    trials = [
+        {"number": i, "value": v, "params": {"lr": 10.0 ** -(i + 2)}, "state": "complete",
+         "val_acc": [v], "train_acc": [v], "epochs": 1, "seconds": 0.1}
+        for i, v in enumerate(values)
+    ]  # fmt: skip
+    objective = {"train_size": train_size, "validation_rate": 0.2, "epochs": 1}
+    return SearchResult(
+        "lr=log:1e-6:1e-1", "random", 0, "s", None, 1, objective, trials, "numpy", "cpu",
+        "float32", 1.0,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("values", "train_size", "at_chance"),
+    [
+        ([0.12, 0.15, 0.09, 0.11, 0.1], 500, True),  # 100 validation images: 3 sd = 0.09
+        ([0.18, 0.15, 0.09, 0.11, 0.1], 500, True),  # 0.18 < 0.19: still noise
+        ([0.20, 0.15, 0.09, 0.11, 0.1], 500, False),
+        ([0.155, 0.12, 0.09, 0.11, 0.1], 50_000, False),  # 10,000 images: 3 sd = 0.009 < 0.05
+        ([0.16, 0.12, 0.09, 0.11, 0.1], 50_000, False),
+        ([0.14, 0.12, 0.09, 0.11, 0.1], 50_000, True),  # the 0.05 floor
+    ],
+)
+def test_a_search_at_chance_offers_no_narrowed_space(values, train_size, at_chance):
+    """Issue 24 item 6: best-5 ranges of chance-level ties were printed as advice."""
+    result = _result(values, train_size)
+    assert result.at_chance() is at_chance
+    summary = result.summary()
+    assert ("within noise of chance" in summary) is at_chance
+    assert ("narrowed space:" in summary) is not at_chance
 
 
 def test_narrow_stays_inside_the_old_space_so_the_next_round_accepts_it():
@@ -729,7 +763,10 @@ def test_cli_search_writes_json_and_figures(tmp_path, capsys):
     assert [t["number"] for t in result["trials"]] == [0, 1, 2, 3]
     assert result["objective"]["epochs"] == 3 and result["seed"] == 5
     assert parse_space(result["space"]) == parse_space(BOOK_SPACE)
-    assert record["next_round"].startswith("--space lr=log:")
+    # every trial is pruned at chance (0.125 on 40 validation images): no round two offered
+    assert record["next_round"] is None
+    assert "within noise of chance" in record["summary"]
+    assert "narrowed space:" not in record["summary"]
     expected = search(BOOK_SPACE, 4, Objective(train_size=200, epochs=3, seed=5, prune_after=2),
                       seed=5)  # fmt: skip
     assert strip(result["trials"]) == strip(expected.trials)

@@ -179,7 +179,10 @@ MEASURED: dict[str, Callable[[Any], str]] = {
 
 def _header(results: dict[str, Any]) -> str:
     r = next(iter(results.values()))
-    return f"{r.backend}, {r.dtype}, seed {r.seed}, book settings"
+    # the 2-D experiments have no seed (None): the seed is a seeded experiment's
+    seeds = sorted({x.seed for x in results.values()} - {None})
+    seed = ", ".join(str(s) for s in seeds) or "none"
+    return f"{r.backend}, {r.dtype}, seed {seed}, book settings"
 
 
 def chapter_table(results: dict[str, Any]) -> str:

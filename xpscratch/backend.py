@@ -144,7 +144,9 @@ def _make_torch(device: Any) -> Backend:
         "install a CUDA build of torch (the command for your CUDA version is on "
         "https://pytorch.org/get-started/locally/)"
         if wants_cuda
-        else "pip install torch (the CPU build is enough)",
+        # plain `pip install torch` on Linux pulls the CUDA build and its whole stack
+        else "pip install torch --index-url https://download.pytorch.org/whl/cpu "
+        "(the CPU-only build is enough)",
     )
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"

@@ -438,7 +438,9 @@ def _write_search(result: Any, args: argparse.Namespace, write: Any) -> int:
             "command": "search",
             "xpscratch_version": __version__,
             "summary": result.summary(),
-            "next_round": f"--space {format_space(result.narrowed(args.top_k))}",
+            "next_round": None
+            if result.at_chance()
+            else f"--space {format_space(result.narrowed(args.top_k))}",
             "result": result.to_dict(),
         }
     except Exception as exc:  # keep every trial even if the summary cannot be made

@@ -25,7 +25,8 @@ from typing import Any
 
 from .. import __version__
 from .._atomic import atomic_write_bytes
-from ..backend import use_backend
+from ..backend import BackendError, use_backend
+from ..datasets import load_mnist
 from . import EXPERIMENTS, ExperimentResult, ExperimentSettings
 from ._common import result_record
 
@@ -72,6 +73,42 @@ def _parse_value(hint: Any, text: str) -> Any:
     return json.loads(text)  # dicts and the like: JSON, e.g. '{"SGD": 0.1}'
 
 
+# settings that count something: 0 or less would train nothing and fail late
+_COUNTS = frozenset(
+    "epochs iterations steps trials samples seeds batch_size train_size validation_size "
+    "node_num hidden_layer_size hidden_size_list ensemble_size rounds top_k workers bins "
+    "num_scales final_window".split()
+)
+
+
+def _option_type(name: str, hint: Any) -> Any:
+    """The option's parser: a named function, so argparse's message names the setting."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = _parse_value(hint, text)
+        except (ValueError, json.JSONDecodeError) as exc:
+            want = (
+                "comma-separated numbers, e.g. 100,50" if typing.get_origin(hint) is tuple else ""
+            )
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a valid value{': ' + want if want else ''} ({exc})"
+            ) from None
+        if name in _COUNTS:
+            values = value if isinstance(value, list) else [value]
+            if any(isinstance(v, int) and v < 1 for v in values):
+                raise argparse.ArgumentTypeError(f"{text}: must be at least 1 (nothing would run)")
+        return value
+
+    parse.__name__ = name
+    return parse
+
+
+def _description(doc: str) -> str:
+    """The docstring's first paragraph, whole (its first line stops mid-sentence)."""
+    return " ".join(doc.strip().split("\n\n")[0].split())
+
+
 def _shown(value: Any) -> str:
     if isinstance(value, tuple):
         return ",".join(map(str, value))
@@ -102,7 +139,7 @@ def example_parser(
             f"--{f.name.replace('_', '-')}",
             dest=f.name,
             default=argparse.SUPPRESS,  # only what is given overrides the settings
-            type=lambda text, hint=hints[f.name]: _parse_value(hint, text),
+            type=_option_type(f.name, hints[f.name]),
             metavar=type(value).__name__.upper() if not isinstance(value, tuple) else "A,B,...",
             help=f"{helps.get(f.name, '')} (default: {_shown(value)})".lstrip(),
         )
@@ -124,11 +161,25 @@ def run_example(
     ``--out``, print its conclusion; the result."""
     exp = EXPERIMENTS[settings.experiment]
     defaults = {"backend": backend, "seed": seed, "dtype": dtype, "dataset": dataset, "out": out}
-    args = vars(example_parser(settings, doc.strip().splitlines()[0], defaults).parse_args(argv))
+    parser = example_parser(settings, _description(doc), defaults)
+    args = vars(parser.parse_args(argv))
     names = {f.name for f in dataclasses.fields(settings)}
     changes = {k: v for k, v in args.items() if k in names}
     base = exp.quick if args["quick"] else settings
     name, _, device = args["backend"].partition(":")
+    # the command line's standard: a bad backend or dataset is a message and exit 2,
+    # before any work, never a traceback
+    try:
+        context = use_backend(name, device or None)
+        context.__enter__()
+    except BackendError as exc:
+        parser.error(f"--backend {args['backend']}: {exc}")
+    context.__exit__(None, None, None)
+    if "dataset" in exp.options:
+        try:
+            load_mnist(dataset=args.get("dataset", dataset))  # what `xpscratch run` checks
+        except (ValueError, OSError) as exc:
+            parser.error(f"--dataset: {exc}")
     start = time.perf_counter()
     with use_backend(name, device or None):
         result = exp.run(

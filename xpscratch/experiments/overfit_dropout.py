@@ -42,7 +42,10 @@ class Settings(ExperimentSettings):
 
 
 FULL = Settings()
-QUICK = FULL.replace(epochs=100, test_size=2000)  # dropout is only starting to learn
+# 100 of the 301 epochs at the book's lr 0.01 left dropout near chance (train 0.25): lr 0.03
+# lets it learn in time (train 0.63-0.68, test 0.44-0.51 on seeds 0-2) with a gap of
+# 0.17-0.19 against 0.23-0.24 without: the book's lesson at a third of the epochs
+QUICK = FULL.replace(epochs=100, test_size=2000, lr=0.03)
 
 
 @dataclass

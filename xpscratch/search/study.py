@@ -17,6 +17,7 @@ backend, device and float dtype that were active where the search started.
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import sys
 import time
@@ -37,6 +38,7 @@ __all__ = ["SAMPLERS", "SearchError", "SearchResult", "check_storage", "search"]
 
 SAMPLERS = ("random", "tpe")
 DEFAULT_STUDY = "xpscratch-search"
+CHANCE = 0.1  # accuracy of a guess among MNIST's ten classes
 
 
 def check_importable(objective: Any, workers: int) -> None:
@@ -93,6 +95,21 @@ class SearchResult:
                 return i + 1
         return None
 
+    def chance_margin(self) -> float:
+        """How far above chance (1/10) a validation accuracy must be to mean anything.
+
+        Three standard deviations of a chance-level classifier's accuracy on the
+        validation set (binomial, p = 0.1), and never less than 0.05.
+        """
+        o = self.objective
+        n_val = int(int(o.get("train_size", 0)) * float(o.get("validation_rate", 0.0)))
+        sd = math.sqrt(CHANCE * (1 - CHANCE) / n_val) if n_val > 0 else 0.0
+        return max(3 * sd, 0.05)
+
+    def at_chance(self) -> bool:
+        """True when even the best trial is within noise of chance: narrowing means nothing."""
+        return self.best()[0]["value"] < CHANCE + self.chance_margin()
+
     def narrowed(self, top_k: int = 5) -> Space:
         """The space spanned by the ``top_k`` best trials (the book's next round)."""
         return narrow(self.param_space, self.trials, top_k)
@@ -138,7 +155,14 @@ class SearchResult:
                 f"{p['epochs_saved']} epochs saved ({p['fraction_saved']:.0%}, "
                 f"~{p['seconds_saved_estimate']:.1f} s of training)"
             )
-        lines.append(f"  narrowed space: {format_space(self.narrowed())}")
+        if self.at_chance():
+            lines.append(
+                f"  the best trials are within noise of chance (val acc {b['value']:.3f} < "
+                f"{CHANCE:.1f} + {self.chance_margin():.3f}): their ranges say nothing, so no "
+                "narrowed space is offered; train more epochs or search a wider space"
+            )
+        else:
+            lines.append(f"  narrowed space: {format_space(self.narrowed())}")
         return "\n".join(lines)
 
 
