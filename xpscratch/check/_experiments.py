@@ -66,12 +66,18 @@ def _losses(g: Group, r: Any, ref: Any, t: Target, s: dict) -> None:
         g.close(f"train_loss {name}", losses, ref.train_loss[name], t.tol.loss)
 
 
+# Activation statistics through five saturating layers: the nudged inputs move tanh's
+# and sigmoid's arguments, not the last-ulp rounding of their values that another libm
+# makes, which the stacked layers amplify (torch float64: up to 9.2e-14 relative).
+_LIBM_RTOL = {"float64": 1e-12, "float32": 0.0}
+
+
 def _histograms(g: Group, r: Any, ref: Any, t: Target, s: dict) -> None:
     for act in r.stats:
         for init in r.stats[act]:
             mine = [list(layer.values()) for layer in r.stats[act][init]]
             theirs = ref.stats[act][init].map(lambda s: [list(layer.values()) for layer in s])
-            g.close(f"stats {act} {init}", mine, theirs, t.tol.op)
+            g.close(f"stats {act} {init}", mine, theirs, t.tol.op + _LIBM_RTOL[t.dtype])
 
             def moved(h: Any, act: str = act, init: str = init) -> list[int]:
                 return [

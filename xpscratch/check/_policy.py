@@ -14,7 +14,8 @@ The *noise* of an element is the largest distance of the plain and nudged runs f
 truth.  It is pooled over the element's row (the values after the first axis: one step
 of a trajectory, one sample of a batch), made non-decreasing along the first axis
 (rounding only grows along a run) and kept at least ``POOL`` times the array's largest,
-so that one run landing near the truth by chance does not make the band zero.  A backend's value passes when
+so that one run landing near the truth by chance does not make the band zero.  A
+backend's value passes when
 
     |backend - truth| <= FACTOR * pooled noise + FLOOR_ULPS * eps(dtype) * |truth| + atol
 

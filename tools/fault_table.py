@@ -1,0 +1,50 @@
+"""The detection table of README "Check your backend": for each injected fault of
+tests/_faults.py, its group, and each dtype, the smallest size at which the group FAILs
+on every backend given (``python tools/fault_table.py numpy,torch``)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+import _faults as F  # noqa: E402
+
+from xpscratch import check  # noqa: E402
+from xpscratch.check._target import References  # noqa: E402
+
+REFS = References()
+SIZES = {
+    "matmul bias (rel)": ("layers", F.matmul_biased, [1e-5, 2e-6, 1e-6, 5e-7, 1e-12, 1e-13, 1e-14]),
+    "exp (ulp)": ("layers", lambda u: F.ulps_off("exp", u), [4, 16, 64, 256]),
+    "log (ulp)": ("layers", lambda u: F.ulps_off("log", u), [4, 16, 64, 256]),
+    "tanh (ulp)": ("layers", lambda u: F.ulps_off("tanh", u), [1, 2, 4, 16]),
+    "sqrt (ulp)": ("optimizers", lambda u: F.ulps_off("sqrt", u), [4, 16, 64, 256]),
+}
+
+
+def detected(backends: list[str], dtype: str, group: str, fault) -> bool:
+    with pytest.MonkeyPatch.context() as mp:
+        F.inject(mp, fault)
+        for b in backends:
+            t = check.make_target(b, None, dtype, quick=True, references=REFS)
+            if check.run_group(group, t).status != "FAIL":
+                return False
+    return True
+
+
+def main() -> None:
+    backends = sys.argv[1].split(",") if len(sys.argv) > 1 else ["numpy", "torch"]
+    print(f"| fault | group | float32 | float64 |  ({', '.join(backends)})")
+    for name, (group, make, sizes) in SIZES.items():
+        row = []
+        for dtype in ("float32", "float64"):
+            found = [s for s in sizes if detected(backends, dtype, group, make(s))]
+            row.append(f"{min(found):g}" if found else f"> {max(sizes):g}")
+        print(f"| {name} | {group} | {row[0]} | {row[1]} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
