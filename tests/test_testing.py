@@ -79,3 +79,28 @@ def test_selection_by_name_and_unknown_names():
 def test_every_available_backend_has_a_param():
     names = {p.name for p in testing.BACKEND_PARAMS}
     assert set(xpscratch.available_backends()) <= names
+
+
+def test_assert_matches_numpy_judges_float32_against_the_float64_truth():
+    """A float32 result 2e-6 too large (about 17 ulp, within the old flat 1e-4) fails;
+    the same computation unbiased passes; compute(dtype) gets the truth's dtype."""
+    import numpy as np
+
+    from xpscratch.layers import Affine
+
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((6, 9)), rng.standard_normal((9, 5))
+    seen = []
+
+    def affine(dtype, bias=0.0):
+        seen.append(dtype)
+        layer = Affine(xpscratch.asarray(w, dtype), xpscratch.asarray(np.zeros(5), dtype))
+        out = layer.forward(xpscratch.asarray(x, dtype))
+        wrong = bias if xpscratch.get_backend().name != "numpy" else 0.0
+        return xpscratch.to_numpy(out) * (1.0 + wrong)
+
+    with xpscratch.use_backend("array_api_strict"):
+        testing.assert_matches_numpy(affine, "float32")
+        assert "float64" in seen
+        with pytest.raises(AssertionError, match="values differ"):
+            testing.assert_matches_numpy(lambda dtype: affine(dtype, 2e-6), "float32")
