@@ -100,12 +100,12 @@ def matmul_biased(rel: float) -> Callable:
     def install(monkeypatch) -> None:
         forward, backward = layers_mod.Affine.forward, layers_mod.Affine.backward
 
-        def wrong_forward(self, x):
-            out = forward(self, x)
+        def wrong_forward(self, x, *a, **k):
+            out = forward(self, x, *a, **k)
             return out * (1.0 + rel) if _on() else out
 
-        def wrong_backward(self, dout):
-            dx = backward(self, dout)
+        def wrong_backward(self, dout, *a, **k):
+            dx = backward(self, dout, *a, **k)
             if _on():
                 self.dW = self.dW * (1.0 + rel)
                 dx = dx * (1.0 + rel)
@@ -152,8 +152,8 @@ def nan_in_relu(monkeypatch) -> None:
     """Relu's first output is NaN."""
     forward = layers_mod.Relu.forward
 
-    def wrong(self, x):
-        out = forward(self, x)
+    def wrong(self, x, *a, **k):
+        out = forward(self, x, *a, **k)
         if not _on():
             return out
         xp = backend_mod.namespace(out)

@@ -75,6 +75,8 @@ def test_each_fault_fails_its_group(monkeypatch, backend, name, dtype):
     F.inject(monkeypatch, fault)
     g = _run(backend, dtype, group)
     assert g.status == "FAIL", f"{name} passed {group} on {backend.name} {dtype}"
+    # failed on a value, not on the wrapper raising
+    assert any("raised" not in f.detail for f in g.failures), g.failures[0].detail
 
 
 def test_a_ten_times_looser_band_misses_the_smallest_fault(monkeypatch, backend):
