@@ -108,7 +108,7 @@ def matmul_biased(rel: float) -> Callable:
             dx = backward(self, dout, *a, **k)
             if _on():
                 self.dW = self.dW * (1.0 + rel)
-                dx = dx * (1.0 + rel)
+                dx = None if dx is None else dx * (1.0 + rel)
             return dx
 
         monkeypatch.setattr(layers_mod.Affine, "forward", wrong_forward)
