@@ -329,3 +329,27 @@ def test_to_numpy_returns_a_copy_the_caller_owns(backend):
     saved = xpscratch.to_numpy(x)
     x += 1.0  # training goes on, in place
     np.testing.assert_array_equal(saved, np.zeros(3, dtype=np.float32))
+
+
+def test_nudging_inputs_moves_host_floats_by_one_ulp_and_nothing_else():
+    """xpscratch check's noise band: inside the block host float arrays move one ulp
+    (float32 and float64 alike), scalars, integers and random words do not; outside, nothing."""
+    from xpscratch import random as R
+    from xpscratch.backend import nudging_inputs
+
+    host = np.linspace(0.1, 2.0, 50)
+    with xpscratch.use_backend("numpy"):
+        with nudging_inputs(1):
+            for dtype in ("float32", "float64"):
+                moved = xpscratch.asarray(host, dtype)
+                exact = host.astype(dtype)
+                ulps = (moved - exact) / np.spacing(exact)
+                # one ulp up or down (down from a power of two is half of spacing's ulp)
+                assert set(ulps.tolist()) <= {1.0, -1.0, -0.5} and (ulps > 0).any()
+            assert float(xpscratch.asarray(0.5, "float32")) == 0.5
+            assert xpscratch.asarray(np.arange(5)).tolist() == list(range(5))
+            words = R.random_bits(0, "nudge", 0, 8)
+            u = R.uniform(0, "nudge", 0, 8, "float64")
+        assert np.array_equal(words, R.random_bits(0, "nudge", 0, 8))
+        assert not np.array_equal(u, R.uniform(0, "nudge", 0, 8, "float64"))
+        assert np.array_equal(xpscratch.asarray(host, "float64"), host)

@@ -248,3 +248,68 @@ def test_bad_arguments_are_usage_errors(capsys):
     assert "does not exist" in capsys.readouterr().err
     with pytest.raises(ValueError, match="unknown group"):
         check.run(["numpy"], groups=["nope"])
+
+
+# -- the policy: counts, non-finite values, and its tolerances pinned ---------------------------
+
+# (cases, values) each group compares on NumPy's quick battery: a group that silently
+# compares less (one parameter of the optimizers, fewer steps) fails here
+COUNTS = {
+    ("layers", "float32"): (41, 2574),
+    ("layers", "float64"): (51, 2666),
+    ("optimizers", "float32"): (30, 4800),
+    ("optimizers", "float64"): (30, 24000),
+    ("training", "float32"): (79, 5586),
+    ("training", "float64"): (89, 6882),
+}
+
+
+@pytest.mark.parametrize(("group", "dtype"), list(COUNTS))
+def test_each_group_compares_every_case_and_value(group, dtype):
+    t = check.make_target("numpy", None, dtype, quick=True, references=REFERENCES)
+    g = check.run_group(group, t)
+    assert_passes(g)
+    assert (g.cases, g.values) == COUNTS[group, dtype]
+
+
+def _banded(truth, plain=None, nudged=()):
+    from xpscratch.check._compare import Banded
+
+    plain = truth if plain is None else plain
+    return Banded(np.asarray(truth), np.asarray(plain), [np.asarray(n) for n in nudged])
+
+
+@pytest.mark.parametrize(
+    ("actual", "truth"),
+    [
+        (1.0, np.nan),
+        (np.nan, 1.0),
+        (1.0, np.inf),
+        (np.inf, 1.0),
+        (-np.inf, np.inf),
+        (np.nan, np.inf),
+    ],
+)
+def test_a_non_finite_value_must_be_matched(actual, truth):
+    for expected in (np.array([truth, 2.0]), _banded([truth, 2.0])):
+        g = check.Group("g", "t", "float64")
+        assert not g.close("c", np.array([actual, 2.0]), expected, 1e-3)
+        assert g.status == "FAIL" and g.values == 2
+
+
+def test_matching_nan_and_inf_pass():
+    g = check.Group("g", "t", "float64")
+    assert g.close("c", np.array([np.nan, np.inf, -np.inf]), _banded([np.nan, np.inf, -np.inf]))
+    assert g.close("d", np.array([np.nan, 1.0]), np.array([np.nan, 1.0]), 0.0)
+
+
+def test_the_band_is_the_spread_of_numpys_runs():
+    """Within FACTOR x the runs' distance plus the floor passes; beyond it fails."""
+    from xpscratch.check import _policy
+
+    truth = np.array([1.0, 1.0])
+    runs = [np.array([1.0 + 1e-6, 1.0 - 1e-6])]
+    limit = _policy.FACTOR * 1e-6 + _policy.FLOOR_ULPS * _policy.EPS["float32"]
+    g = check.Group("g", "t", "float32")
+    assert g.close("in", truth + 0.99 * limit, _banded(truth, runs[0], runs))
+    assert not g.close("out", truth + 1.01 * limit, _banded(truth, runs[0], runs))

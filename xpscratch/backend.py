@@ -406,6 +406,39 @@ _local_backend: contextvars.ContextVar[Backend | None] = contextvars.ContextVar(
 _local_dtype: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "xpscratch_dtype", default=None
 )
+# xpscratch check's noise band: host data moved by asarray is nudged by one ulp
+_nudge: contextvars.ContextVar[np.random.Generator | None] = contextvars.ContextVar(
+    "xpscratch_nudge", default=None
+)
+
+
+@contextlib.contextmanager
+def nudging_inputs(seed: int) -> Iterator[None]:
+    """Inside the block, :func:`asarray` moves every host float array (two values or
+    more) one ulp up or down at random, element by element, after casting it to its
+    dtype: a legitimate perturbation whose effect is the spread honest rounding gives
+    (``xpscratch check``'s noise band).  Scalars (hyperparameters, thresholds) stay."""
+    token = _nudge.set(np.random.default_rng(seed))
+    try:
+        yield
+    finally:
+        _nudge.reset(token)
+
+
+def _nudge_array(x: Any) -> Any:
+    """``x`` nudged by one ulp inside :func:`nudging_inputs` (NumPy floats only)."""
+    if _nudge.get() is None or not isinstance(x, np.ndarray) or x.dtype.kind != "f":
+        return x
+    return _nudged(x, x.dtype)
+
+
+def _nudged(host: np.ndarray, dtype: Any) -> np.ndarray:
+    rng = _nudge.get()
+    if rng is None or host.ndim == 0 or host.size < 2:
+        return host
+    x = host.astype(np.float32 if "32" in str(dtype) else np.float64, copy=True)
+    up = rng.random(x.shape) < 0.5
+    return np.where(up, np.nextafter(x, np.inf), np.nextafter(x, -np.inf)).astype(x.dtype)
 
 
 def set_backend(name: Any, device: Any = None) -> Backend:
@@ -839,6 +872,8 @@ def asarray(x: Any, dtype: Any = None, *, like: Any = None) -> Any:
             raise TypeError(f"asarray: cannot move {host.dtype} data to {b.name}")
         if host.dtype.kind == "f" or dtype:
             target = float_dtype(xp, dtype, b.device)
+            if host.dtype.kind == "f":
+                host = _nudged(host, target)
         return xp.asarray(host, dtype=target, device=b.device, copy=True)
     lib = _library(x)
     if lib != b.name and array_api_compat.array_namespace(x) is not xp:
@@ -852,6 +887,8 @@ def asarray(x: Any, dtype: Any = None, *, like: Any = None) -> Any:
         )
     if xp.isdtype(x.dtype, "real floating") or dtype is not None:
         target = float_dtype(xp, dtype, b.device)
+        if native and x.dtype.kind == "f" and _nudge.get() is not None:
+            return _nudged(x, target)
     elif xp.isdtype(x.dtype, "integral"):
         target = index_dtype(xp, b.device)
         if native and x.dtype != target:  # host values: reading them costs nothing

@@ -1,5 +1,6 @@
 """A pytest plugin for your own tests: run a test on every backend and device this machine
-has, and compare a result with NumPy's under the same tolerance policy as ``xpscratch check``.
+has, and compare a result with NumPy's under the same policy as ``xpscratch check``
+(NumPy's float64 truth and the noise band of NumPy's runs, :mod:`xpscratch.check._policy`).
 
 Enable it in your ``conftest.py`` (or with ``pytest -p xpscratch.testing``)::
 
@@ -20,14 +21,21 @@ the ``gpu`` marker.  Select a subset with ``--xpscratch-backends numpy,torch`` o
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
-import numpy as np  # host-side comparison, like check._compare
 import pytest
 
-from .backend import Backend, BackendError, float_dtype, get_backend, to_numpy, use_backend
+from .backend import (
+    Backend,
+    BackendError,
+    float_dtype,
+    get_backend,
+    use_backend,
+    use_default_dtype,
+)
 from .check._compare import Group
 from .check._policy import tolerances
 from .check._target import References
@@ -98,44 +106,48 @@ def activate(param_id: str) -> Iterator[Backend]:
 
 
 def assert_matches_numpy(
-    compute: Callable[[], Any],
+    compute: Callable[..., Any],
     dtype: str = "float64",
     *,
     rtol: float | None = None,
     atol: float = 0.0,
 ) -> None:
-    """Run ``compute()`` on the active backend and on NumPy; compare every array it returns
-    (one, or a dict of them) within ``rtol`` (default: the policy's per-op tolerance).
+    """Run ``compute`` on the active backend and on NumPy; compare every array it returns
+    (one, or a dict of them) with ``xpscratch check``'s policy: within the noise band of
+    NumPy's runs in ``dtype`` around NumPy's float64 truth (``rtol``/``atol`` added).
 
-    An entry that is exactly 0 in NumPy's result has no scale of its own (a sum that
-    cancels is 0 in one order and rounding noise in another): it may differ by ``rtol``
-    times the array's largest value, or ``atol`` if larger.  A result that is 0 everywhere
-    gives no scale: there only ``atol`` is allowed."""
+    ``compute(dtype)`` (one required parameter) is called with the dtype to run in, which gives the
+    float64 truth of a float32 case; a ``compute()`` without one runs under
+    :func:`xpscratch.use_default_dtype`, so arrays made in the default dtype follow it."""
     b = get_backend()
     g = Group("user", f"{b.name}:{b.device}", dtype)
-    mine = compute()
-    ref = References().get(("user",), dtype, compute)
+    run = _with_dtype(compute)
+    mine = run(dtype)
+    ref = References().banded(("user",), dtype, run)
     tol = tolerances(dtype).op if rtol is None else rtol
-    if isinstance(ref, dict):
+    if isinstance(ref.truth, dict):
         for k in ref:
-            _compare(g, str(k), mine[k], ref[k], tol, atol)
+            g.close(str(k), mine[k], ref[k], tol, atol)
     else:
-        _compare(g, "result", mine, ref, tol, atol)
+        g.close("result", mine, ref, tol, atol)
     if g.failures:
         raise AssertionError("; ".join(f"{f.case}: {f.detail}" for f in g.failures))
 
 
-def _compare(g: Group, case: str, actual: Any, expected: Any, rtol: float, atol: float) -> None:
-    """``g.close``, with the entries that are exactly 0 in ``expected`` judged on the
-    array's scale (see :func:`assert_matches_numpy`)."""
-    a, e = np.asarray(to_numpy(actual)), np.asarray(to_numpy(expected))
-    zero = e == 0
-    if a.shape != e.shape or not np.any(zero) or e.dtype.kind not in "fc":
-        g.close(case, a, e, rtol, atol)
-        return
-    scale = float(np.max(np.abs(e[np.isfinite(e)]), initial=0.0))
-    g.close(case, a[~zero], e[~zero], rtol, atol)
-    g.close(f"{case} (entries exactly 0)", a[zero], e[zero], 0.0, max(atol, rtol * scale))
+def _with_dtype(compute: Callable[..., Any]) -> Callable[[str], Any]:
+    try:
+        params = inspect.signature(compute).parameters.values()
+        takes_dtype = sum(p.default is p.empty for p in params) == 1
+    except (TypeError, ValueError):  # a builtin without a signature
+        takes_dtype = False
+    if takes_dtype:
+        return compute
+
+    def run(dtype: str) -> Any:
+        with use_default_dtype(dtype):
+            return compute()
+
+    return run
 
 
 # -- the plugin ---------------------------------------------------------------------------------

@@ -2,10 +2,11 @@
 
 Moved here from the test suite's ``test_<name>_agrees`` tests (tests/test_experiments.py,
 test_regularization_compare.py, test_lr_schedule_compare.py, test_optimizer_zoo.py),
-with their settings (``SHORT``, the tests' former ``CROSS``) and tolerances: losses
-within the policy's loss tolerance (float64 1e-6, observed about 1e-12), accuracies
-within one sample of the evaluated set, discrete outcomes (which runs diverged, the
-sampled hyperparameters, early-stopping epochs, steps to a target) identical.
+with their settings (``SHORT``, the tests' former ``CROSS``): losses and paths within the
+policy's band around NumPy's float64 truth (:mod:`._policy`), accuracies within the band
+plus one sample of the evaluated set, discrete outcomes (which runs diverged, the
+sampled hyperparameters, early-stopping epochs, steps to a target) equal to those of one
+of NumPy's runs (the truth, the plain run or a nudged one).
 
 ``xpscratch check --quick`` and the test suite run ``SHORT``; the full check runs each
 experiment at its own ``--quick`` size (``Experiment.quick``, as ``xpscratch run --quick``).
@@ -51,13 +52,12 @@ def _test_atol(s: dict[str, Any], name: str) -> float:
 
 
 def _naive(g: Group, r: Any, ref: Any, t: Target, s: dict) -> None:
-    rtol = 1e-12 if t.dtype == "float64" else 1e-6
     for name, path in r.trajectories.items():
-        g.close(f"trajectory {name}", path, ref.trajectories[name], rtol)
+        g.close(f"trajectory {name}", path, ref.trajectories[name], t.tol.trajectory)
+    best = min(r.final_distance, key=r.final_distance.get)
     g.require(
         "AdaGrad closest, as on NumPy",
-        min(r.final_distance, key=r.final_distance.get)
-        == min(ref.final_distance, key=ref.final_distance.get),
+        ref.any(lambda x: min(x.final_distance, key=x.final_distance.get) == best),
     )
 
 
@@ -66,21 +66,30 @@ def _losses(g: Group, r: Any, ref: Any, t: Target, s: dict) -> None:
         g.close(f"train_loss {name}", losses, ref.train_loss[name], t.tol.loss)
 
 
+# Activation statistics through five saturating layers: the nudged inputs move tanh's
+# and sigmoid's arguments, not the last-ulp rounding of their values that another libm
+# makes, which the stacked layers amplify (torch float64: up to 9.2e-14 relative).
+_LIBM_RTOL = {"float64": 1e-12, "float32": 0.0}
+
+
 def _histograms(g: Group, r: Any, ref: Any, t: Target, s: dict) -> None:
-    rtol = 1e-9 if t.dtype == "float64" else 1e-4
     for act in r.stats:
         for init in r.stats[act]:
             mine = [list(layer.values()) for layer in r.stats[act][init]]
-            theirs = [list(layer.values()) for layer in ref.stats[act][init]]
-            g.close(f"stats {act} {init}", mine, theirs, rtol, 1e-12)
-            per_layer = [
-                sum(abs(a - b) for a, b in zip(x, y, strict=True))
-                for x, y in zip(r.histograms[act][init], ref.histograms[act][init], strict=True)
-            ]
+            theirs = ref.stats[act][init].map(lambda s: [list(layer.values()) for layer in s])
+            g.close(f"stats {act} {init}", mine, theirs, t.tol.op + _LIBM_RTOL[t.dtype])
+
+            def moved(h: Any, act: str = act, init: str = init) -> list[int]:
+                return [
+                    sum(abs(a - b) for a, b in zip(x, y, strict=True))
+                    for x, y in zip(r.histograms[act][init], h, strict=True)
+                ]
+
+            hist = ref.histograms[act][init]
             g.require(
                 f"histogram {act} {init}: at most 2 values moved a bin",
-                max(per_layer) <= 2,
-                f"counts differ by {per_layer}",
+                hist.any(lambda h, moved=moved: max(moved(h)) <= 2),
+                f"counts differ by {moved(hist.truth)}",
             )
 
 
@@ -93,8 +102,8 @@ def _batch_norm(g: Group, r: Any, ref: Any, t: Target, s: dict) -> None:
     )
     g.require(
         "the same runs diverged",
-        r.diverged == ref.diverged,
-        f"{r.diverged} vs NumPy's {ref.diverged}",
+        ref.any(lambda x: x.diverged == r.diverged),
+        f"{r.diverged} vs NumPy's {ref.truth.diverged}",
     )
 
 
@@ -104,22 +113,26 @@ def _accuracies(g: Group, r: Any, ref: Any, t: Target, s: dict) -> None:
 
 
 def _hyper(g: Group, r: Any, ref: Any, t: Target, s: dict) -> None:
-    for i, (mine, theirs) in enumerate(zip(r.rounds, ref.rounds, strict=True)):
+    g.require("rounds", len(r.rounds) == len(ref.truth.rounds))
+    for i, mine in enumerate(r.rounds):
+        theirs = ref.rounds[i]
         g.require(
             f"round {i} ranges",
-            mine["ranges"] == theirs["ranges"],
-            f"{mine['ranges']} vs NumPy's {theirs['ranges']}",
+            theirs.any(lambda x, mine=mine: x["ranges"] == mine["ranges"]),
+            f"{mine['ranges']} vs NumPy's {theirs.truth['ranges']}",
         )
+        rates = [x["lr"] for x in mine["trials"]]
         g.require(
             f"round {i} sampled rates",
-            [x["lr"] for x in mine["trials"]] == [x["lr"] for x in theirs["trials"]],
+            theirs.any(lambda x, rates=rates: [y["lr"] for y in x["trials"]] == rates),
         )
-        for j, (a, b) in enumerate(zip(mine["trials"], theirs["trials"], strict=True)):
-            g.close(f"round {i} trial {j} val_acc", a["val_acc"], b["val_acc"], 0.0, HYPER_ACC_ATOL)
+        for j, a in enumerate(mine["trials"]):
+            b = theirs["trials"][j]["val_acc"]
+            g.close(f"round {i} trial {j} val_acc", a["val_acc"], b, 0.0, HYPER_ACC_ATOL)
 
 
 def _regularization(g: Group, r: Any, ref: Any, t: Target, s: dict) -> None:
-    g.require("methods", r.methods == ref.methods)
+    g.require("methods", r.methods == ref.truth.methods)
     test_atol = _test_atol(s, "regularization_compare")
     for m in r.methods:
         g.close(f"{m} train_acc", r.train_acc[m], ref.train_acc[m], 0.0, TRAIN_ACC_ATOL)
@@ -127,14 +140,14 @@ def _regularization(g: Group, r: Any, ref: Any, t: Target, s: dict) -> None:
     g.close("member_test_acc", r.member_test_acc, ref.member_test_acc, 0.0, test_atol)
     g.require(
         "early stopping epochs",
-        r.epochs_run == ref.epochs_run and r.best_epoch == ref.best_epoch,
-        f"{r.epochs_run}, {r.best_epoch} vs NumPy's {ref.epochs_run}, {ref.best_epoch}",
+        ref.any(lambda x: (x.epochs_run, x.best_epoch) == (r.epochs_run, r.best_epoch)),
+        f"{r.epochs_run}, {r.best_epoch} vs NumPy's {ref.truth.epochs_run}, {ref.truth.best_epoch}",
     )
     if t.name == "array_api_strict" and t.dtype == "float64":
         # NumPy underneath, same operations: the very same numbers
         g.require(
             "strict float64: identical accuracies",
-            (r.train_acc, r.test_acc) == (ref.train_acc, ref.test_acc),
+            (r.train_acc, r.test_acc) == (ref.plain.train_acc, ref.plain.test_acc),
         )
 
 
@@ -153,14 +166,13 @@ def _schedules(g: Group, r: Any, ref: Any, t: Target, s: dict) -> None:
 
 
 def _zoo(g: Group, r: Any, ref: Any, t: Target, s: dict) -> None:
-    rtol, atol = (1e-10, 1e-12) if t.dtype == "float64" else (1e-5, 1e-6)
     for surface, paths in r.paths.items():
         for method, path in paths.items():
-            g.close(f"{surface} {method} path", path, ref.paths[surface][method], rtol, atol)
+            g.close(f"{surface} {method} path", path, ref.paths[surface][method], t.tol.trajectory)
     g.require(
         "steps to target",
-        r.steps_to_target == ref.steps_to_target,
-        f"{r.steps_to_target} vs NumPy's {ref.steps_to_target}",
+        ref.any(lambda x: x.steps_to_target == r.steps_to_target),
+        f"{r.steps_to_target} vs NumPy's {ref.truth.steps_to_target}",
     )
 
 
@@ -202,7 +214,7 @@ def check_experiment(name: str, t: Target, g: Group) -> None:
     s = settings(name, t.quick)
     with g.case(name):
         r, ref = t.both(
-            ("experiment", name, t.quick), lambda: EXPERIMENTS[name].run(dtype=t.dtype, **s)
+            ("experiment", name, t.quick), lambda dtype: EXPERIMENTS[name].run(dtype=dtype, **s)
         )
         g.require(f"{name} ran on {t.name}", r.backend == t.name, f"result says {r.backend}")
         COMPARE[name](g, r, ref, t, s)

@@ -59,7 +59,8 @@ def check_optimizers(t: Target, g: Group) -> None:
     for name, make in OPTIMIZERS.items():
         with g.case(name):
             mine, ref = t.both(
-                ("optimizer", name, steps), lambda make=make: trajectory(make, t.dtype, steps)
+                ("optimizer", name, steps),
+                lambda dtype, make=make: trajectory(make, dtype, steps),
             )
             for k in ref:
                 g.close(f"{name} {k} over {steps} steps", mine[k], ref[k], t.tol.trajectory)

@@ -115,11 +115,11 @@ def check_random(t: Target, g: Group) -> None:
             return {k: to_numpy(v) for k, v in net.params.items()}
 
         with g.case(label):
-            mine, ref = t.both(("weights", label), weights)
+            mine, ref = t.bits(("weights", label), weights)
             for k in ref:
                 g.equal(f"initial weights {label} {k}", mine[k], ref[k])
 
 
 def _same(t: Target, g: Group, case: str, draw) -> None:
-    mine, ref = t.both(("random", case), lambda: to_numpy(draw()))
+    mine, ref = t.bits(("random", case), lambda: to_numpy(draw()))
     g.equal(case, mine, ref)

@@ -1,7 +1,8 @@
 """What one battery run is about: a backend, its device, a dtype, the matmul precision.
 
-The NumPy reference of every case is computed once per run (:class:`References`) and
-shared by all targets, so ``--backend all`` pays for NumPy once.
+NumPy's side of every case (the float64 truth, the plain run and the nudged runs of
+:mod:`._policy`) is computed once per run (:class:`References`) and shared by all
+targets, so ``--backend all`` pays for NumPy once.
 """
 
 from __future__ import annotations
@@ -11,22 +12,35 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..backend import Backend, use_backend
-from ._policy import Tolerances, tolerances
+from ..backend import Backend, nudging_inputs, use_backend
+from ._compare import Banded
+from ._policy import SAMPLES, Tolerances, tolerances
 
 
 @dataclass
 class References:
-    """NumPy results by case key, computed on first use."""
+    """NumPy results by case key, dtype and nudge (None: plain), computed on first use."""
 
     cache: dict[tuple, Any] = field(default_factory=dict)
 
-    def get(self, key: tuple, dtype: str, compute: Callable[[], Any]) -> Any:
-        full = (*key, dtype)
+    def get(
+        self, key: tuple, dtype: str, compute: Callable[[str], Any], nudge: int | None = None
+    ) -> Any:
+        full = (*key, dtype, nudge)
         if full not in self.cache:
-            with use_backend("numpy"):
-                self.cache[full] = compute()
+            with use_backend("numpy"), contextlib.ExitStack() as stack:
+                if nudge is not None:
+                    stack.enter_context(nudging_inputs(nudge))
+                self.cache[full] = compute(dtype)
         return self.cache[full]
+
+    def banded(self, key: tuple, dtype: str, compute: Callable[[str], Any]) -> Banded:
+        """The float64 truth, the plain run in ``dtype`` and ``SAMPLES`` nudged runs."""
+        return Banded(
+            self.get(key, "float64", compute),
+            self.get(key, dtype, compute),
+            [self.get(key, dtype, compute, nudge=i) for i in range(1, SAMPLES + 1)],
+        )
 
 
 @dataclass
@@ -56,15 +70,21 @@ class Target:
         with use_backend(self.name, self.device) as b:
             yield b
 
-    def both(self, key: tuple, compute: Callable[[], Any]) -> tuple[Any, Any]:
-        """``compute()`` on this target and on NumPy (cached), in this target's dtype."""
+    def both(self, key: tuple, compute: Callable[[str], Any]) -> tuple[Any, Banded]:
+        """``compute(dtype)`` on this target in its dtype, and NumPy's truth and band."""
+        with self.active():
+            mine = compute(self.dtype)
+        if self.name == "numpy" and not self.quick:
+            # the full battery's runs take minutes: NumPy's own run is the plain reference
+            # (the quick battery computes it twice, which also proves it is reproducible)
+            self.references.cache.setdefault((*key, self.dtype, None), mine)
+        return mine, self.references.banded(key, self.dtype, compute)
+
+    def bits(self, key: tuple, compute: Callable[[], Any]) -> tuple[Any, Any]:
+        """``compute()`` on this target and NumPy's plain run: for promised bits."""
         with self.active():
             mine = compute()
-        if self.name == "numpy" and not self.quick:
-            # the full battery's runs take minutes: NumPy's own run is the reference (the
-            # quick battery computes it twice, which also proves it is reproducible)
-            self.references.cache.setdefault((*key, self.dtype), mine)
-        return mine, self.references.get(key, self.dtype, compute)
+        return mine, self.references.get(key, self.dtype, lambda dtype: compute())
 
     @property
     def is_gpu(self) -> bool:

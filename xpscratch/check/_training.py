@@ -22,7 +22,7 @@ from ..checkpoint import load_checkpoint
 from ..networks import MultiLayerNetExtend
 from ..optim import SGD, Adam, Momentum, Optimizer
 from ..trainer import Trainer
-from ._compare import Group
+from ._compare import Banded, Group
 from ._target import Target
 
 
@@ -178,40 +178,36 @@ def check_training(t: Target, g: Group) -> None:
         )
         with g.case(name):
             mine, ref = t.both(
-                ("train", name, steps), lambda name=name: train_run(name, t.dtype, steps)
+                ("train", name, steps), lambda dtype, name=name: train_run(name, dtype, steps)
             )
-            g.require(f"{name}: NumPy's loss falls", ref["losses"][-1] < ref["losses"][0])
+            truth = ref.truth["losses"]
+            g.require(f"{name}: NumPy's loss falls", truth[-1] < truth[0])
             for k in ref:
                 if k not in noise:
-                    g.close(
-                        f"{name} {k} ({steps} steps)",
-                        mine[k],
-                        ref[k],
-                        tol,
-                        0 if k == "losses" else tol,
-                    )
+                    g.close(f"{name} {k} ({steps} steps)", mine[k], ref[k], tol)
         if noise:
             g.notes.append(f"{name}: {sorted(noise)} not compared in float32 (zero gradient)")
     with g.case("Trainer epoch"):
-        mine, ref = t.both(("trainer",), lambda: trainer_run(t.dtype))
+        mine, ref = t.both(("trainer",), trainer_run)
         g.close("Trainer train_loss (2 epochs)", mine["train_loss"], ref["train_loss"], tol)
-        g.require("Trainer: 26 losses", len(mine["train_loss"]) == len(ref["train_loss"]) == 26)
-        if t.dtype == "float64":
-            g.require(
-                "Trainer accuracies identical",
-                (mine["train_acc"], mine["test_acc"]) == (ref["train_acc"], ref["test_acc"]),
-                f"{mine['train_acc']}, {mine['test_acc']} vs NumPy's "
-                f"{ref['train_acc']}, {ref['test_acc']}",
-            )
-    # the tests' tolerances: float64 to rounding; float32 only roughly (dropout masks
-    # are the same, but a float32 BN's statistics drift within a few epochs)
-    rtol, atol = (1e-12, 1e-10) if t.dtype == "float64" else (2e-2, 1e-3)
+        g.require(
+            "Trainer: 26 losses", len(mine["train_loss"]) == len(ref.truth["train_loss"]) == 26
+        )
+        accuracies = (mine["train_acc"], mine["test_acc"])
+        g.require(
+            "Trainer accuracies as one of NumPy's runs",
+            ref.any(lambda r: (r["train_acc"], r["test_acc"]) == accuracies),
+            f"{accuracies} vs NumPy's {(ref.truth['train_acc'], ref.truth['test_acc'])}",
+        )
+    # the band of the whole 4-epoch run (a float32 BN's statistics drift within a few
+    # epochs: the nudged runs show how far)
+    rtol, atol = tol, 0.0
     skip = _fed_to_batchnorm(t, 2, "params ")
     with tempfile.TemporaryDirectory(prefix="xpscratch-check-") as tmp:
         with g.case("checkpoint NumPy -> backend"):
-            straight = t.references.get(("ckpt straight",), t.dtype, lambda: _straight(t.dtype))
+            straight = t.references.banded(("ckpt straight",), t.dtype, _straight)
             path = t.references.get(
-                ("ckpt numpy", tmp), t.dtype, lambda: _save_first_half(t.dtype, tmp, "numpy")
+                ("ckpt numpy", tmp), t.dtype, lambda dtype: _save_first_half(dtype, tmp, "numpy")
             )
             with t.active() as b:
                 resumed = _resume(path, t.dtype)
@@ -233,7 +229,7 @@ def check_training(t: Target, g: Group) -> None:
                 there = t.references.get(
                     ("ckpt back", back_path, t.label),
                     t.dtype,
-                    lambda: _state_after(_resume(back_path, t.dtype)),
+                    lambda dtype: _state_after(_resume(back_path, dtype)),
                 )
                 _compare_state(
                     g, "backend checkpoint resumed on NumPy", there, straight, rtol, atol, skip
@@ -250,13 +246,14 @@ def _state_after(tr: Trainer) -> dict[str, Any]:
 
 
 def _compare_state(
-    g: Group, what: str, mine: dict, ref: dict, rtol: float, atol: float, skip: set[str]
+    g: Group, what: str, mine: dict, ref: Banded, rtol: float, atol: float, skip: set[str]
 ) -> None:
+    plain = ref.plain
     g.require(
         f"{what}: dropout streams and step",
-        mine["rng"] == ref["rng"] and mine["step"] == ref["step"],
-        f"{mine['rng']}, {mine['step']} vs {ref['rng']}, {ref['step']}",
+        mine["rng"] == plain["rng"] and mine["step"] == plain["step"],
+        f"{mine['rng']}, {mine['step']} vs {plain['rng']}, {plain['step']}",
     )
     for k in ref:
         if k not in ("rng", "step") and k not in skip:
-            g.close(f"{what}: {k}", mine[k], ref[k], rtol, 0 if k == "train_loss" else atol)
+            g.close(f"{what}: {k}", mine[k], ref[k], rtol, atol)
