@@ -279,6 +279,17 @@ def test_read_idx_refuses_an_impossible_number_of_dimensions(tmp_path):
         read_idx(path)  # was NumPy's "maximum supported dimension for an ndarray"
 
 
+def test_a_gz_is_inflated_no_further_than_its_header_implies(tmp_path, monkeypatch):
+    """A 20 KB .gz whose header claims 10 labels but which inflates to 20 MB (issue 22
+    item 15: the whole bomb was inflated before the trailing bytes were noticed)."""
+    path = tmp_path / "bomb.gz"
+    path.write_bytes(gzip.compress(idx_bytes(np.zeros(10, np.uint8)) + bytes(20 << 20)))
+    assert path.stat().st_size < 100_000
+    monkeypatch.setattr(gzip, "decompress", None)  # the unbounded path must not be taken
+    with pytest.raises(DatasetError, match="inflates beyond the 18 bytes its IDX header"):
+        read_idx(path)
+
+
 def test_a_dataset_with_zero_images_is_an_error(tmp_path):
     xtr, ttr, xte, tte = synthetic()
     write_dataset(tmp_path / "d", (xtr[:0], ttr[:0], xte, tte))
