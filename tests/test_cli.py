@@ -346,3 +346,68 @@ def test_an_unexpected_error_is_a_message_not_a_traceback(capsys, monkeypatch):
     assert main(["run", "all"]) == 1
     err = capsys.readouterr().err
     assert "xpscratch: error: RuntimeError: something unforeseen" in err
+
+
+def test_an_out_that_cannot_be_created_is_found_before_any_work(capsys, monkeypatch):
+    """Issue 22 item 23: root passes os.access on /proc, yet nothing can be made there;
+    the folder and a file in it are tried first, so the run's results are not lost."""
+    if not Path("/proc/self").exists():
+        pytest.skip("no /proc here")
+    ran = _Ran(monkeypatch)
+    argv = ["run", "optimizer_compare_naive", "--quick", "--no-plot", "--no-progress"]
+    assert main([*argv, "--out", "/proc/xpscratch-nope"]) == 2
+    err = capsys.readouterr().err
+    assert "--out /proc/xpscratch-nope: cannot write there" in err and ran.calls == 0
+
+
+def test_a_full_disk_prints_the_numbers_names_the_file_and_goes_on(tmp_path, capsys, monkeypatch):
+    """Issue 22 item 14: the first experiment's JSON cannot be written (ENOSPC); its numbers
+    are printed, the file named, and the next experiment still runs and is saved."""
+    import errno
+
+    import xpscratch.cli as cli
+
+    real = cli.atomic_write_bytes
+
+    def full_for_naive(path, data):
+        if Path(path).name == "optimizer_compare_naive.json":
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, data)
+
+    monkeypatch.setattr(cli, "atomic_write_bytes", full_for_naive)
+    argv = ["run", "optimizer_compare_naive", "weight_init_activation_histogram", "--quick"]
+    assert main([*argv, "--no-plot", "--no-progress", "--out", str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    assert f"could not write {tmp_path / 'optimizer_compare_naive.json'}" in captured.err
+    assert "No space left on device" in captured.err and "Traceback" not in captured.err
+    printed = captured.out[captured.out.index("could not be saved:") :]
+    assert '"final_distance"' in printed  # the numbers themselves, as JSON
+    assert not (tmp_path / "optimizer_compare_naive.json").exists()
+    assert (tmp_path / "weight_init_activation_histogram.json").exists()  # it went on
+
+
+def test_a_search_goes_on_after_a_failed_trial_write(tmp_path, capsys, monkeypatch):
+    """Issue 22 item 14: a trial's search.json cannot be written (ENOSPC): the search goes on."""
+    import errno
+
+    from xpscratch.search import SearchError
+
+    def no_space(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    returned = []
+
+    def fake_search(*args, on_trial, **kw):
+        for i in range(3):
+            trial = {"number": i, "params": {"lr": 0.1}, "value": 0.5, "state": "complete"}
+            on_trial({**trial, "epochs": 1, "seconds": 0.1}, i + 1, 3)
+            returned.append(i)
+        raise SearchError("stop here")
+
+    monkeypatch.setattr("xpscratch.cli.atomic_write_bytes", no_space)
+    monkeypatch.setattr("xpscratch.cli.search", fake_search)
+    assert main(["search", "--trials", "3", "--out", str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    assert returned == [0, 1, 2] and captured.out.count("val acc 0.500") == 3
+    assert f"could not write {tmp_path / 'search.json'}" in captured.err
+    assert "Traceback" not in captured.err

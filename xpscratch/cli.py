@@ -199,7 +199,8 @@ def _usage_error(message: str) -> int:
 def _check_out(out: Path, files: list[str]) -> None:
     """Refuse (before any work) an output folder or file that cannot be written.
 
-    Nothing is created here: the folder is made by the first write.
+    The folder is made here and a probe file written and removed in it: permission bits
+    do not tell everything (root passes ``os.access`` on ``/proc``, a read-only mount).
     """
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out}: is a file, not a folder; give a folder for the results")
@@ -215,6 +216,15 @@ def _check_out(out: Path, files: list[str]) -> None:
             raise ValueError(
                 f"--out {out}: {out / name} is a folder; move it or choose another --out"
             )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".xpscratch-probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ValueError(
+            f"--out {out}: cannot write there ({exc.strerror or exc}); choose another --out"
+        ) from exc
 
 
 def _check_plotting(args: argparse.Namespace) -> None:
@@ -295,9 +305,17 @@ def _run_one(exp: Any, args: argparse.Namespace, b: Any, write: Any) -> dict[str
     elapsed = time.perf_counter() - start
     record = result_record(exp, result, quick=args.quick, elapsed_s=elapsed, version=__version__)
     summary = record["summary"]
-    write(js, (json.dumps(record, indent=1) + "\n").encode())
-    row["files"].insert(0, js)
+    text = json.dumps(record, indent=1) + "\n"
     row.update(conclusion=summary.splitlines()[0] if summary else "", seconds=record["elapsed_s"])
+    try:
+        write(js, text.encode())
+    except OSError as exc:  # a full disk: show the numbers that could not be kept, go on
+        print(summary)
+        print(f"== {exp.name}: the numbers that could not be saved:\n{text}", end="")
+        print(f"xpscratch: {exp.name}: could not write {js}: {exc}", file=sys.stderr)
+        row["failed"] = f"could not write {js}: {exc.strerror or exc}"
+        return row
+    row["files"].insert(0, js)
     print(summary)
     print(f"   wrote {' and '.join(map(str, row['files']))} ({row['seconds']:.1f} s)", flush=True)
     return row
@@ -403,7 +421,11 @@ def _trial_saver(args: argparse.Namespace, write: Any) -> Any:
             "partial": True,  # the search has not finished: these trials have
             "trials": trials,
         }
-        write(args.out / SEARCH_FILES[0], (json.dumps(record, indent=1) + "\n").encode())
+        path = args.out / SEARCH_FILES[0]
+        try:
+            write(path, (json.dumps(record, indent=1) + "\n").encode())
+        except OSError as exc:  # a full disk: the search goes on, the trial is printed
+            print(f"xpscratch: could not write {path}: {exc} (the search goes on)", file=sys.stderr)
 
     return save
 
