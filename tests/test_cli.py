@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import os
 import subprocess
@@ -411,3 +412,20 @@ def test_a_search_goes_on_after_a_failed_trial_write(tmp_path, capsys, monkeypat
     assert returned == [0, 1, 2] and captured.out.count("val acc 0.500") == 3
     assert f"could not write {tmp_path / 'search.json'}" in captured.err
     assert "Traceback" not in captured.err
+
+
+def test_a_seed_or_device_that_cannot_work_is_refused_before_any_work(capsys, monkeypatch):
+    """Issue 22 item 19: run --seed 2**64 and --backend torch:meta failed per experiment,
+    search --seed 2**64 after starting; now all exit 2 before the first experiment/trial."""
+    ran = _Ran(monkeypatch)
+    trials = []
+    monkeypatch.setattr("xpscratch.cli.search", lambda *a, **k: trials.append(1))
+    run = ["run", "optimizer_compare_naive", "--quick", "--no-plot", "--no-progress"]
+    assert main([*run, "--seed", str(2**64)]) == 2
+    assert "--seed must be in [0, 2**64), got 18446744073709551616" in capsys.readouterr().err
+    assert main(["search", "--seed", str(2**64), "--no-plot"]) == 2
+    assert "--seed must be in [0, 2**64)" in capsys.readouterr().err
+    if importlib.util.find_spec("torch") is not None:
+        assert main([*run, "--backend", "torch:meta"]) == 2
+        assert "meta device holds no data" in capsys.readouterr().err
+    assert ran.calls == 0 and trials == []

@@ -145,8 +145,29 @@ def _make_torch(device: Any) -> Backend:
             "torch has no usable CUDA GPU here (torch.cuda.is_available() is False); "
             "use device='cpu' or install a CUDA build of torch"
         )
+    _check_torch_device(torch, dev)
     xp = _import("array_api_compat.torch", "pip install array-api-compat")
     return Backend("torch", xp, dev)
+
+
+def _check_torch_device(torch: ModuleType, dev: Any) -> None:
+    """Refuse a GPU device this machine does not have (it failed at the first allocation)."""
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise BackendError(
+            f"torch sees {torch.cuda.device_count()} CUDA GPU(s), so there is no {dev}; "
+            "use cuda:0 or plain cuda"
+        )
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise BackendError(
+            "torch has no usable Apple GPU here (torch.backends.mps.is_available() is False); "
+            "use device='cpu' (mps needs macOS on Apple silicon and a torch built with it)"
+        )
+    xpu = getattr(torch, "xpu", None)
+    if dev.type == "xpu" and not (xpu is not None and xpu.is_available()):
+        raise BackendError(
+            "torch has no usable Intel GPU here (torch.xpu.is_available() is False); "
+            "use device='cpu' or install torch's XPU build"
+        )
 
 
 JAX_X64_FIX = (

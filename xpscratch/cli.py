@@ -243,8 +243,8 @@ def _run(args: argparse.Namespace) -> int:
             f"unknown experiment(s) {', '.join(map(repr, unknown))}; "
             f"choose from: all, {', '.join(EXPERIMENTS)} (see 'xpscratch list')"
         )
-    if args.seed < 0:
-        return _usage_error(f"--seed must be >= 0, got {args.seed}")
+    if not 0 <= args.seed < 2**64:
+        return _usage_error(f"--seed must be in [0, 2**64), got {args.seed}")
     try:
         _check_plotting(args)
         _check_out(args.out, [f"{n}.{ext}" for n in names for ext in ("json", "png")])
@@ -353,8 +353,8 @@ def _search(args: argparse.Namespace) -> int:
         for name in ("trials", "workers", "top_k"):
             if getattr(args, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
-        if args.seed < 0:
-            raise ValueError(f"--seed must be >= 0, got {args.seed}")
+        if not 0 <= args.seed < 2**64:
+            raise ValueError(f"--seed must be in [0, 2**64), got {args.seed}")
         _check_plotting(args)
         _check_out(args.out, list(SEARCH_FILES))
         _check_dataset(args.dataset, args.download)
@@ -501,6 +501,12 @@ def _activate_backend(args: argparse.Namespace) -> tuple[Any, Any] | int:
         b = context.__enter__()
     except BackendError as exc:  # without --backend, the message names $XPSCRATCH_BACKEND
         return _usage_error(f"--backend {args.backend}: {exc}" if backend else str(exc))
+    if str(b.device) == "meta":  # torch's meta device holds no data: no number comes back
+        context.__exit__(None, None, None)
+        return _usage_error(
+            f"--backend {args.backend}: torch's meta device holds no data, so no result can be "
+            "read back; use torch:cpu or torch:cuda"
+        )
     try:
         float_dtype(b.xp, args.dtype, b.device)
     except BackendError as exc:
