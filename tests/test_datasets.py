@@ -654,3 +654,40 @@ def test_iterate_minibatches_seeded_orders():
     assert [len(x) for x in iterate_minibatches(100, 32, drop_last=True)] == [32, 32, 32]
     with pytest.raises(ValueError):
         list(iterate_minibatches(10, 0))
+
+
+class _Body:
+    """A response body: endless zeros (``step`` bytes a read), each read ``tick`` s apart."""
+
+    def __init__(self, clock: list[float], step: int, tick: float = 0.0):
+        self.clock, self.step, self.tick, self.reads = clock, step, tick, 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+    def read(self, n: int) -> bytes:
+        self.reads += 1
+        self.clock[0] += self.tick
+        return bytes(min(n, self.step))
+
+
+def test_a_download_has_a_size_cap_and_an_overall_time_limit(monkeypatch, tmp_path):
+    """Issue 22 item 16: an endless body wrote 402 MB for a 9.9 MB file, and a mirror
+    dripping a byte every 2 s never timed out. Both now fail (per mirror), nothing is kept."""
+    clock = [0.0]
+    monkeypatch.setattr(_download.time, "monotonic", lambda: clock[0])
+    dest = tmp_path / "d" / "train-images-idx3-ubyte.gz"
+    endless = _Body(clock, 1 << 16)
+    monkeypatch.setattr(_download, "_urlopen", lambda url, timeout: endless)
+    with pytest.raises(_download.DownloadFailed, match="more than 33554432 bytes"):
+        _download.download_file(["https://endless.example/x"], dest, "0" * 32)
+    assert endless.reads <= 513 and not dest.exists()
+    assert list(dest.parent.iterdir()) == []  # the partial file is gone
+    drip = _Body(clock, 1, tick=2.0)
+    monkeypatch.setattr(_download, "_urlopen", lambda url, timeout: drip)
+    with pytest.raises(_download.DownloadFailed, match="not done within 600 s"):
+        _download.download_file(["https://drip.example/x"], dest, "0" * 32)
+    assert drip.reads <= 302 and not dest.exists()
