@@ -429,3 +429,14 @@ def test_a_seed_or_device_that_cannot_work_is_refused_before_any_work(capsys, mo
         assert main([*run, "--backend", "torch:meta"]) == 2
         assert "meta device holds no data" in capsys.readouterr().err
     assert ran.calls == 0 and trials == []
+
+
+def test_search_refuses_an_oversized_train_size_before_the_first_trial(capsys, monkeypatch):
+    """Issue 22 item 18: --train-size beyond the dataset failed inside the first trial
+    (with --workers and a storage, as a worker's raw traceback); now exit 2 up front."""
+    trials = []
+    monkeypatch.setattr("xpscratch.cli.search", lambda *a, **k: trials.append(1))
+    assert main(["search", "--train-size", "100000", "--no-plot", "--workers", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "--train-size 100000: 'mnist-small' has 5000 training images" in err
+    assert trials == []

@@ -836,3 +836,18 @@ def _cmdline(pid: int) -> bytes:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return b""
+
+
+def test_a_failed_workers_message_carries_no_traceback():
+    """Issue 22 item 18: a worker's failure reached the CLI's message with its whole
+    traceback; the message is one line now, the traceback kept apart for a debugger."""
+    import queue
+    from types import SimpleNamespace
+
+    _optuna = pytest.importorskip("xpscratch.search._optuna")
+    errors: queue.Queue = queue.Queue()
+    with pytest.raises(SystemExit):
+        _optuna._worker_main(SimpleNamespace(where=("nope", None, "float32", 2)), errors)
+    summary, details = errors.get_nowait()
+    assert summary.startswith("BackendError:") and "Traceback" not in summary
+    assert details.startswith("Traceback")

@@ -25,6 +25,7 @@ first.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import os
@@ -199,7 +200,7 @@ def _usage_error(message: str) -> int:
 def _check_out(out: Path, files: list[str]) -> None:
     """Refuse (before any work) an output folder or file that cannot be written.
 
-    The folder is made here and a probe file written and removed in it: permission bits
+    The folder is made and a probe file written in it, then both removed: permission bits
     do not tell everything (root passes ``os.access`` on ``/proc``, a read-only mount).
     """
     if out.exists() and not out.is_dir():
@@ -216,6 +217,8 @@ def _check_out(out: Path, files: list[str]) -> None:
             raise ValueError(
                 f"--out {out}: {out / name} is a folder; move it or choose another --out"
             )
+    made = [out, *out.parents[: len(out.parents) - len(existing.parents) - 1]]
+    made = [d for d in made if not d.exists()]
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / f".xpscratch-probe-{os.getpid()}"
@@ -225,6 +228,10 @@ def _check_out(out: Path, files: list[str]) -> None:
         raise ValueError(
             f"--out {out}: cannot write there ({exc.strerror or exc}); choose another --out"
         ) from exc
+    finally:  # leave nothing behind: the first write makes the folder again
+        for d in made:  # deepest first
+            with contextlib.suppress(OSError):
+                d.rmdir()
 
 
 def _check_plotting(args: argparse.Namespace) -> None:
@@ -357,7 +364,12 @@ def _search(args: argparse.Namespace) -> int:
             raise ValueError(f"--seed must be in [0, 2**64), got {args.seed}")
         _check_plotting(args)
         _check_out(args.out, list(SEARCH_FILES))
-        _check_dataset(args.dataset, args.download)
+        available = _check_dataset(args.dataset, args.download)
+        if args.train_size is not None and args.train_size > available:
+            raise ValueError(
+                f"--train-size {args.train_size}: {args.dataset!r} has {available} training "
+                f"images; give at most {available}"
+            )
     except Exception as exc:  # a bad space, storage, setting, output or missing dataset
         return _usage_error(str(exc))
     activated = _activate_backend(args)
@@ -488,9 +500,11 @@ def _write_search(result: Any, args: argparse.Namespace, write: Any) -> int:
     return 0
 
 
-def _check_dataset(dataset: str, download: bool = False) -> None:
-    """Fail before any experiment runs if the dataset's files are not there (or fetch them)."""
-    load_mnist(dataset=dataset, download=download)
+def _check_dataset(dataset: str, download: bool = False) -> int:
+    """Fail before any experiment runs if the dataset's files are not there (or fetch them);
+    the number of training images."""
+    (x, _), _ = load_mnist(dataset=dataset, download=download)
+    return len(x)
 
 
 def _activate_backend(args: argparse.Namespace) -> tuple[Any, Any] | int:
