@@ -440,3 +440,17 @@ def test_search_refuses_an_oversized_train_size_before_the_first_trial(capsys, m
     err = capsys.readouterr().err
     assert "--train-size 100000: 'mnist-small' has 5000 training images" in err
     assert trials == []
+
+
+def test_a_dead_worker_gives_cli_users_no_script_advice(tmp_path, capsys, monkeypatch):
+    """Issue 22 item 20: the `if __name__ == "__main__":` advice is for scripts, not CLI users."""
+    from xpscratch.search import SearchError
+    from xpscratch.search._workers import SPAWN_HINT
+
+    def dying(*args, **kw):
+        raise SearchError(f"search worker process 7 died (exit code -9). {SPAWN_HINT}")
+
+    monkeypatch.setattr("xpscratch.cli.search", dying)
+    assert main(["search", "--trials", "2", "--no-plot", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "worker process 7 died (exit code -9)" in err and "__main__" not in err

@@ -54,6 +54,7 @@ from .search import (
     parse_space,
     search,
 )
+from .search._workers import SPAWN_HINT
 from .search.space import SPACE_HELP
 
 EXIT_USAGE = 2
@@ -397,8 +398,10 @@ def _search(args: argparse.Namespace) -> int:
         except ImportError as exc:  # Optuna missing: the message names the extra to install
             return _usage_error(str(exc))
         except (SearchError, ValueError) as exc:
+            # the `if __name__ == "__main__":` advice is for scripts; here the CLI is main
+            why = str(exc).replace(SPAWN_HINT, "").strip()
             print(
-                f"xpscratch: search failed: {cli_message(str(exc))} (the finished trials "
+                f"xpscratch: search failed: {cli_message(why)} (the finished trials "
                 f"are in {args.out / SEARCH_FILES[0]})",
                 file=sys.stderr,
             )
