@@ -128,6 +128,23 @@ def test_torch_missing_says_which_build(monkeypatch):
     assert "CPU build" not in str(info.value)
 
 
+def test_torch_gpu_devices_this_machine_lacks_are_refused_up_front(fresh_global):
+    """Issue 22 item 19: torch:mps (and xpu, a cuda index past the last GPU) was accepted
+    and failed at the first allocation; now set_backend says so, with the fix."""
+    torch = pytest.importorskip("torch")
+    if not torch.backends.mps.is_available():
+        with pytest.raises(xpscratch.BackendError, match=r"no usable Apple GPU.*device='cpu'"):
+            xpscratch.set_backend("torch", device="mps")
+    xpu = getattr(torch, "xpu", None)
+    if xpu is None or not xpu.is_available():
+        with pytest.raises(xpscratch.BackendError, match=r"no usable Intel GPU.*device='cpu'"):
+            xpscratch.set_backend("torch", device="xpu")
+    if torch.cuda.is_available():
+        n = torch.cuda.device_count()
+        with pytest.raises(xpscratch.BackendError, match=f"sees {n} CUDA GPU.*cuda:{n}"):
+            xpscratch.set_backend("torch", device=f"cuda:{n}")
+
+
 def test_set_torch_threads():
     torch = pytest.importorskip("torch")
     before = torch.get_num_threads()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import os
 import subprocess
@@ -346,3 +347,110 @@ def test_an_unexpected_error_is_a_message_not_a_traceback(capsys, monkeypatch):
     assert main(["run", "all"]) == 1
     err = capsys.readouterr().err
     assert "xpscratch: error: RuntimeError: something unforeseen" in err
+
+
+def test_an_out_that_cannot_be_created_is_found_before_any_work(capsys, monkeypatch):
+    """Issue 22 item 23: root passes os.access on /proc, yet nothing can be made there;
+    the folder and a file in it are tried first, so the run's results are not lost."""
+    if not Path("/proc/self").exists():
+        pytest.skip("no /proc here")
+    ran = _Ran(monkeypatch)
+    argv = ["run", "optimizer_compare_naive", "--quick", "--no-plot", "--no-progress"]
+    assert main([*argv, "--out", "/proc/xpscratch-nope"]) == 2
+    err = capsys.readouterr().err
+    assert "--out /proc/xpscratch-nope: cannot write there" in err and ran.calls == 0
+
+
+def test_a_full_disk_prints_the_numbers_names_the_file_and_goes_on(tmp_path, capsys, monkeypatch):
+    """Issue 22 item 14: the first experiment's JSON cannot be written (ENOSPC); its numbers
+    are printed, the file named, and the next experiment still runs and is saved."""
+    import errno
+
+    import xpscratch.cli as cli
+
+    real = cli.atomic_write_bytes
+
+    def full_for_naive(path, data):
+        if Path(path).name == "optimizer_compare_naive.json":
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, data)
+
+    monkeypatch.setattr(cli, "atomic_write_bytes", full_for_naive)
+    argv = ["run", "optimizer_compare_naive", "weight_init_activation_histogram", "--quick"]
+    assert main([*argv, "--no-plot", "--no-progress", "--out", str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    assert f"could not write {tmp_path / 'optimizer_compare_naive.json'}" in captured.err
+    assert "No space left on device" in captured.err and "Traceback" not in captured.err
+    printed = captured.out[captured.out.index("could not be saved:") :]
+    assert '"final_distance"' in printed  # the numbers themselves, as JSON
+    assert not (tmp_path / "optimizer_compare_naive.json").exists()
+    assert (tmp_path / "weight_init_activation_histogram.json").exists()  # it went on
+
+
+def test_a_search_goes_on_after_a_failed_trial_write(tmp_path, capsys, monkeypatch):
+    """Issue 22 item 14: a trial's search.json cannot be written (ENOSPC): the search goes on."""
+    import errno
+
+    from xpscratch.search import SearchError
+
+    def no_space(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    returned = []
+
+    def fake_search(*args, on_trial, **kw):
+        for i in range(3):
+            trial = {"number": i, "params": {"lr": 0.1}, "value": 0.5, "state": "complete"}
+            on_trial({**trial, "epochs": 1, "seconds": 0.1}, i + 1, 3)
+            returned.append(i)
+        raise SearchError("stop here")
+
+    monkeypatch.setattr("xpscratch.cli.atomic_write_bytes", no_space)
+    monkeypatch.setattr("xpscratch.cli.search", fake_search)
+    assert main(["search", "--trials", "3", "--out", str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    assert returned == [0, 1, 2] and captured.out.count("val acc 0.500") == 3
+    assert f"could not write {tmp_path / 'search.json'}" in captured.err
+    assert "Traceback" not in captured.err
+
+
+def test_a_seed_or_device_that_cannot_work_is_refused_before_any_work(capsys, monkeypatch):
+    """Issue 22 item 19: run --seed 2**64 and --backend torch:meta failed per experiment,
+    search --seed 2**64 after starting; now all exit 2 before the first experiment/trial."""
+    ran = _Ran(monkeypatch)
+    trials = []
+    monkeypatch.setattr("xpscratch.cli.search", lambda *a, **k: trials.append(1))
+    run = ["run", "optimizer_compare_naive", "--quick", "--no-plot", "--no-progress"]
+    assert main([*run, "--seed", str(2**64)]) == 2
+    assert "--seed must be in [0, 2**64), got 18446744073709551616" in capsys.readouterr().err
+    assert main(["search", "--seed", str(2**64), "--no-plot"]) == 2
+    assert "--seed must be in [0, 2**64)" in capsys.readouterr().err
+    if importlib.util.find_spec("torch") is not None:
+        assert main([*run, "--backend", "torch:meta"]) == 2
+        assert "meta device holds no data" in capsys.readouterr().err
+    assert ran.calls == 0 and trials == []
+
+
+def test_search_refuses_an_oversized_train_size_before_the_first_trial(capsys, monkeypatch):
+    """Issue 22 item 18: --train-size beyond the dataset failed inside the first trial
+    (with --workers and a storage, as a worker's raw traceback); now exit 2 up front."""
+    trials = []
+    monkeypatch.setattr("xpscratch.cli.search", lambda *a, **k: trials.append(1))
+    assert main(["search", "--train-size", "100000", "--no-plot", "--workers", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "--train-size 100000: 'mnist-small' has 5000 training images" in err
+    assert trials == []
+
+
+def test_a_dead_worker_gives_cli_users_no_script_advice(tmp_path, capsys, monkeypatch):
+    """Issue 22 item 20: the `if __name__ == "__main__":` advice is for scripts, not CLI users."""
+    from xpscratch.search import SearchError
+    from xpscratch.search._workers import SPAWN_HINT
+
+    def dying(*args, **kw):
+        raise SearchError(f"search worker process 7 died (exit code -9). {SPAWN_HINT}")
+
+    monkeypatch.setattr("xpscratch.cli.search", dying)
+    assert main(["search", "--trials", "2", "--no-plot", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "worker process 7 died (exit code -9)" in err and "__main__" not in err

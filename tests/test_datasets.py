@@ -279,6 +279,17 @@ def test_read_idx_refuses_an_impossible_number_of_dimensions(tmp_path):
         read_idx(path)  # was NumPy's "maximum supported dimension for an ndarray"
 
 
+def test_a_gz_is_inflated_no_further_than_its_header_implies(tmp_path, monkeypatch):
+    """A 20 KB .gz whose header claims 10 labels but which inflates to 20 MB (issue 22
+    item 15: the whole bomb was inflated before the trailing bytes were noticed)."""
+    path = tmp_path / "bomb.gz"
+    path.write_bytes(gzip.compress(idx_bytes(np.zeros(10, np.uint8)) + bytes(20 << 20)))
+    assert path.stat().st_size < 100_000
+    monkeypatch.setattr(gzip, "decompress", None)  # the unbounded path must not be taken
+    with pytest.raises(DatasetError, match="inflates beyond the 18 bytes its IDX header"):
+        read_idx(path)
+
+
 def test_a_dataset_with_zero_images_is_an_error(tmp_path):
     xtr, ttr, xte, tte = synthetic()
     write_dataset(tmp_path / "d", (xtr[:0], ttr[:0], xte, tte))
@@ -643,3 +654,40 @@ def test_iterate_minibatches_seeded_orders():
     assert [len(x) for x in iterate_minibatches(100, 32, drop_last=True)] == [32, 32, 32]
     with pytest.raises(ValueError):
         list(iterate_minibatches(10, 0))
+
+
+class _Body:
+    """A response body: endless zeros (``step`` bytes a read), each read ``tick`` s apart."""
+
+    def __init__(self, clock: list[float], step: int, tick: float = 0.0):
+        self.clock, self.step, self.tick, self.reads = clock, step, tick, 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+    def read(self, n: int) -> bytes:
+        self.reads += 1
+        self.clock[0] += self.tick
+        return bytes(min(n, self.step))
+
+
+def test_a_download_has_a_size_cap_and_an_overall_time_limit(monkeypatch, tmp_path):
+    """Issue 22 item 16: an endless body wrote 402 MB for a 9.9 MB file, and a mirror
+    dripping a byte every 2 s never timed out. Both now fail (per mirror), nothing is kept."""
+    clock = [0.0]
+    monkeypatch.setattr(_download.time, "monotonic", lambda: clock[0])
+    dest = tmp_path / "d" / "train-images-idx3-ubyte.gz"
+    endless = _Body(clock, 1 << 16)
+    monkeypatch.setattr(_download, "_urlopen", lambda url, timeout: endless)
+    with pytest.raises(_download.DownloadFailed, match="more than 33554432 bytes"):
+        _download.download_file(["https://endless.example/x"], dest, "0" * 32)
+    assert endless.reads <= 513 and not dest.exists()
+    assert list(dest.parent.iterdir()) == []  # the partial file is gone
+    drip = _Body(clock, 1, tick=2.0)
+    monkeypatch.setattr(_download, "_urlopen", lambda url, timeout: drip)
+    with pytest.raises(_download.DownloadFailed, match="not done within 600 s"):
+        _download.download_file(["https://drip.example/x"], dest, "0" * 32)
+    assert drip.reads <= 302 and not dest.exists()

@@ -815,3 +815,76 @@ def test_an_objective_from_a_notebook_is_refused_before_spawning(monkeypatch):
     # the built-in Objective, and any objective with one worker, are fine
     check_importable(Objective(epochs=1), 2)
     check_importable(notebook_objective(epochs=1), 1)
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")  # a zombie has exited (nobody reaped it yet)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_workers_die_with_a_killed_search(tmp_path):
+    """Issue 22 item 13: `xpscratch search --workers 2` killed by SIGKILL left its two
+    worker processes running on; now they exit within seconds of their parent."""
+    cmd = [sys.executable, "-m", "xpscratch", "search", "--workers", "2", "--trials", "8"]
+    cmd += ["--epochs", "50", "--no-plot", "--out", str(tmp_path)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        workers: set[int] = set()
+        while time.monotonic() < deadline:
+            workers = {p for p in _children(proc.pid) if b"spawn_main" in _cmdline(p)}
+            if len(workers) == 2:
+                break
+            time.sleep(0.2)
+        assert len(workers) == 2, "the search did not start its two workers"
+        time.sleep(3)  # let them import and start a trial
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        deadline = time.monotonic() + 5
+        while any(map(_alive, workers)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(map(_alive, workers)), "orphaned workers still running"
+    finally:
+        proc.kill()
+        proc.wait()
+        for p in workers:
+            if _alive(p):
+                os.kill(p, signal.SIGKILL)
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def test_a_failed_workers_message_carries_no_traceback():
+    """Issue 22 item 18: a worker's failure reached the CLI's message with its whole
+    traceback; the message is one line now, the traceback kept apart for a debugger."""
+    import queue
+    from types import SimpleNamespace
+
+    _optuna = pytest.importorskip("xpscratch.search._optuna")
+    errors: queue.Queue = queue.Queue()
+    with pytest.raises(SystemExit):
+        _optuna._worker_main(SimpleNamespace(where=("nope", None, "float32", 2)), errors)
+    summary, details = errors.get_nowait()
+    assert summary.startswith("BackendError:") and "Traceback" not in summary
+    assert details.startswith("Traceback")

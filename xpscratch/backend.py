@@ -166,6 +166,11 @@ def _check_torch_device(torch: ModuleType, dev: Any) -> None:
             "torch has no usable CUDA GPU here (torch.cuda.is_available() is False); "
             "use device='cpu' or install a CUDA build of torch"
         )
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise BackendError(
+            f"torch sees {torch.cuda.device_count()} CUDA GPU(s), so there is no {dev}; "
+            "use cuda:0 or plain cuda"
+        )
     if dev.type == "mps":
         mps = getattr(torch.backends, "mps", None)
         if mps is None or not mps.is_available():

@@ -25,6 +25,7 @@ first.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import os
@@ -53,6 +54,7 @@ from .search import (
     parse_space,
     search,
 )
+from .search._workers import SPAWN_HINT
 from .search.space import SPACE_HELP
 
 EXIT_USAGE = 2
@@ -199,7 +201,8 @@ def _usage_error(message: str) -> int:
 def _check_out(out: Path, files: list[str]) -> None:
     """Refuse (before any work) an output folder or file that cannot be written.
 
-    Nothing is created here: the folder is made by the first write.
+    The folder is made and a probe file written in it, then both removed: permission bits
+    do not tell everything (root passes ``os.access`` on ``/proc``, a read-only mount).
     """
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out}: is a file, not a folder; give a folder for the results")
@@ -215,6 +218,21 @@ def _check_out(out: Path, files: list[str]) -> None:
             raise ValueError(
                 f"--out {out}: {out / name} is a folder; move it or choose another --out"
             )
+    made = [out, *out.parents[: len(out.parents) - len(existing.parents) - 1]]
+    made = [d for d in made if not d.exists()]
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".xpscratch-probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ValueError(
+            f"--out {out}: cannot write there ({exc.strerror or exc}); choose another --out"
+        ) from exc
+    finally:  # leave nothing behind: the first write makes the folder again
+        for d in made:  # deepest first
+            with contextlib.suppress(OSError):
+                d.rmdir()
 
 
 def _check_plotting(args: argparse.Namespace) -> None:
@@ -233,8 +251,8 @@ def _run(args: argparse.Namespace) -> int:
             f"unknown experiment(s) {', '.join(map(repr, unknown))}; "
             f"choose from: all, {', '.join(EXPERIMENTS)} (see 'xpscratch list')"
         )
-    if args.seed < 0:
-        return _usage_error(f"--seed must be >= 0, got {args.seed}")
+    if not 0 <= args.seed < 2**64:
+        return _usage_error(f"--seed must be in [0, 2**64), got {args.seed}")
     try:
         _check_plotting(args)
         _check_out(args.out, [f"{n}.{ext}" for n in names for ext in ("json", "png")])
@@ -295,9 +313,17 @@ def _run_one(exp: Any, args: argparse.Namespace, b: Any, write: Any) -> dict[str
     elapsed = time.perf_counter() - start
     record = result_record(exp, result, quick=args.quick, elapsed_s=elapsed, version=__version__)
     summary = record["summary"]
-    write(js, (json.dumps(record, indent=1) + "\n").encode())
-    row["files"].insert(0, js)
+    text = json.dumps(record, indent=1) + "\n"
     row.update(conclusion=summary.splitlines()[0] if summary else "", seconds=record["elapsed_s"])
+    try:
+        write(js, text.encode())
+    except OSError as exc:  # a full disk: show the numbers that could not be kept, go on
+        print(summary)
+        print(f"== {exp.name}: the numbers that could not be saved:\n{text}", end="")
+        print(f"xpscratch: {exp.name}: could not write {js}: {exc}", file=sys.stderr)
+        row["failed"] = f"could not write {js}: {exc.strerror or exc}"
+        return row
+    row["files"].insert(0, js)
     print(summary)
     print(f"   wrote {' and '.join(map(str, row['files']))} ({row['seconds']:.1f} s)", flush=True)
     return row
@@ -335,11 +361,16 @@ def _search(args: argparse.Namespace) -> int:
         for name in ("trials", "workers", "top_k"):
             if getattr(args, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
-        if args.seed < 0:
-            raise ValueError(f"--seed must be >= 0, got {args.seed}")
+        if not 0 <= args.seed < 2**64:
+            raise ValueError(f"--seed must be in [0, 2**64), got {args.seed}")
         _check_plotting(args)
         _check_out(args.out, list(SEARCH_FILES))
-        _check_dataset(args.dataset, args.download)
+        available = _check_dataset(args.dataset, args.download)
+        if args.train_size is not None and args.train_size > available:
+            raise ValueError(
+                f"--train-size {args.train_size}: {args.dataset!r} has {available} training "
+                f"images; give at most {available}"
+            )
     except Exception as exc:  # a bad space, storage, setting, output or missing dataset
         return _usage_error(str(exc))
     activated = _activate_backend(args)
@@ -367,8 +398,10 @@ def _search(args: argparse.Namespace) -> int:
         except ImportError as exc:  # Optuna missing: the message names the extra to install
             return _usage_error(str(exc))
         except (SearchError, ValueError) as exc:
+            # the `if __name__ == "__main__":` advice is for scripts; here the CLI is main
+            why = str(exc).replace(SPAWN_HINT, "").strip()
             print(
-                f"xpscratch: search failed: {cli_message(str(exc))} (the finished trials "
+                f"xpscratch: search failed: {cli_message(why)} (the finished trials "
                 f"are in {args.out / SEARCH_FILES[0]})",
                 file=sys.stderr,
             )
@@ -403,7 +436,11 @@ def _trial_saver(args: argparse.Namespace, write: Any) -> Any:
             "partial": True,  # the search has not finished: these trials have
             "trials": trials,
         }
-        write(args.out / SEARCH_FILES[0], (json.dumps(record, indent=1) + "\n").encode())
+        path = args.out / SEARCH_FILES[0]
+        try:
+            write(path, (json.dumps(record, indent=1) + "\n").encode())
+        except OSError as exc:  # a full disk: the search goes on, the trial is printed
+            print(f"xpscratch: could not write {path}: {exc} (the search goes on)", file=sys.stderr)
 
     return save
 
@@ -468,9 +505,11 @@ def _write_search(result: Any, args: argparse.Namespace, write: Any) -> int:
     return 0
 
 
-def _check_dataset(dataset: str, download: bool = False) -> None:
-    """Fail before any experiment runs if the dataset's files are not there (or fetch them)."""
-    load_mnist(dataset=dataset, download=download)
+def _check_dataset(dataset: str, download: bool = False) -> int:
+    """Fail before any experiment runs if the dataset's files are not there (or fetch them);
+    the number of training images."""
+    (x, _), _ = load_mnist(dataset=dataset, download=download)
+    return len(x)
 
 
 def _activate_backend(args: argparse.Namespace) -> tuple[Any, Any] | int:
@@ -481,6 +520,12 @@ def _activate_backend(args: argparse.Namespace) -> tuple[Any, Any] | int:
         b = context.__enter__()
     except BackendError as exc:  # without --backend, the message names $XPSCRATCH_BACKEND
         return _usage_error(f"--backend {args.backend}: {exc}" if backend else str(exc))
+    if str(b.device) == "meta":  # torch's meta device holds no data: no number comes back
+        context.__exit__(None, None, None)
+        return _usage_error(
+            f"--backend {args.backend}: torch's meta device holds no data, so no result can be "
+            "read back; use torch:cpu or torch:cuda"
+        )
     try:
         float_dtype(b.xp, args.dtype, b.device)
     except BackendError as exc:

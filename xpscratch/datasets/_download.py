@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -15,6 +16,11 @@ __all__ = ["download_file", "DownloadFailed"]
 # failed: a network that drops packets fails in seconds, and the next mirror is tried.
 TIMEOUT_S = 10.0
 _CHUNK = 1 << 16
+# An overall limit per file and mirror: a mirror dripping a byte every few seconds never
+# trips TIMEOUT_S. The largest file (Fashion-MNIST's training images) is 26.4 MB.
+DEADLINE_S = 600.0
+# No dataset file is larger: an endless body stops here instead of filling the disk.
+MAX_BYTES = 32 << 20
 
 
 class DownloadFailed(Exception):
@@ -34,14 +40,23 @@ def _urlopen(url: str, timeout: float) -> BinaryIO:
     return urllib.request.urlopen(req, timeout=timeout)
 
 
-def _fetch_one(url: str, dest: Path, md5: str, timeout: float) -> None:
+def _fetch_one(
+    url: str, dest: Path, md5: str, timeout: float, deadline_s: float, max_bytes: int
+) -> None:
     """Stream ``url`` into a temp file next to ``dest``; replace ``dest`` only if the MD5 matches.
 
     On any failure the temp file is removed and ``dest`` (if it exists) is left untouched.
     """
     digest = hashlib.md5(usedforsecurity=False)
+    deadline = time.monotonic() + deadline_s
+    size = 0
     with atomic_open(dest, suffix=".part") as out, _urlopen(url, timeout) as resp:
         while chunk := resp.read(_CHUNK):
+            size += len(chunk)
+            if size > max_bytes:
+                raise ValueError(f"more than {max_bytes} bytes, larger than the file can be")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"not done within {deadline_s:g} s ({size} bytes so far)")
             digest.update(chunk)
             out.write(chunk)
         got = digest.hexdigest()
@@ -51,23 +66,34 @@ def _fetch_one(url: str, dest: Path, md5: str, timeout: float) -> None:
 
 def _why(e: Exception, timeout: float) -> str:
     reason = getattr(e, "reason", e)  # URLError wraps the socket error
+    if isinstance(reason, TimeoutError) and str(reason).startswith("not done within"):
+        return str(reason)
     if isinstance(reason, TimeoutError) or "timed out" in str(reason):
         return f"no answer within {timeout:g} s ({type(e).__name__}: {e})"
     return f"{type(e).__name__}: {e}"
 
 
-def download_file(urls: Sequence[str], dest: Path, md5: str, *, timeout: float = TIMEOUT_S) -> None:
+def download_file(
+    urls: Sequence[str],
+    dest: Path,
+    md5: str,
+    *,
+    timeout: float = TIMEOUT_S,
+    deadline_s: float = DEADLINE_S,
+    max_bytes: int = MAX_BYTES,
+) -> None:
     """Download ``dest`` from the first of ``urls`` that serves bytes with the given MD5.
 
     Writes atomically (temp file in the same directory, fsync, ``os.replace``): a failed,
     partial or mismatching download never leaves a file behind nor replaces a good one.
+    A mirror gets ``deadline_s`` seconds in all and at most ``max_bytes`` bytes.
     Raises :class:`DownloadFailed` listing why each URL failed.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
     reasons = []
     for url in urls:
         try:
-            _fetch_one(url, dest, md5, timeout)
+            _fetch_one(url, dest, md5, timeout, deadline_s, max_bytes)
             return
         except Exception as e:  # network errors, HTTP errors, timeouts, checksum mismatch
             reasons.append(f"{url}: {_why(e, timeout)}")

@@ -6,7 +6,6 @@ dimension sizes, then exactly ``prod(dims)`` items. Files may be gzip-compressed
 
 from __future__ import annotations
 
-import gzip
 import os
 import struct
 import zlib
@@ -35,17 +34,61 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _MAX_NDIM = 32  # NumPy 1.x's limit; real IDX files have 1 (labels) to 4 dimensions
 
 
+def _header_cap(head: bytes) -> int | None:
+    """Bytes an IDX file with this header holds, or None while the header is incomplete."""
+    if len(head) < 4:
+        return None
+    code, ndim = head[2], head[3]
+    if head[:2] != b"\0\0" or code not in _IDX_DTYPES or not 0 < ndim <= _MAX_NDIM:
+        return 4  # a bad magic: parse_idx names it from the first four bytes
+    header_len = 4 + 4 * ndim
+    if len(head) < header_len:
+        return None
+    dims = struct.unpack(f">{ndim}I", head[4:header_len])
+    return header_len + prod(dims) * np.dtype(_IDX_DTYPES[code]).itemsize
+
+
+def _gunzip_capped(data: bytes, path: str) -> bytes:
+    """Inflate gzip ``data`` no further than its IDX header implies (plus one byte, so
+    parse_idx can report trailing data): a small .gz that claims a little and inflates to
+    gigabytes is refused after the claimed size, not after filling memory."""
+    out = bytearray()
+    cap: int | None = None
+    rest = data
+    while rest:
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        while not d.eof:
+            chunk = rest if not d.unconsumed_tail else d.unconsumed_tail
+            rest = b""
+            want = (cap + 1 - len(out)) if cap is not None else 64 * 1024
+            if want <= 0:
+                raise DatasetError(
+                    f"{path}: inflates beyond the {cap} bytes its IDX header implies "
+                    "(damaged or not an IDX file)"
+                )
+            more = d.decompress(chunk, want)
+            if not chunk and not more and not d.eof:
+                raise EOFError("compressed stream ended before the end-of-stream marker")
+            out += more
+            if cap is None:
+                cap = _header_cap(bytes(out[: 4 + 4 * _MAX_NDIM]))
+        rest = d.unused_data
+        if rest[:2] != _GZIP_MAGIC:
+            break  # gzip ignores trailing padding after the last member
+    return bytes(out)
+
+
 def _decompress(data: bytes, path: str) -> bytes:
     if data[:2] != _GZIP_MAGIC:
         if path.endswith(".gz"):
             raise DatasetError(f"{path}: not a gzip file (has a .gz name but no gzip header)")
         return data
     try:
-        return gzip.decompress(data)
+        return _gunzip_capped(data, path)
     except EOFError as e:
         raise DatasetError(f"{path}: truncated gzip stream (incomplete download?): {e}") from e
     except (OSError, zlib.error) as e:
-        # BadGzipFile (CRC/length mismatch) is an OSError; a damaged deflate stream is zlib.error.
+        # A CRC/length mismatch or a damaged deflate stream is zlib.error.
         raise DatasetError(f"{path}: corrupt gzip data: {e}") from e
 
 

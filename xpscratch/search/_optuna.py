@@ -133,7 +133,10 @@ def _run_workers(study: Any, cfg: StudyConfig, progress: _Progress) -> None:
         while any(p.is_alive() for p in procs):
             progress.poll(study)
             try:
-                raise SearchError(f"a search worker failed: {errors.get(timeout=POLL_S)}")
+                summary, details = errors.get(timeout=POLL_S)
+                exc = SearchError(f"a search worker failed: {summary}")
+                exc.worker_traceback = details  # for a debugger; not for the message
+                raise exc
             except queue.Empty:
                 pass
             died = [p for p in procs if p.exitcode not in (None, 0)]
@@ -158,7 +161,7 @@ def _worker_main(cfg: StudyConfig, errors: Any) -> None:
             # a worker whose search was killed stops after its trial instead of going on alone
             work(study, cfg, None, stop=lambda: parent is not None and not parent.is_alive())
     except BaseException as exc:
-        errors.put(f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
+        errors.put((f"{type(exc).__name__}: {exc}", traceback.format_exc()))
         raise SystemExit(1) from None
 
 

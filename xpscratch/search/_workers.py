@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import ctypes
+import multiprocessing
 import os
+import signal
+import sys
+import threading
+import time
 from collections.abc import Callable
 
 from .. import backend as _backend
@@ -31,8 +37,38 @@ def device_spec(b: _backend.Backend) -> str | None:
     return None if b.name == "numpy" else str(b.device)
 
 
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+WATCH_S = 0.5  # how often the fallback watch looks for the parent
+
+
+def die_with_parent() -> None:
+    """In a worker: exit when the search's process dies, even by SIGKILL (no orphans).
+
+    Linux delivers SIGKILL at the parent's death (``PR_SET_PDEATHSIG``); elsewhere, and as
+    a fallback, a daemon thread exits when the worker is handed to another parent.
+    """
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # no prctl: the watch below still works
+    if os.getppid() != parent.pid:  # the parent died before the signal was asked for
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent.pid:
+            time.sleep(WATCH_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="xpscratch-parent-watch", daemon=True).start()
+
+
 def activate(name: str, device: str | None, dtype: str, workers: int) -> None:
-    """In a worker process: the parent's backend, device and default float dtype."""
+    """In a worker process: die with the parent; the parent's backend, device and dtype."""
+    die_with_parent()
     _backend.set_backend(name, device)
     _backend.set_default_dtype(dtype)
     set_thread_limit()  # one BLAS thread per worker: N workers with N threads each fight
