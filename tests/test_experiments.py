@@ -115,6 +115,14 @@ def test_result_is_json_and_summarised(name):
     assert 1 <= len(lines) <= 4 and all(lines)
 
 
+# a quick setting that is larger than the book's on purpose, and why
+QUICK_RAISED = {
+    # 100 epochs at the book's 0.01 left dropout at train 0.25-0.37: it looked like dropout
+    # stops learning; at 0.03 it learns and still narrows the gap (issue 24)
+    ("overfit_dropout", "lr"),
+}
+
+
 @pytest.mark.parametrize("name", list(EXPERIMENTS))
 def test_quick_settings_shrink_the_full_ones(name):
     exp = EXPERIMENTS[name]
@@ -122,7 +130,7 @@ def test_quick_settings_shrink_the_full_ones(name):
     changed = {k: v for k, v in exp.quick.items() if v != exp.full[k]}
     for key, value in changed.items():
         if isinstance(value, int | float) and exp.full[key] is not None:
-            assert value < exp.full[key], key
+            assert value < exp.full[key] or (name, key) in QUICK_RAISED, key
 
 
 def test_experiments_without_data_or_randomness_take_no_such_options():
