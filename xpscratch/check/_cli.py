@@ -61,8 +61,7 @@ def add_parser(sub: Any) -> None:
         "--group",
         action="append",
         metavar="GROUP",
-        help="run only this group (repeatable): random, layers, optimizers, "
-        "training, experiments, gpu",
+        help=f"run only this group (repeatable): {', '.join(GROUPS)}",
     )
     p.add_argument(
         "--save-baseline",
