@@ -22,6 +22,7 @@ import numpy as np
 from xpscratch import backend as backend_mod
 from xpscratch import layers as layers_mod
 from xpscratch import optim as optim_mod
+from xpscratch import random as random_mod
 from xpscratch.check import _target
 
 FAULTY: contextvars.ContextVar[bool] = contextvars.ContextVar("xpscratch_faulty", default=False)
@@ -162,6 +163,61 @@ def nan_in_relu(monkeypatch) -> None:
         return xp.reshape(xp.where(first, flat * float("nan"), flat), out.shape)
 
     monkeypatch.setattr(layers_mod.Relu, "forward", wrong)
+
+
+def philox_nine_rounds(monkeypatch) -> None:
+    """Philox4x32 with 9 rounds instead of 10 (every word path but randomgen's)."""
+    rounds = backend_mod.repeat_rounds
+
+    def wrong(first, last, body, carry):
+        return rounds(first, last - 1 if _on() else last, body, carry)
+
+    monkeypatch.setattr(backend_mod, "repeat_rounds", wrong)
+
+
+def dropout_threshold_off_by_one(monkeypatch) -> None:
+    """The keep test ``word > threshold`` instead of ``word >= threshold``."""
+    as_mask = random_mod._as_mask
+
+    def wrong(bits, shape, drop_ratio, xp):
+        keep = as_mask(bits, shape, drop_ratio, xp)
+        if not _on():
+            return keep
+        th = xp.asarray(
+            round(drop_ratio * 2**32) & 0xFFFFFFFF,
+            dtype=bits.dtype,
+            device=backend_mod.device_of(bits),
+        )
+        return keep & ~xp.reshape(bits == th, shape)
+
+    monkeypatch.setattr(random_mod, "_as_mask", wrong)
+
+
+def bn_variance_unbiased(monkeypatch) -> None:
+    """BatchNormalization's batch variance divided by N - 1 instead of N."""
+    forward = layers_mod.BatchNormalization.forward
+    means: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("bn", default=None)
+
+    def wrong_forward(self, x, *a, **k):
+        token = means.set([0] if _on() else None)
+        try:
+            return forward(self, x, *a, **k)
+        finally:
+            means.reset(token)
+
+    def make(xp, f):
+        def wrong(x, *a, **k):
+            y = f(x, *a, **k)
+            seen = means.get()
+            if seen is None:
+                return y
+            seen[0] += 1  # BN's second mean is the variance, mean((x - mu)**2)
+            return y * (x.shape[0] / (x.shape[0] - 1)) if seen[0] == 2 else y
+
+        return wrong
+
+    _namespace_fault(monkeypatch, "mean", make)
+    monkeypatch.setattr(layers_mod.BatchNormalization, "forward", wrong_forward)
 
 
 def no_fault(monkeypatch) -> None:

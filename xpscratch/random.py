@@ -370,11 +370,8 @@ def _block_words(
         hi ^= keys[r]
         return xp.flip(hi, axis=0), lo
 
-    if traced:
-        x, y = _backend.repeat_rounds(2, 10, one_round, (x, y))
-    else:
-        for r in range(2, 10):
-            x, y = one_round(r, (x, y))
+    # one loop under jax.jit, a plain Python loop elsewhere (one place for the rounds)
+    x, y = _backend.repeat_rounds(2, 10, one_round, (x, y))
     words = xp.stack(
         [x[0, ...], y[1, ...], x[1, ...], y[0, ...]], axis=-1
     )  # (count, blocks, 4): c0 c1 c2 c3

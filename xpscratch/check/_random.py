@@ -64,6 +64,19 @@ def check_random(t: Target, g: Group) -> None:
                     got == list(expected),
                     f"{[hex(v) for v in got]} != Random123's {[hex(v) for v in expected]}",
                 )
+    with g.case("dropout keep test at the threshold"), t.active() as b:
+        # a word equal to round(ratio * 2**32) is kept (>=): random words almost never tie,
+        # so only constructed words show a threshold one word off
+        dt = R.random_bits(0, "tie", 0, 1).dtype
+        for ratio in (0.2, 0.5, 0.7):
+            th = round(ratio * 2**32)
+            words = b.xp.asarray([th - 1, th, th + 1], dtype=dt, device=b.device)
+            got = to_numpy(R._as_mask(words, (3,), ratio, b.xp)).tolist()
+            g.require(
+                f"keep test at the threshold, ratio {ratio}",
+                got == [False, True, True],
+                f"words threshold-1, threshold, threshold+1 give {got}, not [False, True, True]",
+            )
     n_words = 37 if t.quick else 4099
     for seed in SEEDS:
         for purpose in PURPOSES:
