@@ -255,8 +255,8 @@ def test_bad_arguments_are_usage_errors(capsys):
 # (cases, values) each group compares on NumPy's quick battery: a group that silently
 # compares less (one parameter of the optimizers, fewer steps) fails here
 COUNTS = {
-    ("layers", "float32"): (41, 2574),
-    ("layers", "float64"): (51, 2666),
+    ("layers", "float32"): (45, 2578),
+    ("layers", "float64"): (55, 2670),
     ("optimizers", "float32"): (30, 4800),
     ("optimizers", "float64"): (30, 24000),
     ("training", "float32"): (79, 5586),
