@@ -11,6 +11,8 @@ top-level ``best_state``) still load.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 from os import PathLike
 from typing import Any
@@ -53,13 +55,27 @@ def positive(name: str, value: Any) -> None:
 
 
 def network_state(network: Any, *, copy: bool = True) -> dict[str, Any]:
-    if hasattr(network, "state_dict"):
-        try:
-            return network.state_dict(copy=copy)
-        except TypeError:  # a network of the user's whose state_dict takes no copy=
-            return network.state_dict()
-    params = {k: namespace(v).asarray(v, copy=True) for k, v in network.params.items()}
-    return {"params": params, "buffers": {}, "rng": {}}  # copies: see Network.state_dict
+    """The network's state: copies (a snapshot), or with ``copy=False`` its live arrays."""
+    if not hasattr(network, "state_dict"):
+        state = {"params": dict(network.params), "buffers": {}, "rng": {}}
+    elif _takes_copy(type(network)):
+        return network.state_dict(copy=copy)
+    else:  # a network of the user's: its state_dict may hand out live arrays
+        state = network.state_dict()
+    if copy:
+        for group in ("params", "buffers"):
+            arrays = state.get(group, {})
+            state[group] = {k: namespace(v).asarray(v, copy=True) for k, v in arrays.items()}
+    return state
+
+
+@functools.cache
+def _takes_copy(cls: type) -> bool:
+    """Whether ``cls.state_dict`` takes ``copy=`` (asked once per class, not per step)."""
+    try:
+        return "copy" in inspect.signature(cls.state_dict).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def load_network_state(network: Any, state: dict[str, Any]) -> None:
