@@ -11,10 +11,11 @@ from xpscratch.optim import SGD, Adam, StepDecay
 from xpscratch.training.compiled import compile_step
 
 
-def _net(dtype, **kw):
+def _net(dtype, hidden=(9, 8), **kw):
+    # compiled programs are shared by structure: a test counting traces uses its own sizes
     settings = dict(use_batchnorm=True, use_dropout=True, dropout_ratio=0.3, seed=5)
     settings.update(kw)
-    return MultiLayerNetExtend(12, [9, 8], 4, dtype=dtype, **settings)
+    return MultiLayerNetExtend(12, list(hidden), 4, dtype=dtype, **settings)
 
 
 def _batch(dtype, n=16, seed=0):
@@ -172,31 +173,71 @@ def test_eager_backends_run_the_same_step(backend, float_dtype):
         compile_step(b_net, b_opt, compile=True)
 
 
-def test_a_schedule_is_refused_or_run_eagerly(backend, float_dtype):
-    if backend.name != "jax":
-        pytest.skip("the compiled path is JAX's")
-    net = _net(float_dtype)
-    opt = SGD(lr=StepDecay(0.1, step_size=2, gamma=0.5))
-    with pytest.raises(ValueError, match="learning-rate schedule"):
-        compile_step(net, opt, compile=True)
-    assert not compile_step(net, opt).compiled
+def test_a_schedule_compiles_once_and_is_followed(backend, float_dtype):
+    """An lr schedule is a number passed in each step, not baked in: one trace, and the
+    compiled steps follow the schedule as the eager ones do."""
+    if backend.name != "jax" or float_dtype != "float64":
+        pytest.skip("compiled vs eager to 1e-10 needs JAX's float64")
+    ref_net, ref_opt = _net(float_dtype, (9, 4)), SGD(lr=StepDecay(0.1, step_size=2, gamma=0.5))
+    net, opt = _net(float_dtype, (9, 4)), SGD(lr=StepDecay(0.1, step_size=2, gamma=0.5))
+    step = compile_step(net, opt, compile=True)
+    x, t = _batch(float_dtype)
+    for _ in range(5):
+        ref_opt.update(ref_net.params, ref_net.gradient(x, t))
+        step(x, t)
+    assert step.compiles == 1
+    _assert_close(_state(net, opt), _state(ref_net, ref_opt), 1e-10)
     with pytest.raises(ValueError, match="compile must be"):
         compile_step(net, opt, compile="yes")
 
 
-def test_a_changed_hyperparameter_retraces(backend, float_dtype):
-    """lr is baked into the program: changing it compiles again, never runs stale."""
+def test_a_changed_hyperparameter_is_used_without_retracing(backend, float_dtype):
+    """lr and weight decay are arrays passed in: changing them never runs stale numbers
+    and compiles nothing new; whether weight decay is on is part of the program."""
     if backend.name != "jax" or float_dtype != "float64":
         pytest.skip("needs JAX's float64")
-    ref_net, ref_opt = _net(float_dtype), SGD(lr=0.1)
-    net, opt = _net(float_dtype), SGD(lr=0.1)
+    kw = dict(hidden=(9, 5), weight_decay_lambda=0.1)
+    ref_net, ref_opt = _net(float_dtype, **kw), SGD(lr=0.1)
+    net, opt = _net(float_dtype, **kw), SGD(lr=0.1)
     step = compile_step(net, opt)
     x, t = _batch(float_dtype)
-    for lr in (0.1, 0.1, 0.02):
+    for lr, lam in ((0.1, 0.1), (0.1, 0.1), (0.02, 0.3), (0.02, 0.0)):
         ref_opt.lr = opt.lr = lr
+        ref_net.weight_decay_lambda = net.weight_decay_lambda = lam
         ref_opt.update(ref_net.params, ref_net.gradient(x, t))
         step(x, t)
-    assert step.compiles == 2
+        _assert_close(_state(net, opt), _state(ref_net, ref_opt), 1e-10)
+    assert step.compiles == 2  # the last lambda is 0: the decay's code is left out
+
+
+def test_networks_of_one_architecture_share_one_trace(backend, float_dtype):
+    """Three runs of one architecture and optimizer class, with other first weights, lr,
+    momentum and weight decay (the networks of an experiment, a search's trials): one
+    trace between them, each run equal to its eager twin.  A dropout stream with
+    another seed is another program (its words are constants of the trace)."""
+    if backend.name != "jax" or float_dtype != "float64":
+        pytest.skip("compiled vs eager to 1e-10 needs JAX's float64")
+    from xpscratch.optim import Momentum
+
+    x, t = _batch(float_dtype)
+    steps = []
+    for i, (lr, mu, lam) in enumerate(((0.1, 0.9, 0.01), (0.03, 0.5, 0.2), (0.2, 0.8, 0.05))):
+        kw = dict(hidden=(9, 6), weight_init_std=0.1 * (i + 1), weight_decay_lambda=lam)
+        ref_net, ref_opt = _net(float_dtype, **kw), Momentum(lr=lr, momentum=mu)
+        net, opt = _net(float_dtype, **kw), Momentum(lr=lr, momentum=mu)
+        step = compile_step(net, opt)
+        for _ in range(2):
+            ref_opt.update(ref_net.params, ref_net.gradient(x, t))
+            step(x, t)
+        _assert_close(_state(net, opt), _state(ref_net, ref_opt), 1e-10)
+        steps.append(step)
+    assert sum(s.compiles for s in steps) == 1
+    ref_net, ref_opt = _net(float_dtype, hidden=(9, 6), seed=6), Momentum(lr=0.1)
+    net, opt = _net(float_dtype, hidden=(9, 6), seed=6), Momentum(lr=0.1)
+    other = compile_step(net, opt)
+    ref_opt.update(ref_net.params, ref_net.gradient(x, t))
+    other(x, t)
+    assert other.compiles == 1
     _assert_close(_state(net, opt), _state(ref_net, ref_opt), 1e-10)
 
 

@@ -20,15 +20,25 @@ step carries from call to call: a step reads no value and copies nothing from th
 host.  Their host values (``optimizer.step``, ``stream.counter``) advance in step; if
 anything else changes them (a checkpoint loaded), the device copies are made again.
 
+One program per architecture and shape: the compiled function is shared by every
+step whose network and optimizer have the same structure (classes, layer sizes and
+settings, the dropout streams' seeds), so the networks of one experiment and the
+trials of a search trace once.  The hyperparameters that runs vary (``lr``,
+``momentum``, AdamW's ``weight_decay``, the network's ``weight_decay_lambda``) are
+0-d arrays passed in, not numbers baked into the program: changing one (a search
+trial, a learning-rate schedule) does not compile again.  Whether each is zero is
+part of the structure (the code branches on it).
+
 Where it compiles: JAX (``jax.jit``).  Elsewhere ``compile_step`` runs the same step
 eagerly (``compiled`` is False).  torch is left eager on purpose: see the README's
-"Compiled steps".  A learning-rate schedule (a number that changes per step) is not
-compiled yet: ``compile=True`` refuses it, "auto" runs such a step eagerly.
+"Compiled steps".  CuPy runs eagerly too: capturing the step in a CUDA graph is not
+proven on a GPU yet.
 """
 
 from __future__ import annotations
 
 import importlib
+import weakref
 from typing import Any
 
 from .._interrupts import deferred_interrupts
@@ -43,15 +53,15 @@ def compile_reason(network: Any, optimizer: Optimizer) -> str | None:
     """Why this network and optimizer cannot be compiled here (None: they can)."""
     xp = namespace(network.params[next(iter(network.params))])
     name = backend_name(xp)
+    if name == "cupy":
+        return (
+            "compiled steps run on JAX only; CuPy runs the step eagerly, because capturing "
+            "it in a CUDA graph is not proven on a GPU yet"
+        )
     if name != "jax":
         return (
             f"compiled steps run on JAX only; the {name} backend runs the step eagerly "
             "(torch.compile is not used: see the README's 'Compiled steps')"
-        )
-    if callable(optimizer.lr):
-        return (
-            "a learning-rate schedule changes a number every step, which a compiled step "
-            "cannot take yet; use a constant lr or compile=False"
         )
     if not hasattr(network, "layers") or not hasattr(network, "last_layer"):
         return "compile_step needs one of xpscratch's networks (layers and last_layer)"
@@ -62,6 +72,158 @@ def _objects(network: Any, optimizer: Optimizer) -> list[Any]:
     objs = [network, optimizer, network.last_layer, *network.layers.values()]
     objs += [layer.stream for layer in network.layers.values() if isinstance(layer, Dropout)]
     return objs
+
+
+# Hyperparameters passed to the program as 0-d arrays (what experiments and searches vary)
+TRACED_OPTIMIZER = ("lr", "momentum", "weight_decay")
+TRACED_NETWORK = ("weight_decay_lambda",)
+# a network's config entries that only choose the first weights: not part of the program
+_INIT_ONLY = ("seed", "weight_init_std", *TRACED_NETWORK)
+# the layers' settings the program reads (a layer's other attributes are its arrays)
+_LAYER_SETTINGS = ("dropout_ratio", "inverted", "momentum", "eps", "label_smoothing")
+
+
+class _Scalar:
+    """A traced hyperparameter in place of its Python float while the step traces.
+
+    Arithmetic uses the 0-d array (``lr * g`` rounds as with the float: JAX takes a
+    Python float in the array's dtype); truth is the host value's, which is part of
+    the program's structure (``if lam:`` picks the code).  Arrays meeting it defer to
+    its reflected operations, so no value is baked in by accident.
+    """
+
+    __slots__ = ("value", "truth")
+
+    def __init__(self, value: Any, truth: bool) -> None:
+        self.value, self.truth = value, truth
+
+    def __bool__(self) -> bool:
+        return self.truth
+
+    def __neg__(self) -> Any:
+        return -self.value
+
+    def __add__(self, other: Any) -> Any:
+        return self.value + _unwrap(other)
+
+    def __radd__(self, other: Any) -> Any:
+        return _unwrap(other) + self.value
+
+    def __sub__(self, other: Any) -> Any:
+        return self.value - _unwrap(other)
+
+    def __rsub__(self, other: Any) -> Any:
+        return _unwrap(other) - self.value
+
+    def __mul__(self, other: Any) -> Any:
+        return self.value * _unwrap(other)
+
+    def __rmul__(self, other: Any) -> Any:
+        return _unwrap(other) * self.value
+
+    def __truediv__(self, other: Any) -> Any:
+        return self.value / _unwrap(other)
+
+    def __rtruediv__(self, other: Any) -> Any:
+        return _unwrap(other) / self.value
+
+    def __pow__(self, other: Any) -> Any:
+        return self.value ** _unwrap(other)
+
+    def __rpow__(self, other: Any) -> Any:
+        return _unwrap(other) ** self.value
+
+
+def _unwrap(x: Any) -> Any:
+    return x.value if isinstance(x, _Scalar) else x
+
+
+def _traced_names(obj: Any, names: tuple[str, ...]) -> list[str]:
+    return [n for n in names if isinstance(getattr(obj, n, None), float) or n == "lr"]
+
+
+def hyperparameters(network: Any, optimizer: Optimizer) -> dict[str, float]:
+    """The host values of the hyperparameters a compiled step takes as arrays."""
+    out = {
+        f"opt/{n}": float(getattr(optimizer, n))
+        for n in _traced_names(optimizer, TRACED_OPTIMIZER)
+        if n != "lr"
+    }
+    out["opt/lr"] = float(optimizer.current_lr())
+    out.update({f"net/{n}": getattr(network, n) for n in _traced_names(network, TRACED_NETWORK)})
+    return out
+
+
+def structure(network: Any, optimizer: Optimizer, loss_after_update: bool) -> tuple:
+    """What a compiled step's program depends on, besides its inputs' shapes and dtypes:
+    equal structures share one program.  A network without a ``config`` shares none."""
+    config = getattr(network, "config", None)
+    if not isinstance(config, dict):
+        net: tuple = ("instance", id(network))
+    else:
+        layers = [network.last_layer, *network.layers.values()]
+        net = (
+            type(network).__module__,
+            type(network).__qualname__,
+            repr(sorted((k, v) for k, v in config.items() if k not in _INIT_ONLY)),
+            tuple(
+                (
+                    type(la).__name__,
+                    tuple((n, getattr(la, n)) for n in _LAYER_SETTINGS if hasattr(la, n)),
+                )
+                for la in layers
+            ),
+            tuple((la.stream.seed, la.stream.purpose) for la in layers if isinstance(la, Dropout)),
+        )
+    traced = set(_traced_names(optimizer, TRACED_OPTIMIZER))
+    opt = tuple(
+        (k, "traced", k == "lr" or bool(v)) if k in traced else (k, v)
+        for k, v in sorted(vars(optimizer).items())
+        if k not in ("state", "step")
+    )
+    hyper = tuple((n, bool(getattr(network, n))) for n in _traced_names(network, TRACED_NETWORK))
+    return (
+        type(optimizer).__module__,
+        type(optimizer).__qualname__,
+        opt,
+        net,
+        hyper,
+        loss_after_update,
+    )
+
+
+class _Program:
+    """The static argument of the shared jitted step: equal for equal structures (one
+    cache entry per structure and shape); traces through whichever step met it first."""
+
+    def __init__(self, key: tuple, step: CompiledStep) -> None:
+        self.key, self._step = key, weakref.ref(step)
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Program) and other.key == self.key
+
+    def trace(self, *arrays: Any) -> Any:
+        step = self._step()
+        if step is None:  # pragma: no cover - jax traces during the call that made it
+            raise RuntimeError("a compiled step's program was traced after its step was freed")
+        return step._pure(*arrays)
+
+
+_JITTED: list[Any] = []  # the one shared jax.jit function, made on first use
+
+
+def _shared_jit() -> Any:
+    if not _JITTED:
+        jax = importlib.import_module("jax")
+        _JITTED.append(jax.jit(_run_program, static_argnums=0))
+    return _JITTED[0]
+
+
+def _run_program(program: _Program, *arrays: Any) -> Any:
+    return program.trace(*arrays)
 
 
 class CompiledStep:
@@ -92,9 +254,8 @@ class CompiledStep:
         self.loss_after_update = loss_after_update
         self.reason = reason
         self.compiles = 0
-        self._jitted: Any = None
-        self._fingerprint: Any = None
-        self._device_counts: dict[str, tuple[int, Any]] = {}
+        self._program: _Program | None = None
+        self._device_counts: dict[str, tuple[Any, Any]] = {}
 
     # -- eager --------------------------------------------------------------
 
@@ -116,11 +277,14 @@ class CompiledStep:
         layers = self.network.layers.items()
         return {n: la for n, la in layers if isinstance(la, BatchNormalization)}
 
-    def _pure(self, params, buffers, opt_state, count, counters, x, t):  # noqa: ANN001, ANN202
+    def _pure(self, params, buffers, opt_state, count, counters, hyper, x, t):  # noqa: ANN001, ANN202
         network, optimizer = self.network, self.optimizer
         self.compiles += 1  # runs only while tracing
         saved = [(obj, dict(vars(obj))) for obj in _objects(network, optimizer)]
         try:
+            for key, value in hyper.items():
+                owner, name = (optimizer, key[4:]) if key.startswith("opt/") else (network, key[4:])
+                setattr(owner, name, _Scalar(value, bool(getattr(owner, name)) or name == "lr"))
             network.params = dict(params)
             for name, (mean, var) in buffers.items():
                 layer = network.layers[name]
@@ -155,13 +319,15 @@ class CompiledStep:
                 vars(obj).clear()
                 vars(obj).update(attributes)
 
-    def _device_count(self, key: str, host: int, like: Any) -> Any:
-        """The device copy of a host count, made again only when the host value moved."""
+    def _device_count(self, key: str, host: Any, like: Any, dtype: Any = None) -> Any:
+        """The device copy of a host count (or hyperparameter, in ``dtype``), made again
+        only when the host value moved."""
         held = self._device_counts.get(key)
         if held is not None and held[0] == host:
             return held[1]
         xp = namespace(like)
-        value = xp.asarray(host, dtype=index_dtype(xp, device_of(like)), device=device_of(like))
+        dtype = index_dtype(xp, device_of(like)) if dtype is None else dtype
+        value = xp.asarray(host, dtype=dtype, device=device_of(like))
         self._device_counts[key] = (host, value)
         return value
 
@@ -171,13 +337,9 @@ class CompiledStep:
         Returns ``(pending, training loss, loss after the update or None)``.
         """
         network, optimizer = self.network, self.optimizer
-        fingerprint = (
-            tuple((k, v) for k, v in vars(optimizer).items() if k not in ("state", "step")),
-            repr(getattr(network, "config", None)),
-        )
-        if self._jitted is None or fingerprint != self._fingerprint:
-            jax = importlib.import_module("jax")
-            self._jitted, self._fingerprint = jax.jit(self._pure), fingerprint
+        key = structure(network, optimizer, self.loss_after_update)
+        if self._program is None or self._program.key != key:
+            self._program = _Program(key, self)
         if optimizer.state is None:
             optimizer.init(network.params)
         like = x
@@ -187,8 +349,15 @@ class CompiledStep:
             n: self._device_count(f"rng/{n}", la.stream.counter, like) for n, la in dropouts.items()
         }
         buffers = {n: (la.running_mean, la.running_var) for n, la in norms.items()}
+        params = dict(network.params)
+        dtype = params[next(iter(params))].dtype
+        hyper = {
+            n: self._device_count(n, v, like, dtype)
+            for n, v in hyperparameters(network, optimizer).items()
+        }
         # the compiled call changes nothing: an error or Ctrl-C in it leaves all as it was
-        return self._jitted(dict(network.params), buffers, optimizer.state, count, counters, x, t)
+        arrays = (params, buffers, optimizer.state, count, counters, hyper, x, t)
+        return _shared_jit()(self._program, *arrays)
 
     def store(self, pending: Any) -> None:
         """Write a computed step into the objects (call it with Ctrl-C held off)."""

@@ -106,10 +106,12 @@ class Trainer(_state.Checkpointing):
     ``save_checkpoint``/``load_checkpoint`` and :meth:`resume` continue a run exactly
     where it stopped (:mod:`.state`).
 
-    ``compile``: True runs each step (and its recorded loss) as one ``jax.jit`` program
-    (:mod:`.compiled`) and refuses, naming why, where it cannot (not JAX, an lr
-    schedule); "auto" compiles where it can; False (the default) runs eagerly.  Compiled
-    and eager runs resume from each other's checkpoints.
+    ``compile``: "auto" (the default) runs each step (and its recorded loss) as one
+    ``jax.jit`` program (:mod:`.compiled`) where it can (JAX) and eagerly elsewhere, with
+    the same numbers as ever; True refuses, naming why, where it cannot; False runs
+    eagerly.  On JAX a compiled float32 step rounds in another order than the op-by-op
+    one (within float32's rounding of the float64 truth).  Compiled and eager runs
+    resume from each other's checkpoints.
     """
 
     def __init__(
@@ -138,7 +140,7 @@ class Trainer(_state.Checkpointing):
         checkpoint_path: str | PathLike | None = None,
         checkpoint_every: int = 1,
         callbacks: Sequence[Callback] = (),
-        compile: bool | str = False,
+        compile: bool | str = "auto",
     ) -> None:
         self.network = network
         self.optimizer = make_trainer_optimizer(optimizer, optimizer_param)
