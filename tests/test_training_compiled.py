@@ -304,3 +304,16 @@ def test_the_trainer_refuses_to_compile_where_it_cannot(backend, float_dtype):
     assert _trainer(float_dtype, "auto").compiled_step is None
     with pytest.raises(ValueError, match="cannot compile this training step"):
         _trainer(float_dtype, True)
+
+
+def test_a_nan_in_the_batch_gives_a_nan_loss(backend, float_dtype):
+    """XLA turns ReLU's x * (x > 0) into a select that maps NaN to 0: the compiled
+    step's losses must still be NaN for a batch holding one (the Trainer stops there)."""
+    if backend.name != "jax":
+        pytest.skip("the compiled path is JAX's")
+    net, opt = _net(float_dtype, use_batchnorm=False, use_dropout=False), SGD(lr=0.1)
+    x, t = _batch(float_dtype)
+    bad = xpscratch.to_numpy(x).copy()
+    bad[3, 2] = np.nan
+    assert np.isfinite(_np(compile_step(net, opt)(x, t)))
+    assert np.isnan(_np(compile_step(net, opt)(xpscratch.asarray(bad, dtype=float_dtype), t)))

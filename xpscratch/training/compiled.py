@@ -226,6 +226,17 @@ def _run_program(program: _Program, *arrays: Any) -> Any:
     return program.trace(*arrays)
 
 
+def _nan_if_not_finite(x: Any, *losses: Any) -> tuple[Any, ...]:
+    """The losses, NaN where the batch holds a NaN or inf, as eagerly.
+
+    XLA rewrites ReLU's ``x * (x > 0)`` as a select, which turns a NaN into 0: without
+    this a NaN in the data would train on silently instead of stopping the run.
+    """
+    xp = namespace(x)
+    finite = xp.all(xp.isfinite(x))
+    return tuple(None if v is None else xp.where(finite, v, float("nan")) for v in losses)
+
+
 class CompiledStep:
     """``step(x, t) -> loss``: one training step, compiled where possible.
 
@@ -313,7 +324,7 @@ class CompiledStep:
                 network.params = dict(new_params)
                 after = network.loss(x, t)  # train_flg=False: the new running statistics
             out = new_params, new_buffers, update.state, update.step, new_counters
-            return out, loss, after
+            return out, *_nan_if_not_finite(x, loss, after)
         finally:
             for obj, attributes in saved:
                 vars(obj).clear()
