@@ -27,6 +27,7 @@ from .._threads import limit_threads
 from ..datasets.placement import load_data, load_host, to_device
 from ..random import RandomStream
 from ..training.batches import batch_indices, iterate_batches
+from ..training.compiled import compile_step
 from ..training.progress import open_bar
 from ._settings import ExperimentSettings
 
@@ -228,21 +229,24 @@ def compare_losses(
     """Train each network with its optimizer on the same mini-batches; per-step losses.
 
     The book's loop: for every batch, each network takes one update and then records
-    its loss on that batch.  Losses stay on the device until the end (one transfer per
-    network), except every 100 steps when a progress bar shows them.
+    its loss on that batch (one compiled step where ``compile_step`` compiles).  Losses
+    stay on the device until the end (one transfer per network), except every 100 steps
+    when a progress bar shows them.
     """
     xp = _backend.namespace(x)
     losses: dict[str, list[Any]] = {k: [] for k in networks}
+    # compiled where "auto" chooses it (JAX: one program per architecture, shared)
+    steps = {
+        k: compile_step(net, optimizers[k], loss_after_update=True) for k, net in networks.items()
+    }
     bar = progress_bar(iterations, desc, progress)
     try:
         for i, idx in enumerate(
             iterate_batches(RandomStream(seed, purpose), x.shape[0], batch_size, iterations)
         ):
             x_batch, t_batch = xp.take(x, idx, axis=0), xp.take(t, idx, axis=0)
-            for key, network in networks.items():
-                grads = network.gradient(x_batch, t_batch)
-                optimizers[key].update(network.params, grads)
-                losses[key].append(network.loss(x_batch, t_batch))
+            for key, step in steps.items():
+                losses[key].append(step(x_batch, t_batch))
             bar.update()
             if progress and (i + 1) % 100 == 0:
                 bar.set_postfix_str(" ".join(f"{k}={float(v[-1]):.3f}" for k, v in losses.items()))

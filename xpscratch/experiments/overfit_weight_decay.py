@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from ..networks import MultiLayerNet
 from ..optim import SGD
 from ..random import RandomStream
+from ..training.compiled import compile_step
 from ._common import (
     ExperimentResult,
     ExperimentSettings,
@@ -97,10 +98,11 @@ def train_accuracy_curves(
     x_train, t_train, x_test, t_test = data
     xp, n = network.xp, x_train.shape[0]
     train_acc, test_acc = [], []
+    step = compile_step(network, optimizer)  # compiled where "auto" chooses it
     for _ in range(epochs):
         for idx in batch_indices(stream, n, batch_size):
             x_batch, t_batch = xp.take(x_train, idx, axis=0), xp.take(t_train, idx, axis=0)
-            optimizer.update(network.params, network.gradient(x_batch, t_batch))
+            step(x_batch, t_batch)
         train_acc.append(network.accuracy(x_train, t_train))
         test_acc.append(network.accuracy(x_test, t_test, batch_size=2000))
         bar.update()

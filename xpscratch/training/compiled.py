@@ -387,22 +387,31 @@ class CompiledStep:
             self._device_counts[f"rng/{name}"] = (stream.counter, counter)
 
     def __call__(self, x: Any, t: Any) -> Any:
-        """One step on the mini-batch ``(x, t)``; the training loss as a 0-d array."""
+        """One step on the mini-batch ``(x, t)``; the training loss as a 0-d array (with
+        ``loss_after_update``, the book's recorded loss: ``network.loss(x, t)`` after it)."""
         if not self.compiled:
-            return self._eager(x, t)
-        pending, loss, _ = self.compute(x, t)
+            loss = self._eager(x, t)
+            return self.network.loss(x, t) if self.loss_after_update else loss
+        pending, loss, after = self.compute(x, t)
         with deferred_interrupts():
             self.store(pending)
-        return loss
+        return after if self.loss_after_update else loss
 
 
 def compile_step(
-    network: Any, optimizer: Optimizer, *, compile: bool | str = "auto"
+    network: Any,
+    optimizer: Optimizer,
+    *,
+    compile: bool | str = "auto",
+    loss_after_update: bool = False,
 ) -> CompiledStep:
     """A training step ``step(x, t) -> loss`` for ``network`` and ``optimizer``.
 
     Same effect as ``grads = network.gradient(x, t); optimizer.update(network.params,
     grads)``; compiled with ``jax.jit`` on JAX ("auto" and True), eager elsewhere
-    (True refuses, naming why).  The first call on each shape compiles.
+    (True refuses, naming why).  The first call on each structure and shape compiles;
+    steps of the same structure share the program (see the module's docstring).  The
+    loss returned is the step's training loss, or with ``loss_after_update`` the
+    book's recorded one, ``network.loss(x, t)`` after the update.
     """
-    return CompiledStep(network, optimizer, compile=compile)
+    return CompiledStep(network, optimizer, compile=compile, loss_after_update=loss_after_update)
