@@ -415,3 +415,25 @@ def test_the_quick_dropout_run_still_learns_and_narrows_the_gap():
     on, off = r.use_dropout.index(True), r.use_dropout.index(False)
     assert r.train_acc[on][-1] > 0.5 and r.test_acc[on][-1] > 0.35  # learns, far from 0.1
     assert r.gap(on) < r.gap(off) - 0.03  # and overfits less
+
+
+def test_networks_of_an_experiment_and_trials_of_a_search_share_one_compiled_step(backend):
+    """On JAX the experiments train through compiled steps, one program per architecture:
+    three weight scales x (BN, plain) trace twice; three search trials (other lr and
+    weight decay) trace once.  Sizes of their own, so no other test traced them first."""
+    if backend.name != "jax":
+        pytest.skip("steps compile on JAX")
+    from xpscratch.training.compiled import trace_count
+
+    before = trace_count()
+    bn = EXPERIMENTS["batch_norm_test"].run(
+        num_scales=3, epochs=1, train_size=60, hidden_size_list=(7, 7), batch_size=20
+    )
+    assert trace_count() - before == 2
+    assert len(bn.bn_train_acc) == 3
+    before = trace_count()
+    hp = EXPERIMENTS["hyperparameter_optimization"].run(
+        trials=3, rounds=1, epochs=1, train_size=100, hidden_size_list=(7, 7), batch_size=20
+    )
+    assert trace_count() - before == 1
+    assert len({t["lr"] for t in hp.rounds[0]["trials"]}) == 3

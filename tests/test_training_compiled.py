@@ -317,3 +317,15 @@ def test_a_nan_in_the_batch_gives_a_nan_loss(backend, float_dtype):
     bad[3, 2] = np.nan
     assert np.isfinite(_np(compile_step(net, opt)(x, t)))
     assert np.isnan(_np(compile_step(net, opt)(xpscratch.asarray(bad, dtype=float_dtype), t)))
+
+
+def test_cupy_says_plainly_why_it_runs_eagerly(monkeypatch):
+    """No CUDA-graph capture is proven on a GPU: CuPy's reason (shown by `xpscratch check`'s
+    compiled group) says the step runs eagerly and why."""
+    from xpscratch.training import compiled
+
+    monkeypatch.setattr(compiled, "backend_name", lambda xp: "cupy")
+    net = MultiLayerNetExtend(3, [2], 2, dtype="float64")
+    reason = compiled.compile_reason(net, SGD())
+    assert "CuPy runs the step eagerly" in reason and "CUDA graph" in reason
+    assert "not proven on a GPU" in reason

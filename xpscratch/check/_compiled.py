@@ -9,7 +9,8 @@ relative in float64 (50 steps), and in float32 after 5 steps within 1e-4 relativ
 two programs round in different orders; provisional until the check's float32
 trajectory policy covers compiled steps).  On JAX the compiled steps also run under
 ``jax.transfer_guard("disallow")``: no host/device copy inside a step.  Backends that
-do not compile say why and skip.
+do not compile say why and skip: CuPy runs the step eagerly, because capturing it in a
+CUDA graph is not proven on a GPU (``compile_reason`` says so in the group's note).
 """
 
 from __future__ import annotations

@@ -46,7 +46,7 @@ from ..backend import backend_name, device_of, index_dtype, namespace
 from ..layers import BatchNormalization, Dropout
 from ..optim import Optimizer, _changed
 
-__all__ = ["CompiledStep", "compile_step", "compile_reason"]
+__all__ = ["CompiledStep", "compile_step", "compile_reason", "trace_count"]
 
 
 def compile_reason(network: Any, optimizer: Optimizer) -> str | None:
@@ -213,6 +213,12 @@ class _Program:
 
 
 _JITTED: list[Any] = []  # the one shared jax.jit function, made on first use
+_TRACES = [0]
+
+
+def trace_count() -> int:
+    """How many times compiled steps have been traced in this process (all steps)."""
+    return _TRACES[0]
 
 
 def _shared_jit() -> Any:
@@ -291,6 +297,7 @@ class CompiledStep:
     def _pure(self, params, buffers, opt_state, count, counters, hyper, x, t):  # noqa: ANN001, ANN202
         network, optimizer = self.network, self.optimizer
         self.compiles += 1  # runs only while tracing
+        _TRACES[0] += 1
         saved = [(obj, dict(vars(obj))) for obj in _objects(network, optimizer)]
         try:
             for key, value in hyper.items():
