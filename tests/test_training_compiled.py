@@ -329,3 +329,17 @@ def test_cupy_says_plainly_why_it_runs_eagerly(monkeypatch):
     reason = compiled.compile_reason(net, SGD())
     assert "CuPy runs the step eagerly" in reason and "CUDA graph" in reason
     assert "not proven on a GPU" in reason
+
+
+def test_a_compiled_permutation_is_the_streams_own(backend):
+    """epoch_order on JAX draws the permutation as one program: the very same order as
+    the stream's op-by-op draw (NumPy's host reference), and the counter advances."""
+    from xpscratch.random import RandomStream
+    from xpscratch.training.batches import epoch_order
+
+    for n, epoch in ((1, 0), (7, 3), (100, 0), (100, 1), (1001, 5)):
+        want = RandomStream(9, "test/shuffle", epoch).permutation(n, xp=np)
+        stream = RandomStream(9, "test/shuffle")
+        got = epoch_order(stream, n, epoch=epoch, xp=backend.xp, device=backend.device)
+        assert np.array_equal(_np(got), np.asarray(want)), (n, epoch)
+        assert stream.counter == epoch + 1

@@ -134,8 +134,8 @@ def run_batch_norm_test(
                         t_batch = xp.take(t_train, idx, axis=0)
                         for step in steps:
                             step(x_batch, t_batch)
-                    for curve, net in zip(curves, nets, strict=True):
-                        curve.append(net.accuracy(x_train, t_train))
+                    for curve, step in zip(curves, steps, strict=True):
+                        curve.append(step.accuracy(x_train, t_train))
                     bar.update()
                     bar.set_postfix_str(
                         f"w={w:.2g} bn={curves[0][-1]:.3f} plain={curves[1][-1]:.3f}"

@@ -103,8 +103,8 @@ def train_accuracy_curves(
         for idx in batch_indices(stream, n, batch_size):
             x_batch, t_batch = xp.take(x_train, idx, axis=0), xp.take(t_train, idx, axis=0)
             step(x_batch, t_batch)
-        train_acc.append(network.accuracy(x_train, t_train))
-        test_acc.append(network.accuracy(x_test, t_test, batch_size=2000))
+        train_acc.append(step.accuracy(x_train, t_train))
+        test_acc.append(step.accuracy(x_test, t_test, batch_size=2000))
         bar.update()
         bar.set_postfix_str(f"train={train_acc[-1]:.3f} test={test_acc[-1]:.3f}")
     return OverfitRun(train_acc, test_acc)

@@ -14,6 +14,7 @@ from typing import Any
 
 from .. import backend as _backend
 from ..random import RandomStream
+from .compiled import compiled_permutation
 
 __all__ = ["batch_at", "batch_count", "batch_indices", "epoch_order", "iterate_batches"]
 
@@ -28,6 +29,10 @@ def epoch_order(
     """
     if epoch is not None:
         stream.counter = epoch
+    if _backend.backend_name(xp or _backend.get_backend().xp) == "jax":
+        # the same permutation as one program (op by op, JAX takes ~20x NumPy's time)
+        b = _backend.get_backend()
+        return compiled_permutation(stream, n, xp or b.xp, b.device if device is None else device)
     return stream.permutation(n, xp=xp, device=device)
 
 

@@ -43,10 +43,18 @@ from typing import Any
 
 from .._interrupts import deferred_interrupts
 from ..backend import backend_name, device_of, index_dtype, namespace
+from ..functions import argmax_rows
 from ..layers import BatchNormalization, Dropout
 from ..optim import Optimizer, _changed
+from ..random import RandomStream
 
-__all__ = ["CompiledStep", "compile_step", "compile_reason", "trace_count"]
+__all__ = [
+    "CompiledStep",
+    "compile_step",
+    "compile_reason",
+    "compiled_permutation",
+    "trace_count",
+]
 
 
 def compile_reason(network: Any, optimizer: Optimizer) -> str | None:
@@ -154,27 +162,31 @@ def hyperparameters(network: Any, optimizer: Optimizer) -> dict[str, float]:
     return out
 
 
+def network_structure(network: Any) -> tuple:
+    """What a program reads of ``network`` besides its arrays (see :func:`structure`)."""
+    config = getattr(network, "config", None)
+    if not isinstance(config, dict):
+        return ("instance", network)  # shares nothing: kept alive with its program
+    layers = [network.last_layer, *network.layers.values()]
+    return (
+        type(network).__module__,
+        type(network).__qualname__,
+        repr(sorted((k, v) for k, v in config.items() if k not in _INIT_ONLY)),
+        tuple(
+            (
+                type(la).__name__,
+                tuple((n, getattr(la, n)) for n in _LAYER_SETTINGS if hasattr(la, n)),
+            )
+            for la in layers
+        ),
+        tuple((la.stream.seed, la.stream.purpose) for la in layers if isinstance(la, Dropout)),
+    )
+
+
 def structure(network: Any, optimizer: Optimizer, loss_after_update: bool) -> tuple:
     """What a compiled step's program depends on, besides its inputs' shapes and dtypes:
     equal structures share one program.  A network without a ``config`` shares none."""
-    config = getattr(network, "config", None)
-    if not isinstance(config, dict):
-        net: tuple = ("instance", id(network))
-    else:
-        layers = [network.last_layer, *network.layers.values()]
-        net = (
-            type(network).__module__,
-            type(network).__qualname__,
-            repr(sorted((k, v) for k, v in config.items() if k not in _INIT_ONLY)),
-            tuple(
-                (
-                    type(la).__name__,
-                    tuple((n, getattr(la, n)) for n in _LAYER_SETTINGS if hasattr(la, n)),
-                )
-                for la in layers
-            ),
-            tuple((la.stream.seed, la.stream.purpose) for la in layers if isinstance(la, Dropout)),
-        )
+    net = network_structure(network)
     traced = set(_traced_names(optimizer, TRACED_OPTIMIZER))
     opt = tuple(
         (k, "traced", k == "lr" or bool(v)) if k in traced else (k, v)
@@ -196,8 +208,8 @@ class _Program:
     """The static argument of the shared jitted step: equal for equal structures (one
     cache entry per structure and shape); traces through whichever step met it first."""
 
-    def __init__(self, key: tuple, step: CompiledStep) -> None:
-        self.key, self._step = key, weakref.ref(step)
+    def __init__(self, key: tuple, step: CompiledStep, method: str = "_pure") -> None:
+        self.key, self._step, self._method = key, weakref.ref(step), method
 
     def __hash__(self) -> int:
         return hash(self.key)
@@ -209,7 +221,7 @@ class _Program:
         step = self._step()
         if step is None:  # pragma: no cover - jax traces during the call that made it
             raise RuntimeError("a compiled step's program was traced after its step was freed")
-        return step._pure(*arrays)
+        return getattr(step, self._method)(*arrays)
 
 
 _JITTED: list[Any] = []  # the one shared jax.jit function, made on first use
@@ -230,6 +242,36 @@ def _shared_jit() -> Any:
 
 def _run_program(program: _Program, *arrays: Any) -> Any:
     return program.trace(*arrays)
+
+
+class _Shuffle:
+    """The traced body of :func:`compiled_permutation` for one stream and size."""
+
+    def __init__(self, seed: int, purpose: str, n: int, device: Any) -> None:
+        self.seed, self.purpose, self.n, self.device = seed, purpose, n, device
+        self.program = _Program(("permutation", seed, purpose, n, str(device)), self)
+
+    def _pure(self, counter: Any) -> Any:
+        _TRACES[0] += 1
+        stream = RandomStream(self.seed, self.purpose, counter)
+        return stream.permutation(self.n, xp=namespace(counter), device=self.device)
+
+
+_SHUFFLES: dict[tuple, _Shuffle] = {}
+
+
+def compiled_permutation(stream: RandomStream, n: int, xp: Any, device: Any) -> Any:
+    """``stream.permutation(n, xp=xp, device=device)`` on JAX as one program per stream
+    and size (op by op it is hundreds of small operations, each compiled on first use):
+    the same permutation, the counter passed in as an array.  Advances the counter."""
+    key = (stream.seed, stream.purpose, int(n), str(device))
+    shuffle = _SHUFFLES.get(key)
+    if shuffle is None:
+        shuffle = _SHUFFLES[key] = _Shuffle(stream.seed, stream.purpose, int(n), device)
+    counter = xp.asarray(stream.counter, dtype=index_dtype(xp, device), device=device)
+    order = _shared_jit()(shuffle.program, counter)
+    stream.counter += 1
+    return order
 
 
 def _nan_if_not_finite(x: Any, *losses: Any) -> tuple[Any, ...]:
@@ -272,6 +314,7 @@ class CompiledStep:
         self.reason = reason
         self.compiles = 0
         self._program: _Program | None = None
+        self._accuracy: _Program | None = None
         self._device_counts: dict[str, tuple[Any, Any]] = {}
 
     # -- eager --------------------------------------------------------------
@@ -392,6 +435,46 @@ class CompiledStep:
             stream = dropouts[name].stream
             stream.counter += 1  # a Dropout draws one mask per training forward
             self._device_counts[f"rng/{name}"] = (stream.counter, counter)
+
+    def _pure_accuracy(self, params, buffers, x, t):  # noqa: ANN001, ANN202
+        network = self.network
+        self.compiles += 1
+        _TRACES[0] += 1
+        saved = [(obj, dict(vars(obj))) for obj in [network, *network.layers.values()]]
+        try:
+            network.params = dict(params)
+            for name, (mean, var) in buffers.items():
+                layer = network.layers[name]
+                layer.running_mean, layer.running_var = mean, var
+            y = argmax_rows(network.predict(x, train_flg=False))
+            xp = namespace(x)
+            count = index_dtype(xp, device_of(x))
+            return xp.sum(xp.astype(y == t, count), dtype=count)
+        finally:
+            for obj, attributes in saved:
+                vars(obj).clear()
+                vars(obj).update(attributes)
+
+    def accuracy(self, x: Any, t: Any, batch_size: int | None = None) -> float:
+        """``network.accuracy(x, t, batch_size)``, as one program per chunk shape where the
+        step compiles (shared by structure, like the step); eagerly elsewhere."""
+        network = self.network
+        if not self.compiled:
+            return network.accuracy(x, t, batch_size)
+        key = ("accuracy", network_structure(network))
+        if self._accuracy is None or self._accuracy.key != key:
+            self._accuracy = _Program(key, self, "_pure_accuracy")
+        n = x.shape[0]
+        if t.ndim != 1:
+            t = argmax_rows(t)
+        step = n if batch_size is None else int(batch_size)
+        buffers = {n_: (la.running_mean, la.running_var) for n_, la in self._norms().items()}
+        params, correct = dict(network.params), 0
+        for i in range(0, n, step):
+            j = min(i + step, n)
+            chunk = (x, t) if (i, j) == (0, n) else (x[i:j, ...], t[i:j])
+            correct = correct + _shared_jit()(self._accuracy, params, buffers, *chunk)
+        return float(correct) / n
 
     def __call__(self, x: Any, t: Any) -> Any:
         """One step on the mini-batch ``(x, t)``; the training loss as a 0-d array (with
