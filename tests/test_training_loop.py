@@ -906,3 +906,11 @@ def test_save_checkpoint_after_an_interrupt_then_resume_gives_the_uninterrupted_
     for key in ("hooks", "state/trainer/run/autosave"):  # the resumed run has no recorder
         got.pop(key), want.get(key)
     _assert_same_run(got, {k: v for k, v in want.items() if k in got and not k.startswith("file/")})
+
+
+def test_the_trainer_compiles_by_default_where_auto_chooses_it(backend, float_dtype):
+    """compile="auto" is the default: a compiled step on JAX, the eager one elsewhere."""
+    x, t = blobs(40, 6, 3)
+    net = MultiLayerNet(6, [5], 3, dtype=float_dtype)
+    tr = Trainer(net, x, t, x[:10], t[:10], epochs=1, mini_batch_size=8, verbose=False)
+    assert (tr.compiled_step is not None) == (backend.name == "jax")

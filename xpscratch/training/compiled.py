@@ -268,7 +268,9 @@ def compiled_permutation(stream: RandomStream, n: int, xp: Any, device: Any) -> 
     shuffle = _SHUFFLES.get(key)
     if shuffle is None:
         shuffle = _SHUFFLES[key] = _Shuffle(stream.seed, stream.purpose, int(n), device)
-    counter = xp.asarray(stream.counter, dtype=index_dtype(xp, device), device=device)
+    counter = xp.asarray(stream.counter, dtype=index_dtype(xp, device))
+    if device_of(counter) != device:
+        counter = xp.asarray(stream.counter, dtype=index_dtype(xp, device), device=device)
     order = _shared_jit()(shuffle.program, counter)
     stream.counter += 1
     return order
@@ -386,9 +388,13 @@ class CompiledStep:
         held = self._device_counts.get(key)
         if held is not None and held[0] == host:
             return held[1]
-        xp = namespace(like)
-        dtype = index_dtype(xp, device_of(like)) if dtype is None else dtype
-        value = xp.asarray(host, dtype=dtype, device=device_of(like))
+        xp, device = namespace(like), device_of(like)
+        dtype = index_dtype(xp, device) if dtype is None else dtype
+        # on the default device without naming it: JAX's device= costs 10x (a schedule's
+        # lr is made anew each step)
+        value = xp.asarray(host, dtype=dtype)
+        if device_of(value) != device:
+            value = xp.asarray(host, dtype=dtype, device=device)
         self._device_counts[key] = (host, value)
         return value
 
