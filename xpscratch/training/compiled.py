@@ -229,7 +229,8 @@ _TRACES = [0]
 
 
 def trace_count() -> int:
-    """How many times compiled steps have been traced in this process (all steps)."""
+    """How many times training steps have been traced in this process (all steps; not
+    the accuracies and shuffles, which are programs of their own)."""
     return _TRACES[0]
 
 
@@ -252,7 +253,6 @@ class _Shuffle:
         self.program = _Program(("permutation", seed, purpose, n, str(device)), self)
 
     def _pure(self, counter: Any) -> Any:
-        _TRACES[0] += 1
         stream = RandomStream(self.seed, self.purpose, counter)
         return stream.permutation(self.n, xp=namespace(counter), device=self.device)
 
@@ -444,8 +444,6 @@ class CompiledStep:
 
     def _pure_accuracy(self, params, buffers, x, t):  # noqa: ANN001, ANN202
         network = self.network
-        self.compiles += 1
-        _TRACES[0] += 1
         saved = [(obj, dict(vars(obj))) for obj in [network, *network.layers.values()]]
         try:
             network.params = dict(params)
