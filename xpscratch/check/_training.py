@@ -133,14 +133,20 @@ def _trainer(dtype: str, epochs: int) -> Trainer:
         optimizer="Adam",
         optimizer_param={"lr": 0.01},
         mini_batch_size=16,
+        compile=False,  # see _resume
     )
 
 
 def _resume(path: str, dtype: str) -> Trainer:
+    # The op-by-op step, as before compiled steps were the default: in float32 a compiled
+    # (XLA) 4-epoch BN + dropout + Adam run lands up to 4.5x the NumPy noise band away on
+    # BN's beta and the last bias (rounding, not formulas: compiled vs eager agree to 1e-9
+    # in float64); the band policy does not cover compiled rounding yet (group "compiled").
     net = MultiLayerNetExtend(10, [8, 8], 4, dtype=dtype, seed=1, **RICH)
     return Trainer.resume(
-        path, X, T, X[:40], T[:40], x_val=XV, t_val=TV, verbose=False, epochs=4, network=net
-    )
+        path, X, T, X[:40], T[:40], x_val=XV, t_val=TV, verbose=False, epochs=4, network=net,
+        compile=False,
+    )  # fmt: skip
 
 
 def _state(tr: Trainer) -> dict[str, Any]:
