@@ -145,6 +145,20 @@ def test_torch_gpu_devices_this_machine_lacks_are_refused_up_front(fresh_global)
             xpscratch.set_backend("torch", device=f"cuda:{n}")
 
 
+def test_a_torch_gpu_device_is_the_device_its_tensors_report(fresh_global, monkeypatch):
+    """On the H200, ``set_backend("torch", "cuda")`` kept torch.device("cuda"), which never
+    equals the ``cuda:0`` its tensors report: every device comparison failed there."""
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():  # stand in for one GPU; nothing is allocated
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+        monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+        monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    current = torch.cuda.current_device()
+    assert xpscratch.set_backend("torch", device="cuda").device == torch.device("cuda", current)
+    assert xpscratch.set_backend("torch", device="cuda:0").device == torch.device("cuda", 0)
+    assert xpscratch.set_backend("torch", device="cpu").device == torch.device("cpu")
+
+
 def test_set_torch_threads():
     torch = pytest.importorskip("torch")
     before = torch.get_num_threads()

@@ -156,7 +156,21 @@ def _make_torch(device: Any) -> Backend:
         raise BackendError(f"torch does not know the device {device!r}: {exc}") from exc
     _check_torch_device(torch, dev)
     xp = _import("array_api_compat.torch", "pip install array-api-compat")
-    return Backend("torch", xp, dev)
+    return Backend("torch", xp, _indexed_torch_device(torch, dev))
+
+
+def _indexed_torch_device(torch: ModuleType, dev: Any) -> Any:
+    """``cuda`` as the tensors made on it report it: ``cuda:0`` (the current GPU).
+
+    torch.device("cuda") != torch.device("cuda:0"), and a tensor created on "cuda" reports
+    the latter, so a device without its index never equals the device of its own arrays.
+    """
+    if dev.type == "cpu" or dev.index is not None:
+        return dev
+    module = getattr(torch, dev.type, None)
+    current = getattr(module, "current_device", None)
+    index = current() if callable(current) else 0
+    return torch.device(dev.type, index)
 
 
 def _check_torch_device(torch: ModuleType, dev: Any) -> None:
