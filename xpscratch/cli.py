@@ -68,6 +68,9 @@ _CLI_ADVICE = (
     (re.compile(r"pass download=True"), "add --download"),
     (re.compile(r" \(or pass data_dir=\.\.\.\)"), ""),
     (re.compile(r"dataset='([\w-]+)' \(the default\)"), r"--dataset \1 (the default)"),
+    (re.compile(r"workers \(workers=N\)"), "--workers"),
+    (re.compile(r"training set \(train_size=\)"), "--train-size"),
+    (re.compile(r" The finished trials are kept \(SearchError\.trials\);"), ""),
 )
 
 

@@ -18,7 +18,16 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import unquote
 
-__all__ = ["StorageError", "check_storage", "mask_password", "storage_errors"]
+__all__ = [
+    "StorageError",
+    "StorageFailure",
+    "check_storage",
+    "from_storage",
+    "mask_password",
+    "storage_cause",
+    "storage_errors",
+    "storage_failed",
+]
 
 # SQLAlchemy's own dialects (a "+driver" may follow); "postgres" is our alias
 DATABASES = ("sqlite", "postgresql", "postgres", "mysql", "mariadb", "oracle", "mssql")
@@ -204,3 +213,66 @@ def opens_storage(open_study: Callable[..., Any]) -> Callable[..., Any]:
             return open_study(cfg, *args, **kwargs)
 
     return wrapper
+
+
+# ---------------------------------------------------------------------------
+# a storage that fails mid-search (issue 22 item 18)
+
+
+class StorageFailure(Exception):
+    """A worker process's storage error, as its message (the parent names the storage)."""
+
+
+def from_storage(exc: BaseException) -> bool:
+    """Whether ``exc`` (an Exception) came from the storage: raised by the database driver,
+    SQLAlchemy or Optuna, or an OSError raised inside them (a journal file)."""
+    if isinstance(exc, StorageFailure):
+        return True
+    if not isinstance(exc, Exception):
+        return False
+    if type(exc).__module__.split(".")[0] in _FOREIGN:
+        return True
+    tb = exc.__traceback__
+    while tb is not None:
+        if isinstance(exc, OSError) and _module(tb).split(".")[0] in _FOREIGN:
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def _module(tb: Any) -> str:
+    return str(tb.tb_frame.f_globals.get("__name__", ""))
+
+
+def _failure_hint(url: str) -> str:
+    scheme = url.partition("://")[0].lower()
+    if url.startswith("journal:"):
+        return "is the journal file still there, readable and writable, and the disk not full?"
+    if scheme.startswith("sqlite"):
+        return (
+            "is the database file still there and writable (not removed, replaced or "
+            "locked by another program), and the disk not full?"
+        )
+    return "is the database server still running and reachable from here?"
+
+
+def storage_cause(exc: BaseException, url: str | None) -> str:
+    """``Type: message`` of the error at the bottom of ``exc``'s chain (the driver's),
+    without credentials."""
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        # Optuna wraps the driver's error in a guess ("e.g. exceeding max length"): the
+        # driver's own message says what happened
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    text = str(exc).strip()
+    detail = scrub(text.splitlines()[0] if text else "", url).rstrip(".")
+    return detail if isinstance(exc, StorageFailure) else f"{type(exc).__name__}: {detail}"
+
+
+def storage_failed(url: str | None, exc: BaseException, finished: int, total: int) -> str:
+    """The message for a storage that failed after ``finished`` of ``total`` trials."""
+    return (
+        f"the storage {mask_password(url)!r} failed during the search, after {finished} of "
+        f"{total} trials had finished: {storage_cause(exc, url)}. {_failure_hint(url or '')} "
+        "The finished trials are kept (SearchError.trials); once the storage works again, "
+        "rerun the same search to resume it"
+    )

@@ -30,7 +30,7 @@ from typing import Any
 from .. import backend as _backend
 from .._plain import plain
 from ._storage import check_storage, mask_password
-from ._workers import SPAWN_HINT, OnTrial, SearchError, activate, device_spec
+from ._workers import OnTrial, SearchError, activate, device_spec, worker_died
 from .objective import Objective, TrialRecord
 from .space import Param, Space, format_space, narrow, parse_space, sample, space_to_dict
 
@@ -267,7 +267,7 @@ def _run_random(
         for f in as_completed(futures):
             done(futures[f], f.result())
     except BrokenProcessPool as exc:
-        raise SearchError(f"a search worker process died. {SPAWN_HINT}") from exc
+        raise SearchError(worker_died(None, None)) from exc
     finally:
         pool.shutdown(wait=True, cancel_futures=True)  # after an error: no more trials
     return records  # type: ignore[return-value]
