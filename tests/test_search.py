@@ -1049,3 +1049,41 @@ def test_the_script_advice_reads_the_main_script(tmp_path, monkeypatch):
     assert unguarded_main_script() is True
     del main.__file__  # a notebook or an interactive session: nothing is re-run
     assert unguarded_main_script() is False
+
+
+def test_an_over_long_study_name_is_refused_before_any_work_naming_the_limit(tmp_path, capsys):
+    """Issue 22 item 20: a study name longer than a database's column (512) failed when the
+    study was created, with "is the database server running?"."""
+    optuna()
+    from xpscratch.cli import main
+    from xpscratch.search import StorageError
+
+    url = f"postgresql://u:secret@127.0.0.1:{_closed_port()}/db"
+    with pytest.raises(StorageError) as info:
+        search(BOOK_SPACE, 2, TINY, storage=url, study_name="s" * 513)
+    message = str(info.value)
+    assert "is 513 characters long; a database storage" in message
+    assert "at most 512: choose a shorter study name" in message
+    assert "server" not in message and "secret" not in message
+    with pytest.raises(StorageError, match="is the database server running"):
+        search(BOOK_SPACE, 2, TINY, storage=url, study_name="s" * 512)  # fits: connects
+    journal = f"journal:{tmp_path / 'study.log'}"
+    search(BOOK_SPACE, 1, TINY, storage=journal, study_name="s" * 513)  # a journal keeps it
+    argv = ["search", "--storage", url, "--study-name", "s" * 600, "--out", str(tmp_path / "o")]
+    assert main(argv) == 2
+    assert "is 600 characters long" in capsys.readouterr().err
+
+
+def test_a_value_too_long_for_postgres_is_not_blamed_on_the_server(postgres_url):
+    """Past the check (a name the storage refuses), the cause is the driver's, and the
+    hint names the length, not a server that is plainly running."""
+    from xpscratch.search import StorageError
+    from xpscratch.search._optuna import StudyConfig, open_study
+
+    cfg = StudyConfig(parse_space(BOOK_SPACE), 1, TINY, "random", 0, postgres_url, "s" * 513,
+                      ("numpy", None, "float64", 1))  # fmt: skip
+    with pytest.raises(StorageError) as info:
+        open_study(cfg)
+    message = str(info.value)
+    assert "too long" in message and "longer than 512 characters?" in message, message
+    assert "server running" not in message

@@ -54,6 +54,7 @@ from .search import (
     parse_space,
     search,
 )
+from .search._storage import check_study_name
 from .search._workers import SPAWN_HINT
 from .search.space import SPACE_HELP
 
@@ -360,6 +361,7 @@ def _search(args: argparse.Namespace) -> int:
         )
         objective.check(space)
         check_storage(args.storage)
+        check_study_name(args.study_name, args.storage)
         make_optimizer(args.optimizer)  # an unknown name fails here, with the choices
         for name in ("trials", "workers", "top_k"):
             if getattr(args, name) < 1:

@@ -22,6 +22,7 @@ __all__ = [
     "StorageError",
     "StorageFailure",
     "check_storage",
+    "check_study_name",
     "from_storage",
     "mask_password",
     "storage_cause",
@@ -116,6 +117,22 @@ def check_storage(url: str | None) -> None:
         _check_sqlite(url, masked)
 
 
+STUDY_NAME_MAX = 512  # Optuna's database tables keep names of at most 512 characters
+
+
+def check_study_name(name: Any, url: str | None) -> None:
+    """Refuse a study name a storage cannot keep, before any work (a name too long for a
+    database's column failed when the study was created, blamed on the server)."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"study_name must be a non-empty string, got {name!r}")
+    if url is not None and "://" in url and len(name) > STUDY_NAME_MAX:
+        raise StorageError(
+            f"study name {name[:20] + '...'!r} is {len(name)} characters long; a database "
+            f"storage ({mask_password(url)!r}) keeps names of at most {STUDY_NAME_MAX}: "
+            "choose a shorter study name"
+        )
+
+
 def _check_url_syntax(url: str) -> None:
     try:
         from sqlalchemy.engine import make_url
@@ -170,7 +187,13 @@ def _check_journal(path: str) -> None:
         )
 
 
-def _hint(url: str) -> str:
+def _hint(url: str, cause: str = "") -> str:
+    if cause.startswith(("DataError", "StringDataRightTruncation")) or "too long" in cause:
+        # the server answered: it is running; a value (the study name) does not fit
+        return (
+            "the database refused a value as too long for its column: is the study name "
+            f"longer than {STUDY_NAME_MAX} characters?"
+        )
     scheme = url.partition("://")[0].lower()
     if url.startswith("journal:"):
         return "is it the journal of an earlier search, and readable?"
@@ -197,10 +220,9 @@ def storage_errors(url: str | None) -> Iterator[None]:
             isinstance(exc, OSError) or type(exc).__module__.split(".")[0] in _FOREIGN
         ):
             raise
-        detail = scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else "", url)
+        cause = storage_cause(exc, url)
         raise StorageError(
-            f"cannot open the storage {mask_password(url)!r}: {type(exc).__name__}: {detail}. "
-            f"{_hint(url)}"
+            f"cannot open the storage {mask_password(url)!r}: {cause}. {_hint(url, cause)}"
         ) from None
 
 
