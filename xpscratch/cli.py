@@ -37,6 +37,7 @@ from typing import Any
 
 from . import __version__
 from ._atomic import atomic_write_bytes
+from ._interrupts import interrupt_of
 from ._threads import limit_threads
 from .backend import BACKENDS, BackendError, float_dtype, get_backend, use_backend
 from .datasets import DATASETS, load_mnist
@@ -296,6 +297,8 @@ def _run_one(exp: Any, args: argparse.Namespace, b: Any, write: Any) -> dict[str
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # report and go on with the next experiment
+        if interrupt_of(exc) is not None:  # a Ctrl-C that JAX returned as a SystemError
+            raise KeyboardInterrupt from None
         print(
             f"xpscratch: {exp.name} failed: {type(exc).__name__}: {cli_message(str(exc))}",
             file=sys.stderr,
@@ -579,6 +582,9 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
         return 1
     except Exception as exc:  # never a raw traceback: name the problem and stop
+        if interrupt_of(exc) is not None:  # a Ctrl-C that JAX returned as a SystemError
+            print("xpscratch: interrupted", file=sys.stderr)
+            return 130
         print(f"xpscratch: error: {type(exc).__name__}: {cli_message(str(exc))}", file=sys.stderr)
         return 1
 
