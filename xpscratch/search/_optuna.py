@@ -331,7 +331,10 @@ def _heartbeat(storage: Any, trial_id: int) -> Iterator[None]:
 
     def loop() -> None:
         while not stop.wait(HEARTBEAT_S):
-            beat(trial_id)
+            try:
+                beat(trial_id)
+            except Exception:  # the storage failed: the trial's end reports it, once
+                return
 
     thread = threading.Thread(target=loop, daemon=True)
     thread.start()
