@@ -647,3 +647,12 @@ def test_deeply_nested_metadata_is_refused_not_a_recursion_error(tmp_path):
         load_checkpoint(path)
     path = _hostile(tmp_path, "text.ckpt", lambda m: m.update(callbacks={"x": "[{" * 999}))
     assert load_checkpoint(path)["callbacks"] == {"x": "[{" * 999}
+
+
+def test_metadata_larger_than_the_bound_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    path = _hostile(tmp_path, "meta.ckpt", lambda meta: None)
+    load_checkpoint(path)
+    monkeypatch.setattr(ckpt, "MAX_META_BYTES", 1000)  # instead of a 256 MiB file
+    refused = r"meta.ckpt.*metadata is <U[0-9]+\[\] of [0-9,]+ bytes; a checkpoint's is one "
+    with pytest.raises(CheckpointError, match=refused + "JSON string of at most 1,000 bytes"):
+        load_checkpoint(path)

@@ -149,8 +149,8 @@ def load_checkpoint(path: str | PathLike) -> dict[str, Any]:
                 _check_header(npz, members.get(key + ".npy"), key, shape, dtype)
             # read every array now: a zip CRC error must surface here, not mid-load
             arrays = {key: npz[key] for key in manifest}
-    except _Stated:
-        raise
+    except _Stated as exc:
+        raise CheckpointError(str(exc)) from None
     except CheckpointError as exc:
         raise CheckpointError(f"{str(path)!r} is not an xpscratch checkpoint: {exc}") from None
     except _Inconsistent as exc:
@@ -197,7 +197,7 @@ def _check_format(meta: Any, path: Path) -> None:
 # Sizes are checked before anything is inflated or allocated: a small file must not
 # become gigabytes in memory (issue 22 item 15).
 
-MAX_META_BYTES = 64 << 20  # the JSON metadata; a million-step loss history is ~25 MB
+MAX_META_BYTES = 256 << 20  # the JSON metadata, 4 bytes a character: 3 million losses
 MAX_META_DEPTH = 32  # nesting of the metadata (a saved run uses about 8 levels)
 MAX_INFLATION = 64  # checkpoints are written uncompressed: members inflate at most this much
 _SLACK = 1 << 20
@@ -302,9 +302,11 @@ def _network_shapes(meta: Any) -> dict[str, list[int]] | None:
     config = network.get("config") if isinstance(network, dict) else None
     if not isinstance(config, dict):
         return None
-    sizes = [config.get("input_size"), *(config.get("hidden_size_list") or [None])]
-    sizes.append(config.get("output_size"))
-    if not all(isinstance(n, int) and n > 0 for n in sizes):
+    hidden = config.get("hidden_size_list")
+    if not isinstance(hidden, list):
+        return None
+    sizes = [config.get("input_size"), *hidden, config.get("output_size")]
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in sizes):
         return None
     return {f"W{i}": [sizes[i - 1], sizes[i]] for i in range(1, len(sizes))}
 
