@@ -742,6 +742,8 @@ def _checked_namespace(arrays: tuple[Any, ...]) -> ModuleType:
     if len(arrays) > 1:
         devices = [array_api_compat.device(a) for a in arrays if not _is_scalar(a)]
         if any(d != devices[0] for d in devices[1:]):
+            if any(_traced(a) for a in arrays):
+                raise BackendMismatchError(TRACED_HINT)
             raise BackendMismatchError(
                 f"arrays on different devices ({', '.join(map(str, dict.fromkeys(devices)))}) "
                 "were combined; create them on one device (xpscratch.asarray(x) uses the "
@@ -749,6 +751,20 @@ def _checked_namespace(arrays: tuple[Any, ...]) -> ModuleType:
             )
     _remember(arrays, xp)
     return xp
+
+
+TRACED_HINT = (
+    "a JAX array being traced (inside jax.jit, jax.grad or jax.vmap) was combined with "
+    "concrete arrays, such as a network's parameters that the traced function closes "
+    "over: an xpscratch network keeps its weights as state, not as inputs of a pure "
+    "function. For a compiled training step use xpscratch.training.compile_step(network, "
+    "optimizer) or Trainer(..., compile=True); call the network itself outside jax.jit"
+)
+
+
+def _traced(a: Any) -> bool:
+    """A JAX tracer: it has no device until the traced program runs."""
+    return _library(a) == "jax" and array_api_compat.device(a) is None
 
 
 def _remember(arrays: tuple[Any, ...], xp: ModuleType) -> None:
