@@ -20,6 +20,10 @@ Two kinds of test per experiment:
   for the two JAX modes, at the smaller settings of ``conftest.JAX_CONCLUSION``; see the
   README's Tests).
 
+The ``--quick`` runs, which the notebooks show, have checks of their own
+(``QUICK_CHECKS``: the conclusions the notebooks' text states at the quick sizes);
+tests/test_notebooks.py applies them to the notebooks' results (seed 0), and
+``test_quick_conclusions_on_more_seeds`` (slow, about 1 min of CPU) to seeds 1 and 2.
 """
 
 from __future__ import annotations

@@ -25,7 +25,6 @@ book's terms (log10 ranges), kept importable for scripts that drive their own lo
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -115,9 +114,7 @@ def narrow_ranges(
     best = ranked[: max(int(top_k), 1)]
     out = {}
     for name in names:
-        lo, hi = narrow_log([t[name] for t in best])
-        centre, half = math.log10(best[0][name]), (hi - lo) / 2
-        lo, hi = centre - half, centre + half
+        lo, hi = narrow_log([t[name] for t in best], centre=best[0][name])
         if within is not None:
             low, high = (float(v) for v in within[name])
             lo, hi = (lo, hi) if lo >= low else (low, min(hi + low - lo, high))
