@@ -247,7 +247,7 @@ def plot_hyperparameter_optimization(result: Any, path: PathArg = None, *, fig: 
     """Figure 6-24: the best 20 trials of the first round (validation solid, train dashed),
     and every trial of every round in the (lr, weight decay) plane, coloured by accuracy
     (the colour scale spans the trials' accuracies);
-    dotted red boxes are the ranges each later round sampled (the previous round's best).
+    dotted red boxes are the ranges each later round sampled (around the previous best).
     """
     first = result.rounds[0]["trials"][:20]
     col_num = 5
@@ -260,7 +260,6 @@ def plot_hyperparameter_optimization(result: Any, path: PathArg = None, *, fig: 
         trial_curves(ax, trial, heading, show_yticks=i % col_num == 0)
     ax = fig.add_subplot(grid[:, col_num:])
     markers = "o^sD"
-    top_k = result.settings["top_k"]
     colours = accuracy_colours(t["val_acc"][-1] for rnd in result.rounds for t in rnd["trials"])
     for r, rnd in enumerate(result.rounds):
         lr = [t["lr"] for t in rnd["trials"]]
@@ -285,7 +284,7 @@ def plot_hyperparameter_optimization(result: Any, path: PathArg = None, *, fig: 
                     10**lo_wd,
                     10**hi_lr - 10**lo_lr,
                     10**hi_wd - 10**lo_wd,
-                    f"round {r + 1}'s ranges (the best {top_k} of round {r})",
+                    f"round {r + 1}'s ranges (centred on the best of round {r})",
                 )
             )
     ax.set_xscale("log")
