@@ -180,7 +180,7 @@ def test_random_draws_are_rows_of_the_philox_array_generator():
     assert min(lrs) < 10**-5.5 and max(lrs) > 10**-2.5  # spread over the decades
 
 
-def test_narrow_spans_the_best_trials():
+def test_narrow_centres_the_best_trials_span_on_the_best():
     space = parse_space("lr=log:1e-6:1e-2,m=uniform:0:1,opt=choice:sgd|adam|adagrad")
     trials = [
         {"value": v, "params": {"lr": lr, "m": m, "opt": o}}
@@ -192,11 +192,33 @@ def test_narrow_spans_the_best_trials():
         ]
     ]
     out = narrow(space, trials, top_k=3)
+    # lr: the best 3 span a decade; a decade around the best (1e-2), slid back inside
     assert out["lr"].low == pytest.approx(1e-3) and out["lr"].high == pytest.approx(1e-2)
-    assert out["m"].low == pytest.approx(0.485) and out["m"].high == pytest.approx(0.535)
+    # m: 5% of the old width (their span is 2%), around the best's 0.50
+    assert out["m"].low == pytest.approx(0.475) and out["m"].high == pytest.approx(0.525)
     assert out["opt"] == Choice(("sgd", "adam"))  # adagrad was only in the worst trial
     one = narrow(space, trials, top_k=1)["lr"]
     assert math.log10(one.high / one.low) == pytest.approx(0.1)  # a point: 0.1 decades
+
+
+def test_narrow_searches_past_a_best_trial_at_the_edge_and_leaves_out_chance():
+    """Issue 24: the quick search's best 5 were one trial that learned (0.23, the highest
+    lr) and four at chance; their span lay below it, and round 2 scored 0.20."""
+    space = parse_space("lr=log:1e-6:1e-2")
+    trials = [
+        {"value": v, "params": {"lr": 10.0**e}}
+        for v, e in [(0.23, -2.44), (0.11, -2.72), (0.1, -3.08), (0.08, -3.85), (0.07, -3.96)]
+    ]
+    spread = narrow(space, trials)["lr"]  # 1.5 decades around the best, slid back inside
+    assert math.log10(spread.low) == pytest.approx(-3.52) and spread.high == 1e-2
+    learned = narrow(space, trials, chance_level=0.19)["lr"]  # the one that learned
+    assert math.log10(learned.low) == pytest.approx(-2.49)
+    assert math.log10(learned.high) == pytest.approx(-2.39)
+    assert narrow(space, trials, chance_level=0.5) == narrow(space, trials)  # none above
+    result = _result([0.23, 0.11, 0.1, 0.08, 0.07])  # lr 1e-2, 1e-3, ...: chance left out
+    window = result.narrowed()["lr"]
+    assert math.log10(window.low) == pytest.approx(-2.05)
+    assert math.log10(window.high) == pytest.approx(-1.95)
 
 
 def _result(values, train_size=500):

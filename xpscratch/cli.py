@@ -176,7 +176,12 @@ def _search_parser(sub: Any) -> None:
         metavar="EPOCHS",
         help="stop a trial still within 0.05 of chance accuracy after this many epochs",
     )
-    s.add_argument("--top-k", type=int, default=5, help="trials the narrowed space spans")
+    s.add_argument(
+        "--top-k",
+        type=int,
+        default=5,
+        help="best trials whose span sizes the narrowed space (centred on the best)",
+    )
     s.add_argument("--backend", default=None, metavar="NAME[:DEVICE]", help="as for 'run'")
     s.add_argument(
         "--dataset",

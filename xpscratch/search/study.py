@@ -111,8 +111,10 @@ class SearchResult:
         return self.best()[0]["value"] < CHANCE + self.chance_margin()
 
     def narrowed(self, top_k: int = 5) -> Space:
-        """The space spanned by the ``top_k`` best trials (the book's next round)."""
-        return narrow(self.param_space, self.trials, top_k)
+        """The next round's space around the ``top_k`` best trials above chance (the
+        book's next round; :func:`~xpscratch.search.space.narrow`)."""
+        chance_level = CHANCE + self.chance_margin()
+        return narrow(self.param_space, self.trials, top_k, chance_level=chance_level)
 
     def pruning(self) -> dict[str, Any]:
         """Pruned trials and the epochs (and an estimate of the seconds) they saved."""
