@@ -28,25 +28,33 @@ compiled yet: ``compile=True`` refuses it, "auto" runs such a step eagerly.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
+import array_api_compat
+
 from .._interrupts import deferred_interrupts
-from ..backend import backend_name, device_of, index_dtype, namespace
+from ..backend import backend_name, compile_function, device_of, index_dtype, namespace
+from ..functions import check_labels
 from ..layers import BatchNormalization, Dropout
 from ..optim import Optimizer, _changed
 
 __all__ = ["CompiledStep", "compile_step", "compile_reason"]
 
 
-def compile_reason(network: Any, optimizer: Optimizer) -> str | None:
-    """Why this network and optimizer cannot be compiled here (None: they can)."""
-    xp = namespace(network.params[next(iter(network.params))])
+def compile_reason(network: Any, optimizer: Optimizer, *, forced: bool = False) -> str | None:
+    """Why this network and optimizer are not compiled here (None: they are).
+
+    ``forced`` (``compile=True``) compiles on torch even where "auto" leaves it eager
+    because ``torch.compile`` measured slower than torch's eager step
+    (:data:`TORCH_MEASURED`).
+    """
+    first = network.params[next(iter(network.params))]
+    xp = namespace(first)
     name = backend_name(xp)
-    if name != "jax":
+    if name not in ("jax", "torch"):
         return (
-            f"compiled steps run on JAX only; the {name} backend runs the step eagerly "
-            "(torch.compile is not used: see the README's 'Compiled steps')"
+            f"compiled steps run on JAX only (and on torch: see the README's 'Compiled "
+            f"steps'); the {name} backend runs the step eagerly"
         )
     if callable(optimizer.lr):
         return (
@@ -55,6 +63,8 @@ def compile_reason(network: Any, optimizer: Optimizer) -> str | None:
         )
     if not hasattr(network, "layers") or not hasattr(network, "last_layer"):
         return "compile_step needs one of xpscratch's networks (layers and last_layer)"
+    if name == "torch" and not forced:
+        return _torch_auto_reason(device_of(first))
     return None
 
 
@@ -83,7 +93,8 @@ class CompiledStep:
         if compile not in (True, False, "auto"):
             raise ValueError(f"compile must be True, False or 'auto', got {compile!r}")
         self.network, self.optimizer = network, optimizer
-        reason = compile_reason(network, optimizer) if compile else "compile=False"
+        forced = compile is True
+        reason = compile_reason(network, optimizer, forced=forced) if compile else "compile=False"
         if compile is True and reason is not None:
             raise ValueError(f"cannot compile this training step: {reason}")
         self.compiled = reason is None
@@ -117,8 +128,11 @@ class CompiledStep:
         return {n: la for n, la in layers if isinstance(la, BatchNormalization)}
 
     def _pure(self, params, buffers, opt_state, count, counters, x, t):  # noqa: ANN001, ANN202
-        network, optimizer = self.network, self.optimizer
         self.compiles += 1  # runs only while tracing
+        return self._step_arrays(params, buffers, opt_state, count, counters, x, t)
+
+    def _step_arrays(self, params, buffers, opt_state, count, counters, x, t):  # noqa: ANN001, ANN202
+        network, optimizer = self.network, self.optimizer
         saved = [(obj, dict(vars(obj))) for obj in _objects(network, optimizer)]
         try:
             network.params = dict(params)
@@ -176,8 +190,12 @@ class CompiledStep:
             repr(getattr(network, "config", None)),
         )
         if self._jitted is None or fingerprint != self._fingerprint:
-            jax = importlib.import_module("jax")
-            self._jitted, self._fingerprint = jax.jit(self._pure), fingerprint
+            xp = namespace(x)
+            if backend_name(xp) == "torch":
+                self._jitted = _torch_compiled(self)
+            else:
+                self._jitted = compile_function(self._pure, xp)
+            self._fingerprint = fingerprint
         if optimizer.state is None:
             optimizer.init(network.params)
         like = x
@@ -214,6 +232,109 @@ class CompiledStep:
         with deferred_interrupts():
             self.store(pending)
         return loss
+
+
+# ---------------------------------------------------------------------------
+# torch.compile: the same pure step, called so that it compiles once
+# ---------------------------------------------------------------------------
+
+
+# torch.compile'd steps against torch's eager ones, compiled / eager time, on one CPU thread
+# (benchmarks/, workload g: 784-100x5-10, batch 128, float32; README "Compiled steps").
+# "auto" compiles torch only where every ratio is below 1; nothing was measured on a GPU.
+TORCH_MEASURED = {"plain, SGD": 1.0, "BN + dropout 0.2, Adam": 1.0}
+
+
+def _torch_auto_reason(device: Any) -> str | None:
+    """Why "auto" leaves a torch step eager (None: compiled steps measured faster)."""
+    if getattr(device, "type", "cpu") != "cpu":
+        return (
+            f"torch.compile'd steps are not measured on {device} yet, so 'auto' runs "
+            "them eagerly; compile=True compiles"
+        )
+    if all(ratio < 1.0 for ratio in TORCH_MEASURED.values()):
+        return None
+    ratios = ", ".join(f"{ratio:.2f}x ({what})" for what, ratio in TORCH_MEASURED.items())
+    return (
+        "torch.compile'd steps measured no faster than torch's eager ones on the CPU "
+        f"(compiled / eager time: {ratios}; one thread, see the README's 'Compiled "
+        "steps'), so 'auto' runs torch eagerly; compile=True compiles"
+    )
+
+
+def _torch_compiled(step: CompiledStep) -> Any:
+    """``step._step_arrays`` under ``torch.compile(fullgraph=True)``, as ``(arrays) -> out``.
+
+    Unlike ``jax.jit``, dynamo traces with real tensors and guards on every Python value
+    the step reads; ``_step_arrays`` reads every attribute of the objects (to put them
+    back), and some change from call to call: the optimizer's ``step`` and each stream's
+    ``counter`` (host numbers), the arrays the objects hold (parameters bound to the
+    layers, the last forward's caches: dynamo compares their identities with the step's
+    inputs) and the shapes a layer keeps from its last forward (an evaluation's batch
+    size).  Read as they are, a call would fail a guard and compile again.  So for the
+    compiled call the host counts become the device counts the step carries, every array
+    an object holds (or a dict of them) and every cache of a layer become None (the step
+    sets what it reads from its arguments, and a layer is made with None caches), and
+    afterwards everything is put back as it was.
+
+    The first call runs the step once eagerly before compiling it (pure: it changes
+    nothing), to fill the host caches it consults (array namespaces, writable types,
+    Philox constants): dynamo would see them change after its first trace.  Labels in
+    host memory are checked here, before the call (eagerly ``cross_entropy_error`` does;
+    inside the graph a read would break it).
+    """
+    network, optimizer = step.network, step.optimizer
+    xp = namespace(network.params[next(iter(network.params))])
+
+    def counted() -> None:
+        step.compiles += 1
+
+    compiled = compile_function(step._step_arrays, xp, on_compile=counted)
+    objects = _objects(network, optimizer)
+    layers = [network.last_layer, *network.layers.values()]
+    streams = {name: layer.stream for name, layer in step._dropouts().items()}
+    classes = int(getattr(network, "output_size", 0))
+    warm: list[bool] = []
+
+    def call(params, buffers, opt_state, count, counters, x, t):  # noqa: ANN001, ANN202
+        if classes and t.ndim == 1 and device_of(t).type == "cpu":
+            check_labels(t, classes)
+        args = params, buffers, opt_state, count, counters, x, t
+        if not warm:
+            step._step_arrays(*args)  # eagerly, once: fills the host caches
+            warm.append(True)
+        saved = [(obj, dict(vars(obj))) for obj in objects]
+        try:
+            with deferred_interrupts():
+                for obj, attributes in saved:
+                    hide = _is_cache if obj in layers else _holds_arrays
+                    for key, value in attributes.items():
+                        if hide(value):
+                            setattr(obj, key, None)
+                optimizer.step = count
+                for name, stream in streams.items():
+                    stream.counter, stream._ahead = counters[name], None
+            return compiled(*args)
+        finally:
+            with deferred_interrupts():
+                for obj, attributes in saved:
+                    vars(obj).clear()
+                    vars(obj).update(attributes)
+
+    return call
+
+
+def _is_cache(value: Any) -> bool:
+    """What a layer keeps from its last forward: arrays, shapes, sizes (None when made);
+    its settings are floats, bools and streams."""
+    return _holds_arrays(value) or isinstance(value, tuple) or type(value) is int
+
+
+def _holds_arrays(value: Any) -> bool:
+    """An array, or a non-empty dict of arrays (or of such dicts): what the step passes in."""
+    if isinstance(value, dict):
+        return bool(value) and all(_holds_arrays(v) for v in value.values())
+    return array_api_compat.is_array_api_obj(value)
 
 
 def compile_step(
