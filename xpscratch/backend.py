@@ -684,7 +684,10 @@ def compile_function(fn: Any, xp: ModuleType, *, on_compile: Any = None) -> Any:
             on_compile()
         return inductor(graph, example_inputs)
 
-    return torch.compile(_own_code(fn), fullgraph=True, backend=counted)
+    # dynamic=False: a new shape compiles a graph of its own; otherwise dynamo, which keys
+    # its shape history by file, line and name, made graphs of one step dynamic from
+    # another network's shapes (and compiled some twice)
+    return torch.compile(_own_code(fn), fullgraph=True, dynamic=False, backend=counted)
 
 
 def _own_code(fn: Any) -> Any:
