@@ -430,3 +430,39 @@ def test_torch_compiled_float32_stays_in_the_float64_truths_band(torch_cpu, kind
         over[k] = float(np.max(np.abs(mine[k] - exact) / band))
     assert max(over.values()) <= 1.0, over
     assert _graph_breaks(torch) == breaks
+
+
+@pytest.mark.slow
+@slow_compile
+def test_torch_trainer_compiled_records_the_eager_run_and_resumes_eagerly(torch_cpu, tmp_path):
+    """Trainer(compile=True) on torch (the step and its recorded loss as one graph, the
+    evaluations eager between them): the eager run's losses, accuracies and state (float64,
+    1e-10), one compile for its 8 steps; its checkpoint resumed eagerly for a third epoch
+    ends where a three-epoch eager run does."""
+    from xpscratch.training import Trainer
+
+    x, t = _data()
+    x, t = x[:64], t[:64]  # 4 full batches an epoch: one shape, one compile
+
+    def trainer(compile, epochs):
+        settings = dict(mini_batch_size=16, optimizer="adam", verbose=False)
+        return Trainer(
+            _net("float64"), x, t, x[:20], t[:20], epochs=epochs, compile=compile,
+            optimizer_param={"lr": 0.05}, **settings,
+        )  # fmt: skip
+
+    eager, compiled_run = trainer(False, 2), trainer(True, 2)
+    h1, h2 = eager.train(), compiled_run.train()
+    np.testing.assert_allclose(h2.train_loss, h1.train_loss, rtol=1e-10)
+    assert h2.train_acc == h1.train_acc and h2.test_acc == h1.test_acc
+    mine, ref = compiled_run, eager
+    _assert_close(_state(mine.network, mine.optimizer), _state(ref.network, ref.optimizer), 1e-10)
+    assert compiled_run.compiled_step.compiles == 1
+    path = tmp_path / "compiled.ckpt"
+    compiled_run.save_checkpoint(path)
+    rest = Trainer.resume(path, x, t, x[:20], t[:20], network=_net("float64"), epochs=3)
+    assert rest.compiled_step is None
+    rest.train()
+    ref = trainer(False, 3)
+    ref.train()
+    _assert_close(_state(rest.network, rest.optimizer), _state(ref.network, ref.optimizer), 1e-10)
