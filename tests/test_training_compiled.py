@@ -466,3 +466,19 @@ def test_torch_trainer_compiled_records_the_eager_run_and_resumes_eagerly(torch_
     ref = trainer(False, 3)
     ref.train()
     _assert_close(_state(rest.network, rest.optimizer), _state(ref.network, ref.optimizer), 1e-10)
+
+
+@pytest.mark.slow
+@slow_compile
+def test_torch_compiled_functions_each_have_their_own_recompile_limit(torch_cpu):
+    """dynamo keeps its graphs on the code object and fails a fullgraph compile past 8 of
+    them; every compiled step is one function (``_step_arrays``), so a search's ninth
+    network failed.  Nine compiled copies of one function, each on its own shape, all run."""
+    torch = torch_cpu
+
+    def double(x):
+        return x * 2
+
+    for n in range(1, 10):
+        fn = compile_function(double, xpscratch.get_backend().xp)
+        assert torch.equal(fn(torch.ones(n)), torch.full((n,), 2.0)), n

@@ -1,4 +1,5 @@
-"""Compiled training steps: the book's objects traced into one program (``jax.jit``).
+"""Compiled training steps: the book's objects traced into one program (``jax.jit``,
+``torch.compile``).
 
 ``step = compile_step(network, optimizer)`` gives ``step(x, t) -> loss``, which has
 the effect of ``grads = network.gradient(x, t); optimizer.update(network.params,
@@ -20,10 +21,13 @@ step carries from call to call: a step reads no value and copies nothing from th
 host.  Their host values (``optimizer.step``, ``stream.counter``) advance in step; if
 anything else changes them (a checkpoint loaded), the device copies are made again.
 
-Where it compiles: JAX (``jax.jit``).  Elsewhere ``compile_step`` runs the same step
-eagerly (``compiled`` is False).  torch is left eager on purpose: see the README's
-"Compiled steps".  A learning-rate schedule (a number that changes per step) is not
-compiled yet: ``compile=True`` refuses it, "auto" runs such a step eagerly.
+Where it compiles: JAX (``jax.jit``), and torch (``torch.compile(fullgraph=True)``,
+Inductor): with ``compile=True``, or "auto" where :data:`TORCH_MEASURED` shows that
+compiling pays (on the CPU it does not for the book's run lengths: a compiled step is
+faster, its compile takes 10-60 s; see the README's "Compiled steps").  Elsewhere
+``compile_step`` runs the same step eagerly (``compiled`` is False).  A learning-rate
+schedule (a number that changes per step) is not compiled yet: ``compile=True`` refuses
+it, "auto" runs such a step eagerly.
 """
 
 from __future__ import annotations
@@ -366,7 +370,8 @@ def compile_step(
     """A training step ``step(x, t) -> loss`` for ``network`` and ``optimizer``.
 
     Same effect as ``grads = network.gradient(x, t); optimizer.update(network.params,
-    grads)``; compiled with ``jax.jit`` on JAX ("auto" and True), eager elsewhere
+    grads)``; compiled with ``jax.jit`` on JAX ("auto" and True) and with
+    ``torch.compile`` on torch (True; "auto" where measured worth it), eager elsewhere
     (True refuses, naming why).  The first call on each shape compiles.
     """
     return CompiledStep(network, optimizer, compile=compile)
