@@ -53,12 +53,17 @@ CPU_COMPETITORS = (
     "xpscratch-strict",
     "xpscratch-jax",
     "xpscratch-jax-compiled",
-    "xpscratch-torch-compiled",
 )
 GPU_COMPETITORS = ("torch-cuda", "xpscratch-cupy", "xpscratch-torch-cuda")
-# run only when named in --competitors: random.py at BEFORE_COMMIT, and NumPy without
-# the optional randomgen fast path (the portable Philox)
-ON_REQUEST = ("xpscratch-numpy-before", "xpscratch-torch-before", "xpscratch-numpy-portable")
+# run only when named in --competitors: random.py at BEFORE_COMMIT, NumPy without the
+# optional randomgen fast path (the portable Philox), and torch.compile'd steps (each case
+# compiles for 10-80 s on 2 cores)
+ON_REQUEST = (
+    "xpscratch-numpy-before",
+    "xpscratch-torch-before",
+    "xpscratch-numpy-portable",
+    "xpscratch-torch-compiled",
+)
 ALL_COMPETITORS = CPU_COMPETITORS + GPU_COMPETITORS + ON_REQUEST
 # shown for information, no target: strict is a correctness backend, not a fast one; JAX
 # dispatches op by op on these small arrays (xpscratch does not jit)
