@@ -319,15 +319,16 @@ def _torch_compiled(step: CompiledStep) -> Any:
 
     compiled = compile_function(step._step_arrays, xp, on_compile=counted)
     objects = _objects(network, optimizer)
-    layers = [network.last_layer, *network.layers.values()]
+    layers = {id(layer) for layer in (network.last_layer, *network.layers.values())}
     streams = {name: layer.stream for name, layer in step._dropouts().items()}
     classes = int(getattr(network, "output_size", 0))
     warm: list[bool] = []
 
-    def call(params, buffers, opt_state, count, counters, x, t):  # noqa: ANN001, ANN202
+    def call(*args: Any) -> Any:
+        # (params, buffers, optimizer state, count, counters, ..., x, t): the step's own
+        count, counters, t = args[3], args[4], args[-1]
         if classes and t.ndim == 1 and device_of(t).type == "cpu":
             check_labels(t, classes)
-        args = params, buffers, opt_state, count, counters, x, t
         if not warm:
             step._step_arrays(*args)  # eagerly, once: fills the host caches
             warm.append(True)
@@ -335,7 +336,7 @@ def _torch_compiled(step: CompiledStep) -> Any:
         try:
             with deferred_interrupts():
                 for obj, attributes in saved:
-                    hide = _is_cache if obj in layers else _holds_arrays
+                    hide = _is_cache if id(obj) in layers else _holds_arrays
                     for key, value in attributes.items():
                         if hide(value):
                             setattr(obj, key, None)
