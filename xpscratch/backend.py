@@ -25,10 +25,11 @@ import contextlib
 import contextvars
 import importlib
 import os
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from types import ModuleType
+from types import FunctionType, MethodType, ModuleType
 from typing import Any
 
 import array_api_compat
@@ -655,8 +656,8 @@ def is_traced(x: Any) -> bool:
         jax = importlib.import_module("jax")
         return isinstance(x, jax.core.Tracer)
     if array_api_compat.is_torch_array(x):
-        torch = importlib.import_module("torch")
-        return bool(torch.compiler.is_compiling())
+        # sys.modules, not importlib: dynamo refuses to trace import_module (a graph break)
+        return bool(sys.modules["torch"].compiler.is_compiling())
     return False
 
 
@@ -674,6 +675,49 @@ def repeat_rounds(first: int, last: int, body: Any, carry: Any) -> Any:
     for r in range(first, last):
         carry = body(r, carry)
     return carry
+
+
+def compile_function(fn: Any, xp: ModuleType, *, on_compile: Any = None) -> Any:
+    """``fn`` (a pure function of arrays) compiled for ``xp``'s arrays.
+
+    ``jax.jit`` on JAX; on torch ``torch.compile(fullgraph=True)`` with Inductor (a graph
+    break is then an error, not a silent fall back to eager).  ``on_compile()``, if given,
+    runs once per graph torch compiles (JAX's traces count themselves: ``fn`` runs only
+    while tracing).  Other namespaces raise :class:`ValueError`.
+    """
+    name = backend_name(xp)
+    if name == "jax":
+        return importlib.import_module("jax").jit(fn)
+    if name != "torch":
+        raise ValueError(f"no compiler for the {name} backend (JAX and torch compile)")
+    torch = importlib.import_module("torch")
+    inductor = torch._dynamo.lookup_backend("inductor")
+
+    def counted(graph: Any, example_inputs: Any) -> Any:
+        if on_compile is not None:
+            on_compile()
+        return inductor(graph, example_inputs)
+
+    # dynamic=False: a new shape compiles a graph of its own; otherwise dynamo, which keys
+    # its shape history by file, line and name, made graphs of one step dynamic from
+    # another network's shapes (and compiled some twice)
+    return torch.compile(_own_code(fn), fullgraph=True, dynamic=False, backend=counted)
+
+
+def _own_code(fn: Any) -> Any:
+    """``fn`` (a function or bound method) on a copy of its code object.
+
+    dynamo keeps its compiled graphs on the code object, and after 8 of them
+    (``recompile_limit``) a ``fullgraph`` compile fails: with the code shared, the ninth
+    network compiled in a process (a search, a test run) would fail.  A copy per
+    compiled function gives each its own count.
+    """
+    func = getattr(fn, "__func__", fn)
+    code = func.__code__.replace()  # a new code object, equal to the old one
+    copy = FunctionType(code, func.__globals__, func.__name__, func.__defaults__, func.__closure__)
+    copy.__kwdefaults__, copy.__qualname__ = func.__kwdefaults__, func.__qualname__
+    self = getattr(fn, "__self__", None)
+    return copy if self is None else MethodType(copy, self)
 
 
 # ---------------------------------------------------------------------------
