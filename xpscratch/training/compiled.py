@@ -1,4 +1,5 @@
-"""Compiled training steps: the book's objects traced into one program (``jax.jit``).
+"""Compiled training steps: the book's objects traced into one program (``jax.jit``,
+``torch.compile``).
 
 ``step = compile_step(network, optimizer)`` gives ``step(x, t) -> loss``, which has
 the effect of ``grads = network.gradient(x, t); optimizer.update(network.params,
@@ -20,30 +21,35 @@ step carries from call to call: a step reads no value and copies nothing from th
 host.  Their host values (``optimizer.step``, ``stream.counter``) advance in step; if
 anything else changes them (a checkpoint loaded), the device copies are made again.
 
-One program per architecture and shape: the compiled function is shared by every
-step whose network and optimizer have the same structure (classes, layer sizes and
-settings, the dropout streams' seeds), so the networks of one experiment and the
-trials of a search trace once.  The hyperparameters that runs vary (``lr``,
-``momentum``, AdamW's ``weight_decay``, the network's ``weight_decay_lambda``) are
-0-d arrays passed in, not numbers baked into the program: changing one (a search
-trial, a learning-rate schedule) does not compile again.  Whether each is zero is
-part of the structure (the code branches on it).
+Where it compiles: JAX (``jax.jit``), and torch (``torch.compile(fullgraph=True)``,
+Inductor): with ``compile=True``, or "auto" where :data:`TORCH_MEASURED` shows that
+compiling pays (on the CPU it does not for the book's run lengths: a compiled step is
+faster, its compile takes 10-60 s; see the README's "Compiled steps").  Elsewhere
+``compile_step`` runs the same step eagerly (``compiled`` is False).  CuPy runs eagerly
+too: capturing the step in a CUDA graph is not proven on a GPU yet.  On torch a
+learning-rate schedule (a number that changes per step) is not compiled yet:
+``compile=True`` refuses it, "auto" runs such a step eagerly.
 
-Where it compiles: JAX (``jax.jit``).  Elsewhere ``compile_step`` runs the same step
-eagerly (``compiled`` is False).  torch is left eager on purpose: see the README's
-"Compiled steps".  CuPy runs eagerly too: capturing the step in a CUDA graph is not
-proven on a GPU yet.
+On JAX, one program per architecture and shape: the compiled function is shared by every
+step whose network and optimizer have the same structure (classes, layer sizes and
+settings, the dropout streams' seeds), so the networks of one experiment and the trials
+of a search trace once.  The hyperparameters that runs vary (``lr``, ``momentum``,
+AdamW's ``weight_decay``, the network's ``weight_decay_lambda``) are 0-d arrays passed
+in, not numbers baked into the program: changing one (a search trial, a learning-rate
+schedule) does not compile again.  Whether each is zero is part of the structure (the
+code branches on it).
 """
 
 from __future__ import annotations
 
-import importlib
 import weakref
 from typing import Any
 
+import array_api_compat
+
 from .._interrupts import deferred_interrupts
-from ..backend import backend_name, device_of, index_dtype, namespace
-from ..functions import argmax_rows
+from ..backend import backend_name, compile_function, device_of, index_dtype, namespace
+from ..functions import argmax_rows, check_labels
 from ..layers import BatchNormalization, Dropout
 from ..optim import Optimizer, _changed
 from ..random import RandomStream
@@ -57,22 +63,35 @@ __all__ = [
 ]
 
 
-def compile_reason(network: Any, optimizer: Optimizer) -> str | None:
-    """Why this network and optimizer cannot be compiled here (None: they can)."""
-    xp = namespace(network.params[next(iter(network.params))])
+def compile_reason(network: Any, optimizer: Optimizer, *, forced: bool = False) -> str | None:
+    """Why this network and optimizer are not compiled here (None: they are).
+
+    ``forced`` (``compile=True``) compiles on torch even where "auto" leaves it eager
+    because ``torch.compile`` measured slower than torch's eager step
+    (:data:`TORCH_MEASURED`).
+    """
+    first = network.params[next(iter(network.params))]
+    xp = namespace(first)
     name = backend_name(xp)
     if name == "cupy":
         return (
             "compiled steps run on JAX only; CuPy runs the step eagerly, because capturing "
             "it in a CUDA graph is not proven on a GPU yet"
         )
-    if name != "jax":
+    if name not in ("jax", "torch"):
         return (
-            f"compiled steps run on JAX only; the {name} backend runs the step eagerly "
-            "(torch.compile is not used: see the README's 'Compiled steps')"
+            f"compiled steps run on JAX only (and on torch: see the README's 'Compiled "
+            f"steps'); the {name} backend runs the step eagerly"
+        )
+    if name == "torch" and callable(optimizer.lr):  # JAX takes lr as an array argument
+        return (
+            "a learning-rate schedule changes a number every step, which a compiled step "
+            "cannot take yet; use a constant lr or compile=False"
         )
     if not hasattr(network, "layers") or not hasattr(network, "last_layer"):
         return "compile_step needs one of xpscratch's networks (layers and last_layer)"
+    if name == "torch" and not forced:
+        return _torch_auto_reason(device_of(first))
     return None
 
 
@@ -205,26 +224,27 @@ def structure(network: Any, optimizer: Optimizer, loss_after_update: bool) -> tu
 
 
 class _Program:
-    """The static argument of the shared jitted step: equal for equal structures (one
-    cache entry per structure and shape); traces through whichever step met it first."""
+    """One shared compiled function per structure: ``compile_function`` (``jax.jit``) of
+    :meth:`trace`, which traces through the step calling it now (``use`` sets it just
+    before each call; JAX traces during the call, for a new shape or dtype)."""
 
-    def __init__(self, key: tuple, step: CompiledStep, method: str = "_pure") -> None:
-        self.key, self._step, self._method = key, weakref.ref(step), method
+    def __init__(self, key: tuple, method: str, xp: Any) -> None:
+        self.key, self._method = key, method
+        self._owner: Any = None
+        self.function = compile_function(self.trace, xp)
 
-    def __hash__(self) -> int:
-        return hash(self.key)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Program) and other.key == self.key
+    def use(self, owner: Any) -> Any:
+        self._owner = weakref.ref(owner)
+        return self.function
 
     def trace(self, *arrays: Any) -> Any:
-        step = self._step()
-        if step is None:  # pragma: no cover - jax traces during the call that made it
-            raise RuntimeError("a compiled step's program was traced after its step was freed")
-        return getattr(step, self._method)(*arrays)
+        owner = self._owner() if self._owner is not None else None
+        if owner is None:  # pragma: no cover - set by use() in the same call
+            raise RuntimeError("a compiled program was traced without its step")
+        return getattr(owner, self._method)(*arrays)
 
 
-_JITTED: list[Any] = []  # the one shared jax.jit function, made on first use
+_PROGRAMS: dict[tuple, _Program] = {}  # structure -> its shared compiled function
 _TRACES = [0]
 
 
@@ -234,23 +254,19 @@ def trace_count() -> int:
     return _TRACES[0]
 
 
-def _shared_jit() -> Any:
-    if not _JITTED:
-        jax = importlib.import_module("jax")
-        _JITTED.append(jax.jit(_run_program, static_argnums=0))
-    return _JITTED[0]
-
-
-def _run_program(program: _Program, *arrays: Any) -> Any:
-    return program.trace(*arrays)
+def _program(key: tuple, method: str, xp: Any) -> _Program:
+    program = _PROGRAMS.get(key)
+    if program is None:
+        program = _PROGRAMS[key] = _Program(key, method, xp)
+    return program
 
 
 class _Shuffle:
     """The traced body of :func:`compiled_permutation` for one stream and size."""
 
-    def __init__(self, seed: int, purpose: str, n: int, device: Any) -> None:
+    def __init__(self, seed: int, purpose: str, n: int, xp: Any, device: Any) -> None:
         self.seed, self.purpose, self.n, self.device = seed, purpose, n, device
-        self.program = _Program(("permutation", seed, purpose, n, str(device)), self)
+        self.program = _Program(("permutation", seed, purpose, n, str(device)), "_pure", xp)
 
     def _pure(self, counter: Any) -> Any:
         stream = RandomStream(self.seed, self.purpose, counter)
@@ -267,11 +283,11 @@ def compiled_permutation(stream: RandomStream, n: int, xp: Any, device: Any) -> 
     key = (stream.seed, stream.purpose, int(n), str(device))
     shuffle = _SHUFFLES.get(key)
     if shuffle is None:
-        shuffle = _SHUFFLES[key] = _Shuffle(stream.seed, stream.purpose, int(n), device)
+        shuffle = _SHUFFLES[key] = _Shuffle(stream.seed, stream.purpose, int(n), xp, device)
     counter = xp.asarray(stream.counter, dtype=index_dtype(xp, device))
     if device_of(counter) != device:
         counter = xp.asarray(stream.counter, dtype=index_dtype(xp, device), device=device)
-    order = _shared_jit()(shuffle.program, counter)
+    order = shuffle.program.use(shuffle)(counter)
     stream.counter += 1
     return order
 
@@ -306,7 +322,8 @@ class CompiledStep:
         if compile not in (True, False, "auto"):
             raise ValueError(f"compile must be True, False or 'auto', got {compile!r}")
         self.network, self.optimizer = network, optimizer
-        reason = compile_reason(network, optimizer) if compile else "compile=False"
+        forced = compile is True
+        reason = compile_reason(network, optimizer, forced=forced) if compile else "compile=False"
         if compile is True and reason is not None:
             raise ValueError(f"cannot compile this training step: {reason}")
         self.compiled = reason is None
@@ -315,8 +332,8 @@ class CompiledStep:
         self.loss_after_update = loss_after_update
         self.reason = reason
         self.compiles = 0
-        self._program: _Program | None = None
-        self._accuracy: _Program | None = None
+        self._jitted: Any = None  # torch
+        self._fingerprint: Any = None
         self._device_counts: dict[str, tuple[Any, Any]] = {}
 
     # -- eager --------------------------------------------------------------
@@ -340,12 +357,18 @@ class CompiledStep:
         return {n: la for n, la in layers if isinstance(la, BatchNormalization)}
 
     def _pure(self, params, buffers, opt_state, count, counters, hyper, x, t):  # noqa: ANN001, ANN202
-        network, optimizer = self.network, self.optimizer
         self.compiles += 1  # runs only while tracing
         _TRACES[0] += 1
+        out, loss, after = self._step_arrays(
+            params, buffers, opt_state, count, counters, x, t, hyper
+        )
+        return out, *_nan_if_not_finite(x, loss, after)
+
+    def _step_arrays(self, params, buffers, opt_state, count, counters, x, t, hyper=None):  # noqa: ANN001, ANN202
+        network, optimizer = self.network, self.optimizer
         saved = [(obj, dict(vars(obj))) for obj in _objects(network, optimizer)]
         try:
-            for key, value in hyper.items():
+            for key, value in (hyper or {}).items():
                 owner, name = (optimizer, key[4:]) if key.startswith("opt/") else (network, key[4:])
                 setattr(owner, name, _Scalar(value, bool(getattr(owner, name)) or name == "lr"))
             network.params = dict(params)
@@ -376,7 +399,7 @@ class CompiledStep:
                 network.params = dict(new_params)
                 after = network.loss(x, t)  # train_flg=False: the new running statistics
             out = new_params, new_buffers, update.state, update.step, new_counters
-            return out, *_nan_if_not_finite(x, loss, after)
+            return out, loss, after
         finally:
             for obj, attributes in saved:
                 vars(obj).clear()
@@ -404,9 +427,16 @@ class CompiledStep:
         Returns ``(pending, training loss, loss after the update or None)``.
         """
         network, optimizer = self.network, self.optimizer
-        key = structure(network, optimizer, self.loss_after_update)
-        if self._program is None or self._program.key != key:
-            self._program = _Program(key, self)
+        xp = namespace(x)
+        torch = backend_name(xp) == "torch"
+        if torch:
+            fingerprint = (
+                tuple((k, v) for k, v in vars(optimizer).items() if k not in ("state", "step")),
+                repr(getattr(network, "config", None)),
+            )
+            if self._jitted is None or fingerprint != self._fingerprint:
+                self._jitted = _torch_compiled(self)
+                self._fingerprint = fingerprint
         if optimizer.state is None:
             optimizer.init(network.params)
         like = x
@@ -417,14 +447,16 @@ class CompiledStep:
         }
         buffers = {n: (la.running_mean, la.running_var) for n, la in norms.items()}
         params = dict(network.params)
+        # the compiled call changes nothing: an error or Ctrl-C in it leaves all as it was
+        if torch:
+            return self._jitted(params, buffers, optimizer.state, count, counters, x, t)
         dtype = params[next(iter(params))].dtype
         hyper = {
             n: self._device_count(n, v, like, dtype)
             for n, v in hyperparameters(network, optimizer).items()
         }
-        # the compiled call changes nothing: an error or Ctrl-C in it leaves all as it was
-        arrays = (params, buffers, optimizer.state, count, counters, hyper, x, t)
-        return _shared_jit()(self._program, *arrays)
+        program = _program(structure(network, optimizer, self.loss_after_update), "_pure", xp)
+        return program.use(self)(params, buffers, optimizer.state, count, counters, hyper, x, t)
 
     def store(self, pending: Any) -> None:
         """Write a computed step into the objects (call it with Ctrl-C held off)."""
@@ -465,9 +497,8 @@ class CompiledStep:
         network = self.network
         if not self.compiled:
             return network.accuracy(x, t, batch_size)
-        key = ("accuracy", network_structure(network))
-        if self._accuracy is None or self._accuracy.key != key:
-            self._accuracy = _Program(key, self, "_pure_accuracy")
+        program = _program(("accuracy", network_structure(network)), "_pure_accuracy", namespace(x))
+        function = program.use(self)
         n = x.shape[0]
         if t.ndim != 1:
             t = argmax_rows(t)
@@ -477,7 +508,7 @@ class CompiledStep:
         for i in range(0, n, step):
             j = min(i + step, n)
             chunk = (x, t) if (i, j) == (0, n) else (x[i:j, ...], t[i:j])
-            correct = correct + _shared_jit()(self._accuracy, params, buffers, *chunk)
+            correct = correct + function(params, buffers, *chunk)
         return float(correct) / n
 
     def __call__(self, x: Any, t: Any) -> Any:
@@ -492,6 +523,134 @@ class CompiledStep:
         return after if self.loss_after_update else loss
 
 
+# ---------------------------------------------------------------------------
+# torch.compile: the same pure step, called so that it compiles once
+# ---------------------------------------------------------------------------
+
+
+# torch.compile'd steps on one CPU thread (benchmarks/, workload g: 784-100x5-10, batch 128,
+# float32; README "Compiled steps"): compiled / eager time per step (paired rounds), the
+# first call's compile time in seconds (Inductor's disk cache empty), the eager step in ms;
+# a heavily loaded 2-core machine, so the times are long, the ratios hold.
+TORCH_MEASURED = {
+    "plain, SGD": (0.86, 44.0, 5.4),
+    "BN + dropout 0.2, Adam": (0.67, 81.0, 15.3),
+}
+# "auto" compiles torch only where a compiled step is faster and earns its compile back
+# within this many steps: a book experiment's run (optimizer_compare_mnist: 2,000 steps)
+TORCH_AUTO_STEPS = 2_000
+
+
+def _torch_break_even(ratio: float, compile_s: float, eager_ms: float) -> float:
+    """Steps after which a compiled run has caught up with an eager one (inf: never)."""
+    saved_s = eager_ms * (1.0 - ratio) / 1e3
+    return compile_s / saved_s if saved_s > 0 else float("inf")
+
+
+def _torch_auto_reason(device: Any) -> str | None:
+    """Why "auto" leaves a torch step eager (None: compiling measured worth it)."""
+    if getattr(device, "type", "cpu") != "cpu":
+        return (
+            f"torch.compile'd steps are not measured on {device} yet, so 'auto' runs "
+            "them eagerly; compile=True compiles"
+        )
+    steps = {what: _torch_break_even(*m) for what, m in TORCH_MEASURED.items()}
+    if all(n <= TORCH_AUTO_STEPS for n in steps.values()):
+        return None
+    measured = "; ".join(
+        f"{what}: {ratio:.2f}x eager's time a step, {compile_s:.0f} s to compile, "
+        f"{steps[what]:,.0f} steps to earn it back"
+        for what, (ratio, compile_s, _) in TORCH_MEASURED.items()
+    )
+    if all(ratio < 1.0 for ratio, _, _ in TORCH_MEASURED.values()):
+        why = (
+            "on the CPU a torch.compile'd step is faster than an eager one, but its "
+            f"compile costs more than a {TORCH_AUTO_STEPS:,}-step run gains"
+        )
+    else:
+        why = "on the CPU a torch.compile'd step measured no faster than an eager one"
+    return (
+        f"{why} ({measured}; one thread, see the README's 'Compiled steps'), so 'auto' "
+        "runs torch eagerly; compile=True compiles"
+    )
+
+
+def _torch_compiled(step: CompiledStep) -> Any:
+    """``step._step_arrays`` under ``torch.compile(fullgraph=True)``, as ``(arrays) -> out``.
+
+    Unlike ``jax.jit``, dynamo traces with real tensors and guards on every Python value
+    the step reads; ``_step_arrays`` reads every attribute of the objects (to put them
+    back), and some change from call to call: the optimizer's ``step`` and each stream's
+    ``counter`` (host numbers), the arrays the objects hold (parameters bound to the
+    layers, the last forward's caches: dynamo compares their identities with the step's
+    inputs) and the shapes a layer keeps from its last forward (an evaluation's batch
+    size).  Read as they are, a call would fail a guard and compile again.  So for the
+    compiled call the host counts become the device counts the step carries, every array
+    an object holds (or a dict of them) and every cache of a layer become None (the step
+    sets what it reads from its arguments, and a layer is made with None caches), and
+    afterwards everything is put back as it was.
+
+    The first call runs the step once eagerly before compiling it (pure: it changes
+    nothing), to fill the host caches it consults (array namespaces, writable types,
+    Philox constants): dynamo would see them change after its first trace.  Labels in
+    host memory are checked here, before the call (eagerly ``cross_entropy_error`` does;
+    inside the graph a read would break it).
+    """
+    network, optimizer = step.network, step.optimizer
+    xp = namespace(network.params[next(iter(network.params))])
+
+    def counted() -> None:
+        step.compiles += 1
+
+    compiled = compile_function(step._step_arrays, xp, on_compile=counted)
+    objects = _objects(network, optimizer)
+    layers = {id(layer) for layer in (network.last_layer, *network.layers.values())}
+    streams = {name: layer.stream for name, layer in step._dropouts().items()}
+    classes = int(getattr(network, "output_size", 0))
+    warm: list[bool] = []
+
+    def call(*args: Any) -> Any:
+        # (params, buffers, optimizer state, count, counters, ..., x, t): the step's own
+        count, counters, t = args[3], args[4], args[-1]
+        if classes and t.ndim == 1 and device_of(t).type == "cpu":
+            check_labels(t, classes)
+        if not warm:
+            step._step_arrays(*args)  # eagerly, once: fills the host caches
+            warm.append(True)
+        saved = [(obj, dict(vars(obj))) for obj in objects]
+        try:
+            with deferred_interrupts():
+                for obj, attributes in saved:
+                    hide = _is_cache if id(obj) in layers else _holds_arrays
+                    for key, value in attributes.items():
+                        if hide(value):
+                            setattr(obj, key, None)
+                optimizer.step = count
+                for name, stream in streams.items():
+                    stream.counter, stream._ahead = counters[name], None
+            return compiled(*args)
+        finally:
+            with deferred_interrupts():
+                for obj, attributes in saved:
+                    vars(obj).clear()
+                    vars(obj).update(attributes)
+
+    return call
+
+
+def _is_cache(value: Any) -> bool:
+    """What a layer keeps from its last forward: arrays, shapes, sizes (None when made);
+    its settings are floats, bools and streams."""
+    return _holds_arrays(value) or isinstance(value, tuple) or type(value) is int
+
+
+def _holds_arrays(value: Any) -> bool:
+    """An array, or a non-empty dict of arrays (or of such dicts): what the step passes in."""
+    if isinstance(value, dict):
+        return bool(value) and all(_holds_arrays(v) for v in value.values())
+    return array_api_compat.is_array_api_obj(value)
+
+
 def compile_step(
     network: Any,
     optimizer: Optimizer,
@@ -502,10 +661,11 @@ def compile_step(
     """A training step ``step(x, t) -> loss`` for ``network`` and ``optimizer``.
 
     Same effect as ``grads = network.gradient(x, t); optimizer.update(network.params,
-    grads)``; compiled with ``jax.jit`` on JAX ("auto" and True), eager elsewhere
-    (True refuses, naming why).  The first call on each structure and shape compiles;
-    steps of the same structure share the program (see the module's docstring).  The
-    loss returned is the step's training loss, or with ``loss_after_update`` the
-    book's recorded one, ``network.loss(x, t)`` after the update.
+    grads)``; compiled with ``jax.jit`` on JAX ("auto" and True) and with
+    ``torch.compile`` on torch (True; "auto" where measured worth it), eager elsewhere
+    (True refuses, naming why).  The first call on each shape compiles; on JAX steps of
+    the same structure share the program (see the module's docstring).  The loss
+    returned is the step's training loss, or with ``loss_after_update`` the book's
+    recorded one, ``network.loss(x, t)`` after the update.
     """
     return CompiledStep(network, optimizer, compile=compile, loss_after_update=loss_after_update)
