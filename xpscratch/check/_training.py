@@ -133,7 +133,6 @@ def _trainer(dtype: str, epochs: int) -> Trainer:
         optimizer="Adam",
         optimizer_param={"lr": 0.01},
         mini_batch_size=16,
-        compile=False,  # see _resume
     )
 
 
@@ -145,7 +144,6 @@ def _resume(path: str, dtype: str) -> Trainer:
     net = MultiLayerNetExtend(10, [8, 8], 4, dtype=dtype, seed=1, **RICH)
     return Trainer.resume(
         path, X, T, X[:40], T[:40], x_val=XV, t_val=TV, verbose=False, epochs=4, network=net,
-        compile=False,
     )  # fmt: skip
 
 
