@@ -166,12 +166,11 @@ def _indexed_torch_device(torch: ModuleType, dev: Any) -> Any:
     torch.device("cuda") != torch.device("cuda:0"), and a tensor created on "cuda" reports
     the latter, so a device without its index never equals the device of its own arrays.
     """
-    if dev.type == "cpu" or dev.index is not None:
+    if dev.index is not None or dev.type in ("cpu", "meta"):  # their tensors carry no index
         return dev
-    module = getattr(torch, dev.type, None)
-    current = getattr(module, "current_device", None)
-    index = current() if callable(current) else 0
-    return torch.device(dev.type, index)
+    current = getattr(getattr(torch, dev.type, None), "current_device", None)
+    index = current() if callable(current) else 0  # mps has no current_device: mps:0
+    return torch.device(dev.type, index) if isinstance(index, int) else dev
 
 
 def _check_torch_device(torch: ModuleType, dev: Any) -> None:
