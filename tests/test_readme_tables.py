@@ -220,6 +220,14 @@ def test_a_tie_that_a_ranking_orders_is_reported(run_dir, tmp_path):
     assert [e.split(":")[0] for e in tables.rounding_edges(tie)] == ["chapter"]
 
 
+def test_accuracies_are_not_nudged():
+    """A count of right answers is exact: 0.8415 is on an edge, but the same one everywhere."""
+    data = {"test_acc": [0.8415], "rounds": [{"val_acc": [0.5], "lr": 0.01}], "loss": [2.0]}
+    up = tables.jittered(data, 1e-9, None)
+    assert up["test_acc"] == [0.8415] and up["rounds"][0]["val_acc"] == [0.5]
+    assert up["loss"] == [2.0 * (1 + 1e-9)] and up["rounds"][0]["lr"] == 0.01 * (1 + 1e-9)
+
+
 # ---------------------------------------------------------------------------
 # the README's own tables from a fresh float64 run
 # ---------------------------------------------------------------------------
