@@ -245,20 +245,33 @@ def test_the_readme_says_its_tables_are_float64():
 
 
 @pytest.mark.parametrize("threads", ["1", "2"])
-def test_a_fresh_float64_run_gives_the_readmes_rows(tmp_path, monkeypatch, threads):
-    """The instant experiments' rows, run now with 1 and 2 BLAS threads, are the README's."""
+def test_a_fresh_float64_run_passes_check_on_the_readme(tmp_path, monkeypatch, threads, capsys):
+    """The instant experiments, run now with 1 and 2 BLAS threads: the README's rows."""
     monkeypatch.setenv("XPSCRATCH_THREADS", threads)
     with xpscratch.use_backend("numpy"):
         for name in NAMES:
             argv = ["run", name, "--dtype", "float64", "--out", str(tmp_path), "--no-progress"]
             assert cli_main([*argv, "--no-plot"]) == 0
-    fresh = tables.render(tables.load_run(tmp_path))
-    regions = _readme_regions()
-    assert fresh["optimizer_zoo"] == regions["optimizer_zoo"].rstrip("\n")
-    readme_rows = regions["chapter"].splitlines()
-    for row in fresh["chapter"].splitlines():
-        assert row in readme_rows
-    assert tables.rounding_edges(tmp_path) == []
+    capsys.readouterr()
+    status, out = _check(tmp_path, ROOT / "README.md", capsys)
+    assert status == 0, out
+    assert "['chapter', 'optimizer_zoo'] up to date" in out
+    assert "not compared: optimizer_compare_mnist, weight_init_compare" in out
+
+
+def test_a_partial_run_is_compared_row_by_row(run_dir, written, capsys):
+    """Rows of experiments the run has are compared; the others are kept and named."""
+    text = written.read_text()
+    other = "| `batch_norm_test` | a claim | a measurement |\n<!-- END generated: chapter"
+    written.write_text(text.replace("<!-- END generated: chapter", other))
+    status, out = _check(run_dir, written, capsys)
+    assert status == 0, out
+    assert "not compared: optimizer_compare_mnist, weight_init_compare, batch_norm_test" in out
+    d = tables.load_result(run_dir / "optimizer_compare_naive.json").final_distance
+    shown = f"AdaGrad {d['AdaGrad']:.2f}"
+    written.write_text(written.read_text().replace(shown, f"AdaGrad {d['AdaGrad'] + 0.01:.2f}"))
+    status, out = _check(run_dir, written, capsys)
+    assert status == 1 and "chapter, line 3:" in out
 
 
 @pytest.mark.slow
