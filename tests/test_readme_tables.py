@@ -277,7 +277,7 @@ def test_a_partial_run_is_compared_row_by_row(run_dir, written, capsys):
 @pytest.mark.slow
 @pytest.mark.skipif(
     not os.environ.get("XPSCRATCH_SLOW_TESTS"),
-    reason="all eleven experiments in float64 (4 min on a quiet 2-core machine): "
+    reason="all eleven experiments in float64 (7.4 min on 2 shared cores, load 3): "
     "set XPSCRATCH_SLOW_TESTS=1",
 )
 def test_a_fresh_run_of_the_readmes_recipe_passes_check(tmp_path):
