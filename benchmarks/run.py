@@ -6,7 +6,7 @@ block each, in a rotating order (A B C, B C A, ...), for a number of rounds; a r
 the median over rounds of the two competitors' times in the same round, so load from
 other processes on a shared machine hits both sides of a ratio alike.
 
-Options: ``--quick`` (fewer, shorter rounds), ``--workloads abcdef``, ``--threads 1``
+Options: ``--quick`` (fewer, shorter rounds), ``--workloads abcdef`` (and ``g``), ``--threads 1``
 (``2`` or ``1,2`` for two-thread figures, reported separately), ``--competitors``,
 ``--rounds``, ``--block-seconds``, ``--settle``, ``--no-gpu``, ``--smoke`` (one step per
 block, for tests) and ``--out PATH`` (default ``benchmarks/results/latest.json``; a smoke
@@ -257,6 +257,11 @@ def _summary(case: Case, comp: str, ts: list[float], times: dict[str, list[float
                 ratio = _paired(ts, times[ref])
                 if ratio is not None:
                     entry[f"x_{ref}"] = ratio
+        eager = comp.removesuffix("-compiled")  # a compiled step against its eager one
+        if eager != comp and eager in times:
+            ratio = _paired(ts, times[eager])
+            if ratio is not None:
+                entry["x_eager"] = ratio
         before = comp.removesuffix("-portable") + "-before"
         if before in times and before != comp:  # the same backend with random.py before
             ratio = _paired(ts, times[before])
@@ -302,6 +307,13 @@ def check_targets(results: list[dict]) -> list[dict]:
             v = jit["x_numpy-lean"]
             what = f"xpscratch-jax-compiled / numpy-lean <= {limit}"
             out.append(_target(key, what, v, v <= limit))
+        # and a torch.compile'd step against torch's eager one: "auto" compiles torch only
+        # where this is met (xpscratch.training.compiled.TORCH_MEASURED)
+        compiled = comp.get("xpscratch-torch-compiled", {})
+        if "x_eager" in compiled:
+            v = compiled["x_eager"]
+            what = "xpscratch-torch-compiled / xpscratch-torch <= 1.00"
+            out.append(_target(key, what, v, v <= 1.0))
         if case["workload"] == "c" and case["where"] != "gpu" and "pct_own_peak" in xps:
             v = xps["pct_own_peak"]
             out.append(_target(key, "xpscratch-numpy % of matmul peak >= 80", v, v >= 80))
@@ -382,6 +394,10 @@ def print_table(results: list[dict], threads: int, peaks: dict[str, float]) -> N
                 extra = f"  {e['msamples_per_s']:.1f} Msamples/s"
             if "mask_ops_per_call" in e:
                 extra += f"  {e['mask_ops_per_call']:.1f} ops/mask"
+            if "x_eager" in e:
+                extra += f"  x eager {e['x_eager']:.3f}"
+            if "compile_s" in e:
+                extra += f"  compile {e['compile_s']:.1f} s"
             if "x_before" in e:
                 extra += f"  x before {e['x_before']:.3f}"
             check = e.get("device_check")
@@ -417,7 +433,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description="xpscratch vs plain NumPy vs PyTorch")
     parser.add_argument("--quick", action="store_true", help="5 rounds of 0.1 s blocks")
     parser.add_argument("--smoke", action="store_true", help="one step per block (tests)")
-    parser.add_argument("--workloads", default="abcdef", help="any of a b c d e f, e.g. 'ac'")
+    parser.add_argument(
+        "--workloads", default="abcdef", help="any of a b c d e f g, e.g. 'ac' (g: issue 21)"
+    )
     parser.add_argument("--threads", default="1", help="1, 2 or '1,2' (reported separately)")
     parser.add_argument("--competitors", default="", help="comma-separated subset")
     parser.add_argument("--rounds", type=int, default=None)
@@ -431,8 +449,8 @@ def main(argv: list[str] | None = None) -> dict:
     if args.out is None and not args.smoke:
         args.out = DEFAULT_OUT
     workloads_wanted = args.workloads.replace(",", "")
-    if not set(workloads_wanted) <= set("abcdef"):
-        parser.error("--workloads takes letters from 'abcdef'")
+    if not set(workloads_wanted) <= set("abcdefg"):
+        parser.error("--workloads takes letters from 'abcdefg'")
     if args.rounds is None:
         args.rounds = 1 if args.smoke else (5 if args.quick else 11)
     if args.block_seconds is None:

@@ -37,6 +37,7 @@ XPSCRATCH_BACKENDS = {
     "xpscratch-strict": ("array_api_strict", None),
     "xpscratch-jax": ("jax", "cpu"),
     "xpscratch-jax-compiled": ("jax", "cpu"),  # compile_step / Trainer(compile=True)
+    "xpscratch-torch-compiled": ("torch", "cpu"),  # the same under torch.compile
     "xpscratch-cupy": ("cupy", None),
     "xpscratch-torch-cuda": ("torch", "cuda"),
     "xpscratch-numpy-before": ("numpy", None),
@@ -54,9 +55,15 @@ CPU_COMPETITORS = (
     "xpscratch-jax-compiled",
 )
 GPU_COMPETITORS = ("torch-cuda", "xpscratch-cupy", "xpscratch-torch-cuda")
-# run only when named in --competitors: random.py at BEFORE_COMMIT, and NumPy without
-# the optional randomgen fast path (the portable Philox)
-ON_REQUEST = ("xpscratch-numpy-before", "xpscratch-torch-before", "xpscratch-numpy-portable")
+# run only when named in --competitors: random.py at BEFORE_COMMIT, NumPy without the
+# optional randomgen fast path (the portable Philox), and torch.compile'd steps (each case
+# compiles for 10-80 s on 2 cores)
+ON_REQUEST = (
+    "xpscratch-numpy-before",
+    "xpscratch-torch-before",
+    "xpscratch-numpy-portable",
+    "xpscratch-torch-compiled",
+)
 ALL_COMPETITORS = CPU_COMPETITORS + GPU_COMPETITORS + ON_REQUEST
 # shown for information, no target: strict is a correctness backend, not a fast one; JAX
 # dispatches op by op on these small arrays (xpscratch does not jit)
@@ -71,6 +78,7 @@ REQUIRES = {
     "xpscratch-strict": "strict",
     "xpscratch-jax": "jax",
     "xpscratch-jax-compiled": "jax",
+    "xpscratch-torch-compiled": "torch",
     "xpscratch-cupy": "cupy_gpu",
     "torch-cuda": "torch_gpu",
     "xpscratch-torch-cuda": "torch_gpu",
@@ -88,6 +96,7 @@ PEAK_OF = {
     "xpscratch-jax-compiled": "xpscratch-jax",
     "torch": "torch",
     "xpscratch-torch": "torch",
+    "xpscratch-torch-compiled": "torch",
     "xpscratch-cupy": "xpscratch-cupy",
     "torch-cuda": "torch-cuda",
     "xpscratch-torch-cuda": "torch-cuda",
@@ -205,6 +214,23 @@ def cases(workloads: str = "abcdef", *, gpu: bool = False) -> list[Case]:
                     dropout_ratio=ISSUE14_RATIO,
                 )
             )
+    if "g" in workloads:  # issue 21's table: compiled steps; 784-100x5-10, float32
+        title = "784-100x5-10, batch 128"
+        out.append(Case("g/plain/sgd", "g", "step", title, ISSUE14_NET, 128))
+        out.append(
+            Case(
+                "g/bn+dropout/adam",
+                "g",
+                "step",
+                title + ", BN + dropout 0.2",
+                ISSUE14_NET,
+                128,
+                "adam",
+                batchnorm=True,
+                dropout=True,
+                dropout_ratio=ISSUE14_RATIO,
+            )
+        )
     return out
 
 
@@ -430,8 +456,13 @@ def _xpscratch(case: Case, competitor: str, smoke: bool) -> Runner:
 
         compiled_step = compile_step(net, optimizer, compile=True)
         start = time.perf_counter()
-        compiled_step(x, t).block_until_ready()  # the first call traces and compiles
+        loss = compiled_step(x, t)  # the first call traces and compiles
+        if sync is not None:
+            sync(loss)
         info["compile_s"] = round(time.perf_counter() - start, 3)
+        for _ in range(2):
+            compiled_step(x, t)
+        info["compiles_after_3_calls"] = compiled_step.compiles  # 1: no recompile
         return Runner(lambda: compiled_step(x, t), lib, info, sync)
 
     def step() -> None:

@@ -145,6 +145,20 @@ def test_torch_gpu_devices_this_machine_lacks_are_refused_up_front(fresh_global)
             xpscratch.set_backend("torch", device=f"cuda:{n}")
 
 
+def test_a_torch_gpu_device_is_the_device_its_tensors_report(fresh_global, monkeypatch):
+    """On the H200, ``set_backend("torch", "cuda")`` kept torch.device("cuda"), which never
+    equals the ``cuda:0`` its tensors report: every device comparison failed there."""
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():  # stand in for one GPU; nothing is allocated
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+        monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+        monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    current = torch.cuda.current_device()
+    assert xpscratch.set_backend("torch", device="cuda").device == torch.device("cuda", current)
+    assert xpscratch.set_backend("torch", device="cuda:0").device == torch.device("cuda", 0)
+    assert xpscratch.set_backend("torch", device="cpu").device == torch.device("cpu")
+
+
 def test_set_torch_threads():
     torch = pytest.importorskip("torch")
     before = torch.get_num_threads()
@@ -370,3 +384,21 @@ def test_nudging_inputs_moves_host_floats_by_one_ulp_and_nothing_else():
         assert np.array_equal(words, R.random_bits(0, "nudge", 0, 8))
         assert not np.array_equal(u, R.uniform(0, "nudge", 0, 8, "float64"))
         assert np.array_equal(xpscratch.asarray(host, "float64"), host)
+
+
+def test_a_network_called_under_jax_jit_gets_the_way_to_compile_not_a_device_error():
+    """Issue 22 item 20: ``jax.jit(lambda x: net.predict(x))`` reported "arrays on
+    different devices (None, cpu:0)": the traced input has no device yet."""
+    jax = pytest.importorskip("jax")
+    from xpscratch.networks import MultiLayerNetExtend
+
+    with xpscratch.use_backend("jax"):
+        net = MultiLayerNetExtend(4, [3], 2, dtype="float32")
+        x = xpscratch.asarray(np.ones((5, 4), dtype=np.float32))
+        with pytest.raises(xpscratch.BackendMismatchError) as info:
+            jax.jit(lambda x: net.predict(x))(x)
+        message = str(info.value)
+        assert message.startswith("a JAX array being traced (inside jax.jit")
+        assert "compile_step(network, optimizer)" in message and "devices" not in message
+        traced = jax.jit(lambda a, b: B.namespace(a, b).add(a, b))  # both traced: fine
+        np.testing.assert_array_equal(xpscratch.to_numpy(traced(x, x)), 2 * np.ones((5, 4)))

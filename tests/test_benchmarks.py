@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -238,3 +239,19 @@ def test_targets_compare_with_the_right_reference():
         ("b/sgd/float32", "xpscratch-numpy / plain NumPy"): True,
         ("c/sgd/float32", "xpscratch-numpy % of matmul peak"): False,
     }
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed")
+@pytest.mark.skipif(
+    not os.environ.get("XPSCRATCH_SLOW_TESTS"),
+    reason="torch.compile takes 10-60 s here: set XPSCRATCH_SLOW_TESTS=1",
+)
+def test_the_torch_compiled_competitor_compiles_once():
+    """xpscratch-torch-compiled (named in --competitors only): issue 21's plain step, one
+    compile for its first three calls, compile time reported apart."""
+    case = next(c for c in workloads.cases("g") if c.key == "g/plain/sgd")
+    runner = workloads.build(case, "xpscratch-torch-compiled", smoke=True)
+    runner.step()
+    assert runner.info["compiles_after_3_calls"] == 1 and runner.info["compile_s"] > 0
+    assert "xpscratch-torch-compiled" in workloads.ON_REQUEST

@@ -515,3 +515,144 @@ def test_resume_refuses_other_training_data_of_the_same_size_unless_asked(tmp_pa
     fresh.x_train = xpscratch.asarray(x2, "float64")
     with pytest.raises(ValueError, match="other training data"):
         fresh.load_state_dict(tr.state_dict())
+
+
+# --- hostile files (issue 22 item 15): sizes are checked before anything is inflated ---
+
+
+def _npy(shape, dtype, data: bytes) -> bytes:
+    """An .npy member whose header says ``shape``/``dtype``, followed by ``data``."""
+    import io
+
+    f = io.BytesIO()
+    header = {"descr": np.dtype(dtype).str, "fortran_order": False, "shape": tuple(shape)}
+    np.lib.format.write_array_header_1_0(f, header)
+    return f.getvalue() + data
+
+
+def _hostile(tmp_path, name, edit_meta, slot=None, deflate=False):
+    """A saved run rewritten: ``edit_meta(meta)`` (or the JSON text it returns) as the
+    metadata, and ``slot`` (.npy bytes, or an iterable of chunks) as the member of Adam's
+    first moment of W1, deflated if asked."""
+    import zipfile
+
+    good = tmp_path / "good.ckpt"
+    _, tr = make(epochs=1, optimizer="Adam", optimizer_param={"lr": 0.01})
+    tr.train()
+    tr.save_checkpoint(good)
+    with np.load(good) as npz:
+        meta = json.loads(str(npz["__meta__"][()]))
+        arrays = {k: npz[k] for k in npz.files if k != "__meta__"}
+    slot_key = _slot(meta)["__array__"]
+    text = edit_meta(meta)
+    text = text if isinstance(text, str) else json.dumps(meta)
+    out = tmp_path / name
+    with zipfile.ZipFile(out, "w") as zf:
+        zf.writestr("__meta__.npy", _npy((), f"<U{len(text)}", text.encode("utf-32-le")))
+        for key, a in arrays.items():
+            if key != slot_key or slot is None:
+                zf.writestr(key + ".npy", _npy(a.shape, a.dtype, a.tobytes()))
+                continue
+            info = zipfile.ZipInfo(key + ".npy")
+            info.compress_type = zipfile.ZIP_DEFLATED if deflate else zipfile.ZIP_STORED
+            with zf.open(info, "w", force_zip64=True) as f:
+                for chunk in [slot] if isinstance(slot, bytes) else slot:
+                    f.write(chunk)
+    return out
+
+
+def _slot(meta):
+    """The manifest entry of Adam's first moment of W1 (an optimizer slot)."""
+    return meta["optimizer"]["state"]["m"]["W1"]
+
+
+def _load_refused(path, match):
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(CheckpointError, match=match):
+            load_checkpoint(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 32 << 20, f"{peak:,} bytes allocated before the refusal"
+
+
+def test_a_small_checkpoint_that_inflates_to_hundreds_of_mb_is_refused_before_inflating(
+    tmp_path,
+):
+    """A 1 MB checkpoint expanded to 1.1 GB when loaded (issue 22 item 15): here 256 MiB of
+    deflated zeros in one optimizer slot, a file of about 250 KB."""
+    n = 64 << 20  # float32 numbers: 256 MiB
+
+    def bomb(meta):
+        _slot(meta).update(shape=[n], dtype="float32")
+
+    chunks = [_npy((n,), "float32", b""), *[bytes(8 << 20)] * ((4 * n) >> 23)]
+    path = _hostile(tmp_path, "bomb.ckpt", bomb, chunks, deflate=True)
+    assert path.stat().st_size < 1 << 20
+    _load_refused(path, r"bomb.ckpt.*inflate to 268,[0-9,]+ bytes from a [0-9,]+-byte file")
+
+
+def test_an_array_larger_than_the_network_implies_is_refused(tmp_path):
+    """Within the inflation bound but larger than any weight of the saved network (10x8):
+    an optimizer slot of 1 MiB, stored uncompressed, is refused before it is read."""
+    n = 1 << 17
+
+    def big(meta):
+        _slot(meta).update(shape=[n], dtype="float64")
+
+    path = _hostile(tmp_path, "big.ckpt", big, _npy((n,), "float64", bytes(8 * n)))
+    with pytest.raises(CheckpointError, match=r"big.ckpt.*'a[0-9]+' claims float64\[131072\], more "
+                       r"than the network's largest weight \(80 numbers\)"):  # fmt: skip
+        load_checkpoint(path)
+
+    def wide(meta):
+        meta["network"]["config"]["input_size"] = 10**9  # a network of 8 GB, 10x8 stored
+
+    path = _hostile(tmp_path, "wide.ckpt", wide)
+    with pytest.raises(CheckpointError, match=r"wide.ckpt.*implies W1 of shape \[1000000000, 8\]"):
+        load_checkpoint(path)
+        Trainer.resume(path, X, T, X[:40], T[:40], verbose=False)
+
+
+@pytest.mark.parametrize("config", [True, False], ids=["book-network", "no-config"])
+def test_a_header_that_claims_a_huge_array_is_refused_naming_the_file(tmp_path, config):
+    """A header claiming a huge array gave a raw MemoryError (issue 22 item 15)."""
+    n = 1 << 40  # 8 TiB of float64 claimed; 8 bytes there
+
+    def huge(meta):
+        _slot(meta).update(shape=[n], dtype="float64")
+        if not config:
+            meta["network"]["config"] = None  # only the header can tell
+
+    path = _hostile(tmp_path, "huge.ckpt", huge, _npy((n,), "float64", bytes(8)))
+    _load_refused(path, r"huge.ckpt.*(claims float64\[1099511627776\]|largest weight)")
+    if not config:
+        with pytest.raises(CheckpointError, match=r"entry holds 8 bytes of data"):
+            load_checkpoint(path)
+
+
+def test_deeply_nested_metadata_is_refused_not_a_recursion_error(tmp_path):
+    """Deeply nested metadata gave a RecursionError (issue 22 item 15); brackets inside
+    strings are not nesting."""
+
+    def nested(meta):
+        meta["callbacks"] = {"x": "[[[[{{{{" * 100}  # text, not nesting: loads
+        return json.dumps(meta)[:-1] + ', "deep": ' + "[" * 100_000 + "]" * 100_000 + "}"
+
+    path = _hostile(tmp_path, "deep.ckpt", nested)
+    with pytest.raises(CheckpointError, match=r"deep.ckpt.*nested 100001 levels deep"):
+        load_checkpoint(path)
+    path = _hostile(tmp_path, "text.ckpt", lambda m: m.update(callbacks={"x": "[{" * 999}))
+    assert load_checkpoint(path)["callbacks"] == {"x": "[{" * 999}
+
+
+def test_metadata_larger_than_the_bound_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    path = _hostile(tmp_path, "meta.ckpt", lambda meta: None)
+    load_checkpoint(path)
+    monkeypatch.setattr(ckpt, "MAX_META_BYTES", 1000)  # instead of a 256 MiB file
+    refused = r"meta.ckpt.*metadata is <U[0-9]+\[\] of [0-9,]+ bytes; a checkpoint's is one "
+    with pytest.raises(CheckpointError, match=refused + "JSON string of at most 1,000 bytes"):
+        load_checkpoint(path)

@@ -454,3 +454,28 @@ def test_a_dead_worker_gives_cli_users_no_script_advice(tmp_path, capsys, monkey
     assert main(["search", "--trials", "2", "--no-plot", "--out", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "worker process 7 died (exit code -9)" in err and "__main__" not in err
+
+
+def test_a_ctrl_c_that_jax_returns_as_a_system_error_stops_the_command(
+    tmp_path, capsys, monkeypatch
+):
+    """Issue 22 item 20: `run all` reported such a Ctrl-C as the experiment failing and went
+    on with the next one; it stops the command (exit 130), as a Ctrl-C does."""
+    ran = []
+
+    def interrupted(**kw):
+        ran.append(1)
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as ki:
+            raise SystemError("<built-in function> returned a result with an exception set") from ki
+
+    names = ["optimizer_zoo", "optimizer_compare_naive"]
+    for name in names:
+        monkeypatch.setitem(
+            EXPERIMENTS, name, dataclasses.replace(EXPERIMENTS[name], runner=interrupted)
+        )
+    argv = ["run", *names, "--no-plot", "--quick", "--out", str(tmp_path)]
+    assert main(argv) == 130
+    assert ran == [1]  # the second experiment never started
+    assert "xpscratch: interrupted" in capsys.readouterr().err

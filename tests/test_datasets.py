@@ -691,3 +691,27 @@ def test_a_download_has_a_size_cap_and_an_overall_time_limit(monkeypatch, tmp_pa
     with pytest.raises(_download.DownloadFailed, match="not done within 600 s"):
         _download.download_file(["https://drip.example/x"], dest, "0" * 32)
     assert drip.reads <= 302 and not dest.exists()
+
+
+def test_a_small_gz_whose_header_claims_a_huge_array_is_refused_before_filling_memory(tmp_path):
+    """The header's cap is no bound when the header itself claims a huge array: a 200 KB
+    .gz claiming (and holding) 200 MB of labels was inflated whole (issue 22 item 15)."""
+    import tracemalloc
+    import zlib
+
+    n = 200 << 20
+    z = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    header = struct.pack(">II", 0x0801, n)  # labels, n of them
+    body = [z.compress(header)] + [z.compress(bytes(8 << 20)) for _ in range(n >> 23)]
+    path = tmp_path / "claims.gz"
+    path.write_bytes(b"".join([*body, z.flush()]))
+    assert path.stat().st_size < 400_000
+    tracemalloc.start()
+    try:
+        refused = r"claims.gz: its [0-9,]+ compressed bytes inflate beyond [0-9,]+ \(64 times"
+        with pytest.raises(DatasetError, match=refused + r".* claims 209,715,208 bytes\)"):
+            read_idx(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 128 << 20, f"{peak:,} bytes allocated before the refusal"

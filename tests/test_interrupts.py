@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from xpscratch._interrupts import deferred_interrupts, holding_interrupts
+from xpscratch._interrupts import deferred_interrupts, holding_interrupts, interrupt_of
 
 # every test here starts from Python's own handler (xdist's workers ignore SIGINT)
 pytestmark = pytest.mark.usefixtures("python_sigint")
@@ -133,3 +133,87 @@ def test_a_ctrl_c_that_cut_the_install_short_does_not_break_later_ones():
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _jax_style_interrupt() -> SystemError:
+    """What CPython raises when a C function (JAX's) returns normally while the Ctrl-C's
+    KeyboardInterrupt is set: a SystemError caused by it (_Py_CheckFunctionResult)."""
+    try:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as ki:
+            raise SystemError(
+                "<built-in method execute of jaxlib.xla_extension.LoadedExecutable object> "
+                "returned a result with an exception set"
+            ) from ki
+    except SystemError as exc:
+        return exc
+
+
+def test_interrupt_of_finds_the_ctrl_c_a_system_error_stands_for():
+    ki = KeyboardInterrupt()
+    assert interrupt_of(ki) is ki
+    jax_style = _jax_style_interrupt()
+    assert interrupt_of(jax_style) is jax_style.__cause__
+    try:
+        raise SystemError("wrapped again") from jax_style
+    except SystemError as twice:
+        assert interrupt_of(twice) is jax_style.__cause__
+    try:
+        raise SystemError("a real SystemError") from ValueError("bad")
+    except SystemError as real:
+        assert interrupt_of(real) is None
+    assert interrupt_of(ValueError("x")) is None and interrupt_of(None) is None
+
+
+@pytest.mark.parametrize("manager", [holding_interrupts, deferred_interrupts])
+def test_a_system_error_that_is_a_ctrl_c_leaves_as_keyboard_interrupt(manager):
+    """Issue 22 item 20: on JAX a Ctrl-C could surface as SystemError; train() (a
+    holding session) and held blocks raise it as the KeyboardInterrupt it is."""
+    error = _jax_style_interrupt()
+    with pytest.raises(KeyboardInterrupt) as info:
+        with manager():
+            raise error
+    assert info.value is error.__cause__
+    with pytest.raises(SystemError, match="a real one"):
+        with manager():
+            raise SystemError("a real one")
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_train_raises_a_jax_style_ctrl_c_as_keyboard_interrupt_and_resumes_exactly(backend):
+    """The Trainer's session turns the SystemError into the Ctrl-C, after the step's undo:
+    train() again gives the uninterrupted run's weights."""
+    import numpy as np
+
+    import xpscratch
+    from xpscratch.networks import MultiLayerNetExtend
+    from xpscratch.trainer import Trainer
+
+    rng = np.random.default_rng(0)
+    x, t = rng.normal(size=(60, 6)), rng.integers(0, 3, 60)
+
+    def make():
+        net = MultiLayerNetExtend(6, [5], 3, use_batchnorm=True, seed=1)
+        return Trainer(net, x, t, x, t, epochs=2, mini_batch_size=20, verbose=False)
+
+    straight = make()
+    straight.train()
+    tr = make()
+    real, calls = tr.network.gradient, []
+
+    def gradient(*args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise _jax_style_interrupt()
+        return real(*args)
+
+    tr.network.gradient = gradient
+    with pytest.raises(KeyboardInterrupt):
+        tr.train()
+    tr.network.gradient = real
+    tr.train()
+    for k, w in straight.network.params.items():
+        np.testing.assert_array_equal(
+            xpscratch.to_numpy(tr.network.params[k]), xpscratch.to_numpy(w)
+        )

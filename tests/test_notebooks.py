@@ -2,7 +2,10 @@
 
 Each notebook is executed headless with nbclient and an IPython kernel (ipykernel) from
 the notebooks folder, as a reader would run it; any cell that raises fails the test.  The
-kernel imports this checkout (PYTHONPATH), and so do the search's spawned workers.
+kernel imports this checkout (PYTHONPATH), and so do the search's spawned workers.  Two
+cells appended for the test then check, on the notebook's own results, the conclusions
+its text states (issue 24: the notebooks taught that dropout stops learning, and showed a
+narrowed search round scoring below the first).
 """
 
 from __future__ import annotations
@@ -14,6 +17,39 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+# The conclusions each notebook's text states, checked on the notebook's own results by a
+# cell appended for the test (the checks: tests/test_experiments.py; their runs on more
+# seeds: test_quick_conclusions_on_more_seeds, in the slow tier).
+CHECKS = """from test_experiments import (
+    check_batch_norm,
+    check_optimizer_mnist,
+    check_quick_dropout,
+    check_quick_hyperparameter,
+    check_quick_regularization,
+    check_quick_weight_decay,
+    check_weight_init,
+)"""
+CONCLUSIONS = {
+    "chapter6": """
+check_optimizer_mnist(mnist_result)  # SGD is the slowest ...
+early = mnist_result.window_mean(100, 300)
+assert set(sorted(early, key=early.get)[:2]) == {"AdaGrad", "Adam"}, early  # ... these lead
+check_weight_init(init_result)
+check_batch_norm(bn_result)
+check_quick_weight_decay(decay_result)
+check_quick_dropout(dropout_result)
+best = search_result.best(5)  # 20 trials of 30 epochs: the best learning rates stand out
+assert all(3e-3 <= t["params"]["lr"] <= 1e-2 for t in best[:3]), best
+assert best[0]["value"] > 0.4 and not search_result.at_chance()
+check_quick_hyperparameter(hp_result)
+""",
+    "beyond": """
+check_quick_regularization(reg_result)
+check_quick_weight_decay(decay_result)
+check_quick_dropout(dropout_result)
+""",
+}
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
@@ -48,6 +84,9 @@ def test_the_colab_cell_installs_from_the_repository(path):
 def test_notebook_runs_top_to_bottom(path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     nb = nbformat.read(path, as_version=4)
+    imports = f"import sys\nsys.path.insert(0, {str(ROOT / 'tests')!r})\n{CHECKS}"
+    nb.cells.append(nbformat.v4.new_code_cell(imports))
+    nb.cells.append(nbformat.v4.new_code_cell(CONCLUSIONS[path.stem]))
     client = nbclient.NotebookClient(
         nb,
         timeout=600,  # per cell

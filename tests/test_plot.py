@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 import pytest
 
 import xpscratch
@@ -144,3 +145,37 @@ def test_zoo_frames_hold_every_path_of_a_surface_with_minima():
             p = np.asarray(p, dtype=float)
             assert x0 < p[:, 0].min() and p[:, 0].max() < x1, name
             assert y0 < p[:, 1].min() and p[:, 1].max() < y1, name
+
+
+def scatter_colours(ax) -> list[tuple[float, ...]]:
+    """The face colour of every dot in an axes' scatter plots, as drawn."""
+    ax.figure.canvas.draw()  # colours are mapped from the values when drawn
+    return [tuple(c) for coll in ax.collections for c in coll.get_facecolors()]
+
+
+def test_search_dots_are_coloured_over_the_trials_own_accuracies():
+    """Issue 24: a quick search's accuracies (0.07-0.23) on a fixed 0..1 colour scale all
+    came out the same dark colour; the scale now spans the trials' accuracies."""
+    import copy
+
+    from matplotlib import colormaps
+
+    r = copy.deepcopy(small_run("hyperparameter_optimization"))
+    accuracies = iter([0.07, 0.23, 0.11, 0.2, 0.15, 0.09])  # a short search: near chance
+    for rnd in r.rounds:
+        for trial in rnd["trials"]:
+            trial["val_acc"][-1] = next(accuracies)
+    colours = scatter_colours(r.plot().axes[-2])  # the (lr, weight decay) plane
+    viridis = colormaps["viridis"]
+    assert len(colours) == 6 and len(set(colours)) == 6  # six accuracies, six colours
+    expected = [viridis(p) for p in (0.0, 1.0, 0.25, 0.8125, 0.5, 0.125)]
+    assert np.allclose(colours, expected, atol=0.02)  # the map has 256 steps
+
+    from xpscratch.plot import plot_search_scatter
+    from xpscratch.search import BOOK_SPACE, Objective, search
+
+    found = search(BOOK_SPACE, 3, Objective(train_size=200, epochs=1), seed=0)
+    for trial, value in zip(found.trials, (0.08, 0.12, 0.1), strict=True):
+        trial["value"] = value
+    colours = scatter_colours(plot_search_scatter(found).axes[-2])
+    assert np.allclose(colours, [viridis(p) for p in (0.0, 1.0, 0.5)], atol=0.02)

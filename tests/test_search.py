@@ -18,6 +18,7 @@ import glob
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import socket
@@ -27,7 +28,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 
 import numpy as np
 import pytest
@@ -40,6 +41,7 @@ from xpscratch.search import (
     Choice,
     LogUniform,
     Objective,
+    SearchError,
     SearchResult,
     Uniform,
     format_space,
@@ -178,7 +180,7 @@ def test_random_draws_are_rows_of_the_philox_array_generator():
     assert min(lrs) < 10**-5.5 and max(lrs) > 10**-2.5  # spread over the decades
 
 
-def test_narrow_spans_the_best_trials():
+def test_narrow_centres_the_best_trials_span_on_the_best():
     space = parse_space("lr=log:1e-6:1e-2,m=uniform:0:1,opt=choice:sgd|adam|adagrad")
     trials = [
         {"value": v, "params": {"lr": lr, "m": m, "opt": o}}
@@ -190,11 +192,33 @@ def test_narrow_spans_the_best_trials():
         ]
     ]
     out = narrow(space, trials, top_k=3)
+    # lr: the best 3 span a decade; a decade around the best (1e-2), slid back inside
     assert out["lr"].low == pytest.approx(1e-3) and out["lr"].high == pytest.approx(1e-2)
-    assert out["m"].low == pytest.approx(0.485) and out["m"].high == pytest.approx(0.535)
+    # m: 5% of the old width (their span is 2%), around the best's 0.50
+    assert out["m"].low == pytest.approx(0.475) and out["m"].high == pytest.approx(0.525)
     assert out["opt"] == Choice(("sgd", "adam"))  # adagrad was only in the worst trial
     one = narrow(space, trials, top_k=1)["lr"]
     assert math.log10(one.high / one.low) == pytest.approx(0.1)  # a point: 0.1 decades
+
+
+def test_narrow_searches_past_a_best_trial_at_the_edge_and_leaves_out_chance():
+    """Issue 24: the quick search's best 5 were one trial that learned (0.23, the highest
+    lr) and four at chance; their span lay below it, and round 2 scored 0.20."""
+    space = parse_space("lr=log:1e-6:1e-2")
+    trials = [
+        {"value": v, "params": {"lr": 10.0**e}}
+        for v, e in [(0.23, -2.44), (0.11, -2.72), (0.1, -3.08), (0.08, -3.85), (0.07, -3.96)]
+    ]
+    spread = narrow(space, trials)["lr"]  # 1.5 decades around the best, slid back inside
+    assert math.log10(spread.low) == pytest.approx(-3.52) and spread.high == 1e-2
+    learned = narrow(space, trials, chance_level=0.19)["lr"]  # the one that learned
+    assert math.log10(learned.low) == pytest.approx(-2.49)
+    assert math.log10(learned.high) == pytest.approx(-2.39)
+    assert narrow(space, trials, chance_level=0.5) == narrow(space, trials)  # none above
+    result = _result([0.23, 0.11, 0.1, 0.08, 0.07])  # lr 1e-2, 1e-3, ...: chance left out
+    window = result.narrowed()["lr"]
+    assert math.log10(window.low) == pytest.approx(-2.05)
+    assert math.log10(window.high) == pytest.approx(-1.95)
 
 
 def _result(values, train_size=500):
@@ -885,6 +909,203 @@ def test_a_failed_workers_message_carries_no_traceback():
     errors: queue.Queue = queue.Queue()
     with pytest.raises(SystemExit):
         _optuna._worker_main(SimpleNamespace(where=("nope", None, "float32", 2)), errors)
-    summary, details = errors.get_nowait()
+    summary, details, from_storage = errors.get_nowait()
+    assert not from_storage
     assert summary.startswith("BackendError:") and "Traceback" not in summary
     assert details.startswith("Traceback")
+
+
+# ---------------------------------------------------------------------------
+# a storage that dies mid-search; what a dead worker's message advises (issue 22)
+# ---------------------------------------------------------------------------
+
+
+def _ruin(db: Path) -> None:
+    """The database file overwritten in place, under the search's open connection."""
+    with open(db, "r+b") as f:
+        f.write(os.urandom(db.stat().st_size))
+
+
+def test_a_database_that_dies_mid_search_stops_it_naming_the_storage(tmp_path):
+    """Issue 22 item 18: the database dying between trials gave a raw traceback
+    (StorageInternalError '... e.g. exceeding max length'); now one SearchError names the
+    storage and the driver's cause, and keeps the trials that had finished."""
+    optuna()
+    db = tmp_path / "study.db"
+    storage = f"sqlite:///{db}"
+    seen = []
+
+    def on_trial(record, done, total):
+        seen.append(record)
+        if done == 2:
+            _ruin(db)
+
+    with pytest.raises(SearchError) as info:
+        search(BOOK_SPACE, 5, TINY, seed=2, storage=storage, on_trial=on_trial)
+    message = str(info.value)
+    assert message.startswith(
+        f"the storage {storage!r} failed during the search, after 2 of 5 trials had finished: "
+        "DatabaseError: file is not a database. is the database file still there"
+    ), message
+    assert "exceeding max length" not in message and "\n" not in message
+    assert [t["number"] for t in info.value.trials] == [0, 1]
+    assert info.value.trials == seen
+    expected = search(BOOK_SPACE, 2, TINY, seed=2)  # the same draws, no storage
+    assert strip(info.value.trials) == strip(expected.trials)
+
+
+def test_cli_search_stops_on_a_dead_database_with_the_finished_trials_saved(
+    tmp_path, capsys, monkeypatch
+):
+    optuna()
+    from xpscratch.cli import main
+    from xpscratch.search.objective import Objective as Objective_
+
+    db, out = tmp_path / "study.db", tmp_path / "o"
+    real, calls = Objective_.__call__, []
+
+    def ruin_before_the_third(self, params):
+        calls.append(1)
+        if len(calls) == 3:
+            _ruin(db)
+        return real(self, params)
+
+    monkeypatch.setattr(Objective_, "__call__", ruin_before_the_third)
+    argv = ["search", "--trials", "5", "--epochs", "3", "--train-size", "200", "--no-plot"]
+    assert main([*argv, "--storage", f"sqlite:///{db}", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"xpscratch: search failed: the storage 'sqlite:///{db}' failed")
+    assert "Traceback" not in err and "SearchError.trials" not in err
+    assert f"(the finished trials are in {out / 'search.json'})" in err
+    saved = json.loads((out / "search.json").read_text())
+    assert saved["partial"] and [t["number"] for t in saved["trials"]] == [0, 1]
+
+
+KILLED_WORKER_SCRIPT = """
+import os, signal, sys
+from xpscratch.search import Objective, search
+
+class Killed(Objective):
+    def __call__(self, params):
+        os.kill(os.getpid(), signal.SIGKILL)  # as the system's out-of-memory killer does
+
+{start}
+"""
+GUARDED = """if __name__ == "__main__":
+    try:
+        search({space!r}, 4, Killed(train_size=200, epochs=1), storage=sys.argv[1], workers=2)
+    except Exception as exc:
+        print("ERROR", exc)
+"""
+UNGUARDED = """try:
+    search({space!r}, 4, Objective(train_size=200, epochs=1), workers=2)
+except Exception as exc:
+    if __name__ != "__main__":
+        raise  # a worker re-running the script (as __mp_main__): it dies of it
+    print("ERROR", exc)
+"""
+
+
+@pytest.mark.parametrize("guarded", [True, False], ids=["guarded", "unguarded"])
+def test_a_dead_workers_message_gives_the_advice_that_applies(tmp_path, guarded):
+    """Issue 22 item 20: every dead worker got the `if __name__ == "__main__":` advice, also
+    from a guarded script and the CLI. A worker killed by SIGKILL is most often out of
+    memory; the guard advice is for a script that lacks the guard."""
+    if guarded:
+        optuna()
+    start = (GUARDED if guarded else UNGUARDED).format(space=BOOK_SPACE)
+    script = tmp_path / "run_search.py"
+    script.write_text(KILLED_WORKER_SCRIPT.format(start=start))
+    proc = subprocess.run(
+        [sys.executable, str(script), f"journal:{tmp_path / 'study.log'}"],
+        capture_output=True, text=True, env=env(), cwd=tmp_path, timeout=300,
+    )  # fmt: skip
+    errors = [line for line in proc.stdout.splitlines() if line.startswith("ERROR")]
+    assert errors, proc.stdout + proc.stderr
+    message = errors[0]
+    if guarded:
+        assert re.search(r"search worker process \d+ was killed by SIGKILL\. ", message), message
+        assert "for want of memory: run fewer workers (workers=N)" in message
+        assert "__main__" not in message
+    else:
+        assert "`if __name__ == '__main__':`" in message
+        assert "SIGKILL" not in message
+
+
+def test_the_cli_gives_a_dead_workers_advice_in_its_own_terms(tmp_path, capsys, monkeypatch):
+    from xpscratch.cli import main
+    from xpscratch.search._workers import worker_died
+
+    def dying(*args, **kw):
+        raise SearchError(worker_died(7, -9))
+
+    monkeypatch.setattr("xpscratch.cli.search", dying)
+    assert main(["search", "--trials", "2", "--no-plot", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "search worker process 7 was killed by SIGKILL" in err
+    assert "run fewer --workers or a smaller --train-size" in err
+    assert "workers=" not in err and "__main__" not in err
+
+
+def test_the_script_advice_reads_the_main_script(tmp_path, monkeypatch):
+    from xpscratch.search._workers import unguarded_main_script
+
+    cases = {
+        "if __name__ == '__main__':\n    main()\n": False,
+        'if "__main__" == __name__:\n    main()\n': False,
+        "search()\n": True,
+        "if __name__ != '__main__':\n    pass\nsearch()\n": True,
+        "def f():\n    if __name__ == '__main__':\n        pass\nf()\n": True,  # not at the top
+        "x = 'if __name__ == \"__main__\":'\n": True,  # text, not a guard
+    }
+    for source, unguarded in cases.items():
+        path = tmp_path / "main_script.py"
+        path.write_text(source)
+        main = ModuleType("__main__")
+        main.__file__ = str(path)
+        monkeypatch.setitem(sys.modules, "__main__", main)
+        assert unguarded_main_script() is unguarded, source
+    main.__spec__ = SimpleNamespace(name="xpscratch.__main__")  # python -m xpscratch
+    assert unguarded_main_script() is False
+    main.__spec__ = SimpleNamespace(name="my_search")  # python -m my_search: it is re-run
+    assert unguarded_main_script() is True
+    del main.__file__  # a notebook or an interactive session: nothing is re-run
+    assert unguarded_main_script() is False
+
+
+def test_an_over_long_study_name_is_refused_before_any_work_naming_the_limit(tmp_path, capsys):
+    """Issue 22 item 20: a study name longer than a database's column (512) failed when the
+    study was created, with "is the database server running?"."""
+    optuna()
+    from xpscratch.cli import main
+    from xpscratch.search import StorageError
+
+    url = f"postgresql://u:secret@127.0.0.1:{_closed_port()}/db"
+    with pytest.raises(StorageError) as info:
+        search(BOOK_SPACE, 2, TINY, storage=url, study_name="s" * 513)
+    message = str(info.value)
+    assert "is 513 characters long; a database storage" in message
+    assert "at most 512: choose a shorter study name" in message
+    assert "server" not in message and "secret" not in message
+    with pytest.raises(StorageError, match="is the database server running"):
+        search(BOOK_SPACE, 2, TINY, storage=url, study_name="s" * 512)  # fits: connects
+    journal = f"journal:{tmp_path / 'study.log'}"
+    search(BOOK_SPACE, 1, TINY, storage=journal, study_name="s" * 513)  # a journal keeps it
+    argv = ["search", "--storage", url, "--study-name", "s" * 600, "--out", str(tmp_path / "o")]
+    assert main(argv) == 2
+    assert "is 600 characters long" in capsys.readouterr().err
+
+
+def test_a_value_too_long_for_postgres_is_not_blamed_on_the_server(postgres_url):
+    """Past the check (a name the storage refuses), the cause is the driver's, and the
+    hint names the length, not a server that is plainly running."""
+    from xpscratch.search import StorageError
+    from xpscratch.search._optuna import StudyConfig, open_study
+
+    cfg = StudyConfig(parse_space(BOOK_SPACE), 1, TINY, "random", 0, postgres_url, "s" * 513,
+                      ("numpy", None, "float64", 1))  # fmt: skip
+    with pytest.raises(StorageError) as info:
+        open_study(cfg)
+    message = str(info.value)
+    assert "too long" in message and "longer than 512 characters?" in message, message
+    assert "server running" not in message

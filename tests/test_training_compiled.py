@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+
 import numpy as np
 import pytest
 
 import xpscratch
+from xpscratch.backend import compile_function, nudging_inputs, set_torch_threads
 from xpscratch.networks import MultiLayerNetExtend
 from xpscratch.optim import SGD, Adam, StepDecay
+from xpscratch.random import RandomStream
+from xpscratch.training import compiled
 from xpscratch.training.compiled import compile_step
 
 
@@ -155,8 +161,8 @@ def test_a_failed_compiled_step_changes_nothing(backend, float_dtype):
 
 def test_eager_backends_run_the_same_step(backend, float_dtype):
     """Off JAX the step is the eager one, bit for bit; compile=True refuses, naming why."""
-    if backend.name == "jax":
-        pytest.skip("JAX compiles")
+    if backend.name in ("jax", "torch"):
+        pytest.skip("JAX compiles, and torch with compile=True (tests below)")
     a_net, a_opt = _net(float_dtype), Adam(lr=0.05)
     b_net, b_opt = _net(float_dtype), Adam(lr=0.05)
     step = compile_step(b_net, b_opt)
@@ -261,5 +267,218 @@ def test_the_trainer_refuses_to_compile_where_it_cannot(backend, float_dtype):
         assert _trainer(float_dtype, "auto").compiled_step is not None
         return
     assert _trainer(float_dtype, "auto").compiled_step is None
+    if backend.name == "torch":  # "auto" leaves torch eager; True compiles it (below)
+        assert _trainer(float_dtype, True).compiled_step is not None
+        return
     with pytest.raises(ValueError, match="cannot compile this training step"):
         _trainer(float_dtype, True)
+
+
+# -- torch.compile -------------------------------------------------------------------------
+# The same pure step under torch.compile(fullgraph=True).  Inductor compiles C++ for each
+# step: 10-60 s on a loaded 2-core machine, so every test that compiles is slow-tier
+# (XPSCRATCH_SLOW_TESTS=1) and compiles at most twice; the default tier checks the choice.
+
+slow_compile = pytest.mark.skipif(
+    not os.environ.get("XPSCRATCH_SLOW_TESTS"),
+    reason="torch.compile takes 10-60 s a step here: set XPSCRATCH_SLOW_TESTS=1",
+)
+
+
+@pytest.fixture
+def torch_cpu():
+    torch = pytest.importorskip("torch")
+    set_torch_threads(1)
+    with xpscratch.use_backend("torch", "cpu"):
+        yield torch
+
+
+def _graph_breaks(torch) -> int:
+    return sum(torch._dynamo.utils.counters["graph_break"].values())
+
+
+def test_torch_auto_stays_eager_naming_the_measurement_and_true_compiles(torch_cpu):
+    """ "auto" leaves torch eager where the measurement says so, and the reason gives the
+    measured ratios and compile times; compile=True compiles (on the first call)."""
+    net, opt = _net("float32"), Adam(lr=0.05)
+    auto = compile_step(net, opt)
+    assert not auto.compiled
+    for what, (ratio, compile_s, _) in compiled.TORCH_MEASURED.items():
+        assert f"{ratio:.2f}x" in auto.reason and f"{compile_s:.0f} s" in auto.reason, what
+    assert "compile=True compiles" in auto.reason
+    forced = compile_step(net, opt, compile=True)
+    assert forced.compiled and forced.reason is None and forced.compiles == 0
+    with pytest.raises(ValueError, match="learning-rate schedule"):
+        compile_step(net, SGD(lr=StepDecay(0.1, step_size=2, gamma=0.5)), compile=True)
+
+
+@pytest.mark.slow
+@slow_compile
+def test_torch_compiled_draws_are_the_eager_bits(torch_cpu):
+    """Dropout masks and permutations drawn inside a torch.compile'd function (the counter
+    a 0-d int64 tensor: Inductor's C++ for the int64 Philox split) are the eager draws bit
+    for bit, at counters that carry into the high bits, and it compiles once for all."""
+    torch = torch_cpu
+    xp, device = xpscratch.get_backend().xp, "cpu"
+    stream = RandomStream(7, "test/compiled-draws")
+    compiles = []
+
+    def draw(counter):
+        held = stream.counter
+        stream.counter = counter  # a compiled step's counter: a 0-d array, its value unread
+        try:
+            mask = stream.keep_mask((16, 9), 0.3, xp=xp, device=device)
+            return mask, stream.permutation(50, xp=xp, device=device)
+        finally:
+            stream.counter = held
+
+    draw(xp.asarray(0))  # eagerly first, as a compiled step does: fills the host caches
+    fn = compile_function(draw, xp, on_compile=lambda: compiles.append(1))
+    for counter in (0, 1, 5, 2**31 - 1, 2**31, 2**32 - 2):
+        mask, perm = fn(torch.tensor(counter))
+        eager = RandomStream(7, "test/compiled-draws", counter)
+        assert torch.equal(mask, eager.keep_mask((16, 9), 0.3, xp=xp, device=device)), counter
+        assert torch.equal(perm, eager.permutation(50, xp=xp, device=device)), counter
+    assert len(compiles) == 1 and stream.counter == 0
+
+
+@pytest.mark.slow
+@slow_compile
+def test_torch_compiled_float64_matches_eager_and_never_recompiles(torch_cpu):
+    """BN + dropout + Adam with weight decay, float64: the first five compiled steps against
+    eager ones after every step (masks through the parameters and the stream counters,
+    Adam's t and state, BN statistics: the silent freeze), then 300 steps within 1e-9
+    relative; one compile, no graph break; and a checkpoint moves a run from compiled to
+    eager steps and back (state_dicts) with the same numbers, still without a recompile."""
+    torch = torch_cpu
+    breaks = _graph_breaks(torch)
+    kw = dict(weight_decay_lambda=0.01)
+    eager_net, eager_opt = _net("float64", **kw), Adam(lr=0.01)
+    net, opt = _net("float64", **kw), Adam(lr=0.01)
+    step = compile_step(net, opt, compile=True)
+    batches = [_batch("float64", seed=s) for s in range(4)]
+    for i in range(300):
+        x, t = batches[i % 4]
+        grads = eager_net.gradient(x, t)
+        expected = eager_net.last_layer.loss + eager_net._weight_decay()  # before the update
+        eager_opt.update(eager_net.params, grads)
+        loss = step(x, t)
+        if i < 5:
+            assert loss.shape == ()
+            np.testing.assert_allclose(_np(loss), _np(expected), rtol=1e-12)
+            assert (
+                _counters(net, opt)
+                == _counters(eager_net, eager_opt)
+                == (i + 1, {"Dropout1": i + 1, "Dropout2": i + 1})
+            )
+            _assert_close(_state(net, opt), _state(eager_net, eager_opt), 1e-10)
+    assert _counters(net, opt) == _counters(eager_net, eager_opt)
+    _assert_close(_state(net, opt), _state(eager_net, eager_opt), 1e-9)
+    # compiled -> eager: the compiled run's checkpoint continues eagerly
+    resumed_net, resumed_opt = _net("float64", **kw), Adam(lr=0.01)
+    resumed_net.load_state_dict(net.state_dict())
+    resumed_opt.load_state_dict(opt.state_dict(), resumed_net.params)
+    # eager -> compiled: the eager run's checkpoint, two steps on, loaded under the step
+    saved = eager_net.state_dict(), eager_opt.state_dict()
+    for i in range(2):
+        x, t = batches[i]
+        eager_opt.update(eager_net.params, eager_net.gradient(x, t))
+        resumed_opt.update(resumed_net.params, resumed_net.gradient(x, t))
+    _assert_close(_state(resumed_net, resumed_opt), _state(eager_net, eager_opt), 1e-9)
+    net.load_state_dict(saved[0])
+    opt.load_state_dict(saved[1], net.params)
+    for i in range(2):
+        step(*batches[i])
+    assert _counters(net, opt) == _counters(eager_net, eager_opt)
+    _assert_close(_state(net, opt), _state(eager_net, eager_opt), 1e-9)
+    assert step.compiles == 1 and _graph_breaks(torch) == breaks
+
+
+@pytest.mark.slow
+@slow_compile
+@pytest.mark.parametrize("kind", ["plain-sgd", "bn-dropout-adam"])
+def test_torch_compiled_float32_stays_in_the_float64_truths_band(torch_cpu, kind):
+    """30 float32 compiled steps land as close to the float64 truth as honest rounding
+    does: within 4x the largest error of three eager float32 runs (one plain, two with
+    their inputs nudged by an ulp, as the check's noise band) plus 4 ulps, array by array;
+    for the plain SGD net and BN + dropout + Adam; one compile, no graph break.  (With
+    Adam's bias correction as 1 - beta2^t in float32, compiled runs were 5-20x further.)"""
+    torch = torch_cpu
+    breaks = _graph_breaks(torch)
+
+    def run(dtype, compile, nudge=None):
+        with contextlib.nullcontext() if nudge is None else nudging_inputs(nudge):
+            if kind == "plain-sgd":
+                net, opt = _net(dtype, use_batchnorm=False, use_dropout=False), SGD(lr=0.1)
+            else:
+                net, opt = _net(dtype), Adam(lr=0.01)
+            batches = [_batch(dtype, seed=s) for s in range(4)]
+        step = compile_step(net, opt, compile=compile)
+        for i in range(30):
+            step(*batches[i % 4])
+        assert step.compiled == compile and step.compiles == int(compile)
+        return _state(net, opt)
+
+    truth = run("float64", False)
+    honest = [run("float32", False), run("float32", False, 1), run("float32", False, 2)]
+    mine = run("float32", True)
+    eps = float(np.finfo(np.float32).eps)
+    over = {}
+    for k, exact in truth.items():
+        noise = max(float(np.max(np.abs(h[k] - exact))) for h in honest)
+        band = 4.0 * noise + 4.0 * eps * np.abs(exact)
+        over[k] = float(np.max(np.abs(mine[k] - exact) / band))
+    assert max(over.values()) <= 1.0, over
+    assert _graph_breaks(torch) == breaks
+
+
+@pytest.mark.slow
+@slow_compile
+def test_torch_trainer_compiled_records_the_eager_run_and_resumes_eagerly(torch_cpu, tmp_path):
+    """Trainer(compile=True) on torch (the step and its recorded loss as one graph, the
+    evaluations eager between them): the eager run's losses, accuracies and state (float64,
+    1e-10), one compile for its 8 steps; its checkpoint resumed eagerly for a third epoch
+    ends where a three-epoch eager run does."""
+    from xpscratch.training import Trainer
+
+    x, t = _data()
+    x, t = x[:64], t[:64]  # 4 full batches an epoch: one shape, one compile
+
+    def trainer(compile, epochs):
+        settings = dict(mini_batch_size=16, optimizer="adam", verbose=False)
+        return Trainer(
+            _net("float64"), x, t, x[:20], t[:20], epochs=epochs, compile=compile,
+            optimizer_param={"lr": 0.05}, **settings,
+        )  # fmt: skip
+
+    eager, compiled_run = trainer(False, 2), trainer(True, 2)
+    h1, h2 = eager.train(), compiled_run.train()
+    np.testing.assert_allclose(h2.train_loss, h1.train_loss, rtol=1e-10)
+    assert h2.train_acc == h1.train_acc and h2.test_acc == h1.test_acc
+    mine, ref = compiled_run, eager
+    _assert_close(_state(mine.network, mine.optimizer), _state(ref.network, ref.optimizer), 1e-10)
+    assert compiled_run.compiled_step.compiles == 1
+    path = tmp_path / "compiled.ckpt"
+    compiled_run.save_checkpoint(path)
+    rest = Trainer.resume(path, x, t, x[:20], t[:20], network=_net("float64"), epochs=3)
+    assert rest.compiled_step is None
+    rest.train()
+    ref = trainer(False, 3)
+    ref.train()
+    _assert_close(_state(rest.network, rest.optimizer), _state(ref.network, ref.optimizer), 1e-10)
+
+
+@pytest.mark.slow
+@slow_compile
+def test_torch_compiled_functions_each_have_their_own_recompile_limit(torch_cpu):
+    """dynamo keeps its graphs on the code object and fails a fullgraph compile past 8 of
+    them; every compiled step is one function (``_step_arrays``), so a search's ninth
+    network failed.  Nine compiled copies of one function, each on its own shape, all run."""
+    torch = torch_cpu
+
+    def double(x):
+        return x * 2
+
+    for n in range(1, 10):
+        fn = compile_function(double, xpscratch.get_backend().xp)
+        assert torch.equal(fn(torch.ones(n)), torch.full((n,), 2.0)), n

@@ -15,6 +15,11 @@ a session installs it for itself.
 
 Only the main thread receives signals (and may install handlers): elsewhere both run
 their blocks as they are.
+
+A Ctrl-C whose ``KeyboardInterrupt`` is raised while a C function runs Python code (JAX's
+do) can come back as ``SystemError: ... returned a result with an exception set``,
+caused by the ``KeyboardInterrupt``: :func:`interrupt_of` finds it, and both context
+managers raise it as the ``KeyboardInterrupt`` it is.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import signal
 import threading
 from typing import Any
 
-__all__ = ["deferred_interrupts", "holding_interrupts"]
+__all__ = ["deferred_interrupts", "holding_interrupts", "interrupt_of"]
 
 
 class _Held:
@@ -33,6 +38,25 @@ class _Held:
     sessions = 0
     depth = 0  # deferred blocks open
     received: list[tuple[int, Any]] = []
+
+
+def interrupt_of(exc: BaseException | None) -> KeyboardInterrupt | None:
+    """The Ctrl-C that ``exc`` is: itself, or the ``KeyboardInterrupt`` that caused a
+    SystemError (a C function returned normally with the interrupt set); else None."""
+    for _ in range(8):  # a SystemError may wrap another one; chains are short
+        if isinstance(exc, KeyboardInterrupt):
+            return exc
+        if not isinstance(exc, SystemError):
+            return None
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _reraise_interrupt(exc: BaseException | None) -> None:
+    """In ``__exit__``: a SystemError that stands for a Ctrl-C leaves as the Ctrl-C."""
+    interrupt = interrupt_of(exc)
+    if interrupt is not None and interrupt is not exc:
+        raise interrupt.with_traceback(interrupt.__traceback__) from None
 
 
 def _handler(signum: int, frame: Any) -> None:
@@ -75,11 +99,12 @@ class holding_interrupts:  # noqa: N801 (used as a function: ``with holding_inte
         if self._opened:
             _Held.sessions += 1
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
         if self._opened:
             _Held.sessions -= 1
             if _Held.sessions == 0 and _Held.depth == 0:
                 _uninstall()
+        _reraise_interrupt(exc)
 
 
 class deferred_interrupts:  # noqa: N801 (used as a function: ``with deferred_interrupts():``)
@@ -92,11 +117,13 @@ class deferred_interrupts:  # noqa: N801 (used as a function: ``with deferred_in
         if self._holds:
             _Held.depth += 1
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
         if not self._holds:
+            _reraise_interrupt(exc)
             return
         _Held.depth -= 1
         if _Held.depth:
+            _reraise_interrupt(exc)
             return
         received, previous = _Held.received, _Held.previous
         _Held.received = []
@@ -104,3 +131,4 @@ class deferred_interrupts:  # noqa: N801 (used as a function: ``with deferred_in
             _uninstall()
         if received:
             previous(*received[0])  # raises KeyboardInterrupt with the default handler
+        _reraise_interrupt(exc)

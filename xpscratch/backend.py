@@ -25,10 +25,11 @@ import contextlib
 import contextvars
 import importlib
 import os
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from types import ModuleType
+from types import FunctionType, MethodType, ModuleType
 from typing import Any
 
 import array_api_compat
@@ -156,7 +157,21 @@ def _make_torch(device: Any) -> Backend:
         raise BackendError(f"torch does not know the device {device!r}: {exc}") from exc
     _check_torch_device(torch, dev)
     xp = _import("array_api_compat.torch", "pip install array-api-compat")
-    return Backend("torch", xp, dev)
+    return Backend("torch", xp, _indexed_torch_device(torch, dev))
+
+
+def _indexed_torch_device(torch: ModuleType, dev: Any) -> Any:
+    """``cuda`` as the tensors made on it report it: ``cuda:0`` (the current GPU).
+
+    torch.device("cuda") != torch.device("cuda:0"), and a tensor created on "cuda" reports
+    the latter, so a device without its index never equals the device of its own arrays.
+    """
+    if dev.type == "cpu" or dev.index is not None:
+        return dev
+    module = getattr(torch, dev.type, None)
+    current = getattr(module, "current_device", None)
+    index = current() if callable(current) else 0
+    return torch.device(dev.type, index)
 
 
 def _check_torch_device(torch: ModuleType, dev: Any) -> None:
@@ -641,8 +656,8 @@ def is_traced(x: Any) -> bool:
         jax = importlib.import_module("jax")
         return isinstance(x, jax.core.Tracer)
     if array_api_compat.is_torch_array(x):
-        torch = importlib.import_module("torch")
-        return bool(torch.compiler.is_compiling())
+        # sys.modules, not importlib: dynamo refuses to trace import_module (a graph break)
+        return bool(sys.modules["torch"].compiler.is_compiling())
     return False
 
 
@@ -660,6 +675,49 @@ def repeat_rounds(first: int, last: int, body: Any, carry: Any) -> Any:
     for r in range(first, last):
         carry = body(r, carry)
     return carry
+
+
+def compile_function(fn: Any, xp: ModuleType, *, on_compile: Any = None) -> Any:
+    """``fn`` (a pure function of arrays) compiled for ``xp``'s arrays.
+
+    ``jax.jit`` on JAX; on torch ``torch.compile(fullgraph=True)`` with Inductor (a graph
+    break is then an error, not a silent fall back to eager).  ``on_compile()``, if given,
+    runs once per graph torch compiles (JAX's traces count themselves: ``fn`` runs only
+    while tracing).  Other namespaces raise :class:`ValueError`.
+    """
+    name = backend_name(xp)
+    if name == "jax":
+        return importlib.import_module("jax").jit(fn)
+    if name != "torch":
+        raise ValueError(f"no compiler for the {name} backend (JAX and torch compile)")
+    torch = importlib.import_module("torch")
+    inductor = torch._dynamo.lookup_backend("inductor")
+
+    def counted(graph: Any, example_inputs: Any) -> Any:
+        if on_compile is not None:
+            on_compile()
+        return inductor(graph, example_inputs)
+
+    # dynamic=False: a new shape compiles a graph of its own; otherwise dynamo, which keys
+    # its shape history by file, line and name, made graphs of one step dynamic from
+    # another network's shapes (and compiled some twice)
+    return torch.compile(_own_code(fn), fullgraph=True, dynamic=False, backend=counted)
+
+
+def _own_code(fn: Any) -> Any:
+    """``fn`` (a function or bound method) on a copy of its code object.
+
+    dynamo keeps its compiled graphs on the code object, and after 8 of them
+    (``recompile_limit``) a ``fullgraph`` compile fails: with the code shared, the ninth
+    network compiled in a process (a search, a test run) would fail.  A copy per
+    compiled function gives each its own count.
+    """
+    func = getattr(fn, "__func__", fn)
+    code = func.__code__.replace()  # a new code object, equal to the old one
+    copy = FunctionType(code, func.__globals__, func.__name__, func.__defaults__, func.__closure__)
+    copy.__kwdefaults__, copy.__qualname__ = func.__kwdefaults__, func.__qualname__
+    self = getattr(fn, "__self__", None)
+    return copy if self is None else MethodType(copy, self)
 
 
 # ---------------------------------------------------------------------------
@@ -728,6 +786,8 @@ def _checked_namespace(arrays: tuple[Any, ...]) -> ModuleType:
     if len(arrays) > 1:
         devices = [array_api_compat.device(a) for a in arrays if not _is_scalar(a)]
         if any(d != devices[0] for d in devices[1:]):
+            if any(_traced(a) for a in arrays):
+                raise BackendMismatchError(TRACED_HINT)
             raise BackendMismatchError(
                 f"arrays on different devices ({', '.join(map(str, dict.fromkeys(devices)))}) "
                 "were combined; create them on one device (xpscratch.asarray(x) uses the "
@@ -735,6 +795,20 @@ def _checked_namespace(arrays: tuple[Any, ...]) -> ModuleType:
             )
     _remember(arrays, xp)
     return xp
+
+
+TRACED_HINT = (
+    "a JAX array being traced (inside jax.jit, jax.grad or jax.vmap) was combined with "
+    "concrete arrays, such as a network's parameters that the traced function closes "
+    "over: an xpscratch network keeps its weights as state, not as inputs of a pure "
+    "function. For a compiled training step use xpscratch.training.compile_step(network, "
+    "optimizer) or Trainer(..., compile=True); call the network itself outside jax.jit"
+)
+
+
+def _traced(a: Any) -> bool:
+    """A JAX tracer: it has no device until the traced program runs."""
+    return _library(a) == "jax" and array_api_compat.device(a) is None
 
 
 def _remember(arrays: tuple[Any, ...], xp: ModuleType) -> None:

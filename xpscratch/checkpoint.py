@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import zipfile
 from os import PathLike
 from pathlib import Path
@@ -136,37 +137,214 @@ def load_checkpoint(path: str | PathLike) -> dict[str, Any]:
         if not isinstance(loaded, np.lib.npyio.NpzFile):
             raise CheckpointError("it holds one NumPy array (a .npy file), not an .npz archive")
         with loaded as npz:
-            names = set(npz.files)
-            if _META not in names:
+            members = {info.filename: info for info in npz.zip.infolist()}
+            _check_inflation(members, path.stat().st_size)
+            if _META + ".npy" not in members:
                 raise CheckpointError("it has no __meta__ entry")
-            meta = json.loads(str(npz[_META][()]))
+            meta = _read_meta(npz, members[_META + ".npy"])
+            _check_format(meta, path)
+            manifest = _manifest(meta)
+            _check_sizes(meta, manifest)
+            for key, (shape, dtype) in manifest.items():
+                _check_header(npz, members.get(key + ".npy"), key, shape, dtype)
             # read every array now: a zip CRC error must surface here, not mid-load
-            arrays = {name: npz[name] for name in names if name != _META}
+            arrays = {key: npz[key] for key in manifest}
+    except _Stated as exc:
+        raise CheckpointError(str(exc)) from None
     except CheckpointError as exc:
         raise CheckpointError(f"{str(path)!r} is not an xpscratch checkpoint: {exc}") from None
+    except _Inconsistent as exc:
+        raise CheckpointError(f"checkpoint {str(path)!r} is inconsistent: {exc}") from None
+    except _Refused as exc:
+        raise CheckpointError(f"checkpoint {str(path)!r} is refused: {exc}") from None
     except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as exc:
         raise CheckpointError(
             f"cannot read checkpoint {str(path)!r}: {type(exc).__name__}: {exc}. The file is "
             "truncated or corrupt (was the save interrupted?); use an earlier checkpoint"
         ) from None
+    try:
+        return _decode(meta, arrays)
+    except _Inconsistent as exc:
+        raise CheckpointError(f"checkpoint {str(path)!r} is inconsistent: {exc}") from None
+
+
+class _Stated(CheckpointError):
+    """A CheckpointError whose message already names the file."""
+
+
+class _Inconsistent(Exception):
+    """The metadata and the arrays disagree."""
+
+
+def _check_format(meta: Any, path: Path) -> None:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise CheckpointError(f"{str(path)!r} is not an xpscratch checkpoint (no format tag)")
+        raise _Stated(f"{str(path)!r} is not an xpscratch checkpoint (no format tag)")
     version = meta.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise CheckpointError(
+        raise _Stated(
             f"{str(path)!r} has checkpoint format version {version!r}; this xpscratch "
             f"({__version__}) reads versions up to {FORMAT_VERSION}: upgrade xpscratch"
         )
     missing = [key for key in _RUN_KEYS if key not in meta]
     if missing:
-        raise CheckpointError(
+        raise _Stated(
             f"{str(path)!r} is an xpscratch checkpoint file but holds no training run "
             f"(missing {', '.join(missing)}): save one with Trainer.save_checkpoint"
         )
-    try:
-        return _decode(meta, arrays)
-    except CheckpointError as exc:
-        raise CheckpointError(f"checkpoint {str(path)!r} is inconsistent: {exc}") from None
+
+
+# ---------------------------------------------------------------------------
+# Sizes are checked before anything is inflated or allocated: a small file must not
+# become gigabytes in memory (issue 22 item 15).
+
+MAX_META_BYTES = 256 << 20  # the JSON metadata, 4 bytes a character: 3 million losses
+MAX_META_DEPTH = 32  # nesting of the metadata (a saved run uses about 8 levels)
+MAX_INFLATION = 64  # checkpoints are written uncompressed: members inflate at most this much
+_SLACK = 1 << 20
+
+
+class _Refused(Exception):
+    """A file whose sizes or nesting do not add up: refused before reading it."""
+
+
+def _check_inflation(members: dict[str, zipfile.ZipInfo], file_size: int) -> None:
+    """The members' declared sizes bound what reading them inflates (zipfile stops there)."""
+    inflated = sum(info.file_size for info in members.values())
+    if inflated > MAX_INFLATION * file_size + _SLACK:
+        raise _Refused(
+            f"its entries inflate to {inflated:,} bytes from a {file_size:,}-byte file; a "
+            f"checkpoint is written uncompressed and may inflate at most {MAX_INFLATION}-fold "
+            "(a damaged or hostile file)"
+        )
+
+
+def _npy_header(npz: Any, info: zipfile.ZipInfo) -> tuple[tuple[int, ...], np.dtype, int]:
+    """(shape, dtype, header length) of one ``.npy`` member, its data not read."""
+    with npz.zip.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        read = {(1, 0): np.lib.format.read_array_header_1_0}.get(
+            version, np.lib.format.read_array_header_2_0
+        )
+        shape, _, dtype = read(f)
+        return tuple(shape), dtype, f.tell()
+
+
+def _declared_size(npz: Any, info: zipfile.ZipInfo, what: str) -> tuple[tuple[int, ...], Any]:
+    shape, dtype, header = _npy_header(npz, info)
+    claimed = math.prod(shape) * dtype.itemsize
+    if dtype.hasobject or header + claimed != info.file_size:
+        raise _Refused(
+            f"{what} claims {dtype}{list(shape)} ({claimed:,} bytes), but its entry holds "
+            f"{info.file_size - header:,} bytes of data (a damaged or hostile file)"
+        )
+    return shape, dtype
+
+
+def _read_meta(npz: Any, info: zipfile.ZipInfo) -> Any:
+    shape, dtype = _declared_size(npz, info, "the metadata")
+    if shape != () or dtype.kind != "U" or info.file_size > MAX_META_BYTES:
+        raise _Refused(
+            f"its metadata is {dtype}{list(shape)} of {info.file_size:,} bytes; a checkpoint's "
+            f"is one JSON string of at most {MAX_META_BYTES:,} bytes"
+        )
+    text = str(npz[_META][()])
+    depth = _json_depth(text)
+    if depth > MAX_META_DEPTH:
+        raise _Refused(
+            f"its metadata is nested {depth} levels deep; a checkpoint's is at most "
+            f"{MAX_META_DEPTH} (a damaged or hostile file)"
+        )
+    return json.loads(text)
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def _json_depth(text: str) -> int:
+    """How deeply JSON ``text`` nests (strings skipped), without parsing it."""
+    depth = deepest = 0
+    for bracket in _JSON_BRACKET.findall(_JSON_STRING.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def _manifest(meta: Any) -> dict[str, tuple[list[Any], str]]:
+    """Every array the metadata names: key -> (shape, dtype) as the manifest says."""
+    found: dict[str, tuple[list[Any], str]] = {}
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            if "__array__" in value:
+                key, shape = value["__array__"], value.get("shape")
+                if not (
+                    isinstance(key, str)
+                    and isinstance(shape, list)
+                    and all(isinstance(n, int) and n >= 0 for n in shape)
+                ):
+                    raise _Inconsistent(f"a malformed array entry in the manifest: {value!r}")
+                found[key] = (shape, str(value.get("dtype")))
+                return
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+
+    walk(meta)
+    return found
+
+
+def _network_shapes(meta: Any) -> dict[str, list[int]] | None:
+    """The weight shapes the saved network's config implies (None: a network without one)."""
+    network = meta.get("network") if isinstance(meta, dict) else None
+    config = network.get("config") if isinstance(network, dict) else None
+    if not isinstance(config, dict):
+        return None
+    hidden = config.get("hidden_size_list")
+    if not isinstance(hidden, list):
+        return None
+    sizes = [config.get("input_size"), *hidden, config.get("output_size")]
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in sizes):
+        return None
+    return {f"W{i}": [sizes[i - 1], sizes[i]] for i in range(1, len(sizes))}
+
+
+def _check_sizes(meta: Any, manifest: dict[str, tuple[list[Any], str]]) -> None:
+    """Each array is as large as the network implies: its weights have the config's shapes,
+    and nothing else (slots, statistics, best weights) is larger than its largest weight."""
+    shapes = _network_shapes(meta)
+    if shapes is None:
+        return
+    state = meta["network"].get("state")
+    params = state.get("params") if isinstance(state, dict) else None
+    for name, shape in shapes.items():
+        entry = params.get(name) if isinstance(params, dict) else None
+        if isinstance(entry, dict) and entry.get("shape") != shape:
+            raise _Refused(
+                f"the network's config implies {name} of shape {shape}, the file holds "
+                f"{entry.get('shape')}"
+            )
+    largest = max(math.prod(s) for s in shapes.values())
+    for key, (shape, dtype) in manifest.items():
+        if math.prod(shape) > largest:
+            raise _Refused(
+                f"array {key!r} claims {dtype}{shape}, more than the network's largest weight "
+                f"({largest:,} numbers) (a damaged or hostile file)"
+            )
+
+
+def _check_header(
+    npz: Any, info: zipfile.ZipInfo | None, key: str, shape: list[int], dtype: str
+) -> None:
+    if info is None:
+        raise _Inconsistent(f"array {key!r} is missing")
+    held_shape, held_dtype = _declared_size(npz, info, f"array {key!r}")
+    if list(held_shape) != shape or str(held_dtype) != dtype:
+        raise _Inconsistent(
+            f"array {key!r} is {held_dtype}{list(held_shape)}, the manifest says {dtype}{shape}"
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -190,10 +368,10 @@ def _decode(value: Any, arrays: dict[str, Any]) -> Any:
         if "__array__" in value:
             key = value["__array__"]
             if key not in arrays:
-                raise CheckpointError(f"array {key!r} is missing")
+                raise _Inconsistent(f"array {key!r} is missing")
             a = arrays[key]
             if list(a.shape) != list(value["shape"]) or str(a.dtype) != value["dtype"]:
-                raise CheckpointError(
+                raise _Inconsistent(
                     f"array {key!r} is {a.dtype}{list(a.shape)}, "
                     f"the manifest says {value['dtype']}{value['shape']}"
                 )

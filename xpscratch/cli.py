@@ -37,6 +37,7 @@ from typing import Any
 
 from . import __version__
 from ._atomic import atomic_write_bytes
+from ._interrupts import interrupt_of
 from ._threads import limit_threads
 from .backend import BACKENDS, BackendError, float_dtype, get_backend, use_backend
 from .datasets import DATASETS, load_mnist
@@ -54,6 +55,7 @@ from .search import (
     parse_space,
     search,
 )
+from .search._storage import check_study_name
 from .search._workers import SPAWN_HINT
 from .search.space import SPACE_HELP
 
@@ -68,6 +70,9 @@ _CLI_ADVICE = (
     (re.compile(r"pass download=True"), "add --download"),
     (re.compile(r" \(or pass data_dir=\.\.\.\)"), ""),
     (re.compile(r"dataset='([\w-]+)' \(the default\)"), r"--dataset \1 (the default)"),
+    (re.compile(r"workers \(workers=N\)"), "--workers"),
+    (re.compile(r"training set \(train_size=\)"), "--train-size"),
+    (re.compile(r" The finished trials are kept \(SearchError\.trials\);"), ""),
 )
 
 
@@ -171,7 +176,12 @@ def _search_parser(sub: Any) -> None:
         metavar="EPOCHS",
         help="stop a trial still within 0.05 of chance accuracy after this many epochs",
     )
-    s.add_argument("--top-k", type=int, default=5, help="trials the narrowed space spans")
+    s.add_argument(
+        "--top-k",
+        type=int,
+        default=5,
+        help="best trials whose span sizes the narrowed space (centred on the best)",
+    )
     s.add_argument("--backend", default=None, metavar="NAME[:DEVICE]", help="as for 'run'")
     s.add_argument(
         "--dataset",
@@ -292,6 +302,8 @@ def _run_one(exp: Any, args: argparse.Namespace, b: Any, write: Any) -> dict[str
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # report and go on with the next experiment
+        if interrupt_of(exc) is not None:  # a Ctrl-C that JAX returned as a SystemError
+            raise KeyboardInterrupt from None
         print(
             f"xpscratch: {exp.name} failed: {type(exc).__name__}: {cli_message(str(exc))}",
             file=sys.stderr,
@@ -357,6 +369,7 @@ def _search(args: argparse.Namespace) -> int:
         )
         objective.check(space)
         check_storage(args.storage)
+        check_study_name(args.study_name, args.storage)
         make_optimizer(args.optimizer)  # an unknown name fails here, with the choices
         for name in ("trials", "workers", "top_k"):
             if getattr(args, name) < 1:
@@ -574,6 +587,9 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
         return 1
     except Exception as exc:  # never a raw traceback: name the problem and stop
+        if interrupt_of(exc) is not None:  # a Ctrl-C that JAX returned as a SystemError
+            print("xpscratch: interrupted", file=sys.stderr)
+            return 130
         print(f"xpscratch: error: {type(exc).__name__}: {cli_message(str(exc))}", file=sys.stderr)
         return 1
 

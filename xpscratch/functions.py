@@ -21,7 +21,7 @@ from typing import Any
 
 import array_api_compat
 
-from .backend import device_of, index_dtype, namespace
+from .backend import device_of, index_dtype, is_traced, namespace
 
 __all__ = [
     "LabelError",
@@ -148,7 +148,9 @@ def _in_host_memory(t: Any) -> bool:
     if array_api_compat.is_numpy_array(t):
         return True
     if array_api_compat.is_torch_array(t):
-        return t.device.type == "cpu"
+        # inside torch.compile a read would break the graph: the compiled step checks
+        # the labels before its call instead
+        return t.device.type == "cpu" and not is_traced(t)
     return getattr(device_of(t), "_device", None) == "CPU_DEVICE"  # array_api_strict's CPU
 
 

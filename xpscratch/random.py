@@ -249,7 +249,9 @@ _LANE_CACHE: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 _LANE_CACHE_SIZE = 64
 
 
-def _lane_constants(xp: Any, device: Any, path: str, seed: int) -> tuple[Any, ...]:
+def _lane_constants(
+    xp: Any, device: Any, path: str, seed: int, *, traced: bool = False
+) -> tuple[Any, ...]:
     """The per-lane constants of rounds 2-9 for stacked lanes ``[c0, c2]``, made once.
 
     Each is a ``(2, 1, 1)`` array: the multipliers (or their 16-bit halves) and, for
@@ -257,7 +259,11 @@ def _lane_constants(xp: Any, device: Any, path: str, seed: int) -> tuple[Any, ..
     Made once per (namespace, device, seed), so a draw moves nothing to the device.
     The cache is keyed by :func:`_device_key`, not the device: CuPy's devices are
     unhashable, and ``functools.lru_cache`` refused them (every CuPy draw failed).
+    Inside a trace (``traced``) they are made afresh and never cached: arrays made in a
+    trace die with it (``jax.jit``), and dynamo cannot look up a key holding a module.
     """
+    if traced:
+        return _make_lane_constants(xp, device, path, seed)
     key = (xp, _device_key(device), path, seed)
     found = _LANE_CACHE.get(key)
     if found is None:
@@ -353,8 +359,8 @@ def _block_words(
     if isinstance(c3, int):
         c3 = xp.full(shape, c3, dtype=dt, device=device)
     y = xp.stack([xp.broadcast_to(c3, shape), xp.broadcast_to(c1, shape)])
-    mult, keys = _lane_constants(xp, device, path, seed)
     traced = _backend.is_traced(x)
+    mult, keys = _lane_constants(xp, device, path, seed, traced=traced)
     if traced:  # the rounds become one loop: r is then a traced index
         keys = xp.stack(keys)
 
@@ -414,11 +420,23 @@ def _words(
     return _block_words(seed, purpose, counter, 1, n, xp, device, path)[0, :]
 
 
-@functools.lru_cache(maxsize=1024)
+# purpose -> its two words; a plain dict, not functools.lru_cache: torch.compile traces
+# through an lru_cache wrapper into hashlib (a graph break), but reads a dict entry as a
+# constant.  A stream fills its entry when made, so a compiled step only reads it.
+_PURPOSE_WORDS: dict[str, tuple[int, int]] = {}
+_PURPOSE_WORDS_SIZE = 1024
+
+
 def _purpose_words(purpose: str) -> tuple[int, int]:
-    # hashlib, not hash(): Python's string hash changes from one process to the next
-    h = int.from_bytes(hashlib.blake2b(purpose.encode(), digest_size=8).digest(), "little")
-    return h & MASK32, h >> 32
+    found = _PURPOSE_WORDS.get(purpose)
+    if found is None:
+        # hashlib, not hash(): Python's string hash changes from one process to the next
+        h = int.from_bytes(hashlib.blake2b(purpose.encode(), digest_size=8).digest(), "little")
+        found = h & MASK32, h >> 32
+        if len(_PURPOSE_WORDS) >= _PURPOSE_WORDS_SIZE:
+            _PURPOSE_WORDS.pop(next(iter(_PURPOSE_WORDS)))  # the oldest
+        _PURPOSE_WORDS[purpose] = found
+    return found
 
 
 def _check(seed: int, counter: int) -> None:
@@ -680,6 +698,7 @@ class RandomStream:
 
     def __post_init__(self) -> None:
         _check(self.seed, self.counter)
+        _purpose_words(self.purpose)  # computed once here, not inside a compiled step
 
     def _next(self) -> int:
         c = self.counter
@@ -758,3 +777,4 @@ class RandomStream:
             str(state["purpose"]),
             int(state["counter"]),
         )
+        _purpose_words(self.purpose)

@@ -32,6 +32,11 @@ _IDX_DTYPES: dict[int, str] = {
 }
 _GZIP_MAGIC = b"\x1f\x8b"
 _MAX_NDIM = 32  # NumPy 1.x's limit; real IDX files have 1 (labels) to 4 dimensions
+# MNIST-style files inflate 2-5 fold; a header that claims a huge array in a small .gz
+# (deflate reaches ~1000-fold) is refused here, before it fills memory
+MAX_INFLATION = 64
+_INFLATION_SLACK = 1 << 20
+_STEP = 1 << 20  # bytes inflated per call
 
 
 def _header_cap(head: bytes) -> int | None:
@@ -54,18 +59,26 @@ def _gunzip_capped(data: bytes, path: str) -> bytes:
     gigabytes is refused after the claimed size, not after filling memory."""
     out = bytearray()
     cap: int | None = None
+    limit = MAX_INFLATION * len(data) + _INFLATION_SLACK
     rest = data
     while rest:
         d = zlib.decompressobj(16 + zlib.MAX_WBITS)
         while not d.eof:
             chunk = rest if not d.unconsumed_tail else d.unconsumed_tail
             rest = b""
-            want = (cap + 1 - len(out)) if cap is not None else 64 * 1024
-            if want <= 0:
+            if cap is not None and len(out) > cap:
                 raise DatasetError(
                     f"{path}: inflates beyond the {cap} bytes its IDX header implies "
                     "(damaged or not an IDX file)"
                 )
+            if len(out) > limit:
+                raise DatasetError(
+                    f"{path}: its {len(data):,} compressed bytes inflate beyond {limit:,} "
+                    f"({MAX_INFLATION} times their size; its IDX header claims {cap or 0:,} "
+                    "bytes): a damaged or hostile file, refused before it fills memory"
+                )
+            # a step at a time: one byte past the header's claim or the limit is enough
+            want = min(_STEP, limit + 1 - len(out), *(() if cap is None else (cap + 1 - len(out),)))
             more = d.decompress(chunk, want)
             if not chunk and not more and not d.eof:
                 raise EOFError("compressed stream ended before the end-of-stream marker")

@@ -4,9 +4,14 @@ The first 500 training images, 20% of them held out for validation (the test set
 never touched); 100 trials with weight decay 10**U(-8, -4) and learning rate
 10**U(-6, -2), each training a 784-100x6-10 ReLU net with the book's Trainer (SGD,
 batches of 100, 50 epochs) and recording validation accuracy per epoch.  The book
-then narrows the ranges by hand and searches again; here a second round samples the
-ranges spanned by the best 5 trials (log scale), as one would read them off the
-best-20 figure (figure 6-24).
+then narrows the ranges by hand and searches again; here a second round samples, for
+each hyperparameter, a window as wide as the span of the best 5 trials (log scale)
+centred on the best trial, as one would read it off the best-20 figure (figure 6-24).
+Trials within noise of chance are left out of the best 5 (when any trial is above it),
+and the window is centred rather than spanning the best: the best trial often sits at
+the edge of their span while accuracy still rises with the learning rate, and a span
+would search only the losing side (the quick run's round 2 scored 0.20 against round
+1's 0.23 that way).
 
 Each round is one :func:`xpscratch.search.search` (random sampler, study name
 ``hyperparameter_optimization/round<r>``): trial k's hyperparameters come from seeded
@@ -26,6 +31,7 @@ from typing import Any, ClassVar
 
 from ..search import LogUniform, Objective, sample, search
 from ..search.space import narrow_log
+from ..search.study import CHANCE
 from ._common import (
     ExperimentResult,
     ExperimentSettings,
@@ -86,15 +92,35 @@ def rank_trials(trials: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
 
 
 def narrow_ranges(
-    trials: Sequence[Mapping[str, Any]], names: Sequence[str], top_k: int = 5
+    trials: Sequence[Mapping[str, Any]],
+    names: Sequence[str],
+    top_k: int = 5,
+    *,
+    within: Ranges | None = None,
+    chance_level: float | None = None,
 ) -> dict[str, list[float]]:
-    """The log10 range each hyperparameter spans among the ``top_k`` best trials.
+    """The next round's log10 ranges: centred on the best trial, as wide as the span of
+    the ``top_k`` best trials (at least 0.1 decades), slid back inside ``within``.
 
-    A range narrower than 0.1 decades is widened to 0.1 around its centre, so that the
-    next round still explores.
+    Only trials above ``chance_level`` (final validation accuracy) count when any is:
+    trials at chance are noise, and their hyperparameters say nothing.  The window is
+    centred on the best trial rather than spanning the best ones, because the best trial
+    often sits at the edge of their span (accuracy still rising with the learning rate):
+    a span would search only its losing side.
     """
-    best = rank_trials(trials)[: max(int(top_k), 1)]
-    return {name: list(narrow_log([t[name] for t in best])) for name in names}
+    ranked = rank_trials(trials)
+    if chance_level is not None:
+        ranked = [t for t in ranked if t["val_acc"][-1] > chance_level] or ranked
+    best = ranked[: max(int(top_k), 1)]
+    out = {}
+    for name in names:
+        lo, hi = narrow_log([t[name] for t in best], centre=best[0][name])
+        if within is not None:
+            low, high = (float(v) for v in within[name])
+            lo, hi = (lo, hi) if lo >= low else (low, min(hi + low - lo, high))
+            lo, hi = (lo, hi) if hi <= high else (max(lo - (hi - high), low), high)
+        out[name] = [lo, hi]
+    return out
 
 
 @dataclass
@@ -105,6 +131,11 @@ class HyperparameterOptimizationResult(ExperimentResult):
 
     def best(self, round_index: int = -1, k: int = 1) -> list[dict[str, Any]]:
         return self.rounds[round_index]["trials"][:k]
+
+    def top_mean(self, round_index: int = -1) -> float:
+        """The mean final validation accuracy of a round's ``top_k`` best trials."""
+        top = self.rounds[round_index]["trials"][: self.settings.top_k]
+        return sum(t["val_acc"][-1] for t in top) / len(top)
 
     def summary(self) -> str:
         lines = []
@@ -117,7 +148,8 @@ class HyperparameterOptimizationResult(ExperimentResult):
             lines.append(
                 f"round {i + 1} (lr 10^[{lr_lo:.2f}, {lr_hi:.2f}], {len(rnd['trials'])} trials): "
                 f"best val acc {b['val_acc'][-1]:.3f} at lr {b['lr']:.2e}, wd "
-                f"{b['weight_decay']:.2e}; best-{k} lr {min(lrs):.1e}..{max(lrs):.1e}"
+                f"{b['weight_decay']:.2e}; best-{k} lr {min(lrs):.1e}..{max(lrs):.1e}, "
+                f"mean val acc {self.top_mean(i):.3f}"
             )
         return "\n".join(lines)
 
@@ -170,7 +202,13 @@ def run_hyperparameter_optimization(
                 for t in found.trials
             ]
             rounds.append({"ranges": ranges, "trials": rank_trials(trials)})
-            ranges = narrow_ranges(trials, list(ranges), s.top_k)
+            ranges = narrow_ranges(
+                trials,
+                list(ranges),
+                s.top_k,
+                within=ranges,
+                chance_level=CHANCE + found.chance_margin(),  # a guess, within noise
+            )
         bar.close()
         return HyperparameterOptimizationResult(
             settings=s, **meta(b, dt, seed, dataset, start), rounds=rounds

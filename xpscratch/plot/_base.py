@@ -135,3 +135,16 @@ def trial_curves(ax: Any, trial: dict[str, Any], heading: str, show_yticks: bool
     if not show_yticks:
         ax.set_yticks([])
     ax.set_xticks([])
+
+
+def accuracy_colours(accuracies: Any) -> dict[str, float]:
+    """``vmin``/``vmax`` for colouring trials by accuracy: the trials' own range.
+
+    A fixed 0..1 scale painted a short or small search (accuracies 0.07-0.23) in one
+    dark colour; the range of the values spreads them over the whole colour map.
+    """
+    values = [float(a) for a in accuracies]
+    lo, hi = min(values, default=0.0), max(values, default=1.0)
+    if hi - lo < 0.01:  # one value (or all the same): a colour scale around it
+        lo, hi = lo - 0.005, hi + 0.005
+    return {"vmin": lo, "vmax": hi}

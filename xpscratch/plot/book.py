@@ -15,6 +15,7 @@ import numpy as np
 from ._base import (
     MARKERS,
     PathArg,
+    accuracy_colours,
     figure,
     finish,
     single_axes,
@@ -244,8 +245,9 @@ def plot_overfit_dropout(result: Any, path: PathArg = None, *, fig: Any = None) 
 
 def plot_hyperparameter_optimization(result: Any, path: PathArg = None, *, fig: Any = None) -> Any:
     """Figure 6-24: the best 20 trials of the first round (validation solid, train dashed),
-    and every trial of every round in the (lr, weight decay) plane, coloured by accuracy;
-    dotted red boxes are the ranges each later round sampled (the previous round's best).
+    and every trial of every round in the (lr, weight decay) plane, coloured by accuracy
+    (the colour scale spans the trials' accuracies);
+    dotted red boxes are the ranges each later round sampled (around the previous best).
     """
     first = result.rounds[0]["trials"][:20]
     col_num = 5
@@ -258,7 +260,7 @@ def plot_hyperparameter_optimization(result: Any, path: PathArg = None, *, fig: 
         trial_curves(ax, trial, heading, show_yticks=i % col_num == 0)
     ax = fig.add_subplot(grid[:, col_num:])
     markers = "o^sD"
-    top_k = result.settings["top_k"]
+    colours = accuracy_colours(t["val_acc"][-1] for rnd in result.rounds for t in rnd["trials"])
     for r, rnd in enumerate(result.rounds):
         lr = [t["lr"] for t in rnd["trials"]]
         wd = [t["weight_decay"] for t in rnd["trials"]]
@@ -267,8 +269,7 @@ def plot_hyperparameter_optimization(result: Any, path: PathArg = None, *, fig: 
             lr,
             wd,
             c=acc,
-            vmin=0,
-            vmax=1,
+            **colours,  # one scale for every round
             cmap="viridis",
             marker=markers[r % 4],
             edgecolors="k",
@@ -283,7 +284,7 @@ def plot_hyperparameter_optimization(result: Any, path: PathArg = None, *, fig: 
                     10**lo_wd,
                     10**hi_lr - 10**lo_lr,
                     10**hi_wd - 10**lo_wd,
-                    f"round {r + 1}'s ranges (the best {top_k} of round {r})",
+                    f"round {r + 1}'s ranges (centred on the best of round {r})",
                 )
             )
     ax.set_xscale("log")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ._base import PathArg, figure, finish, title, trial_curves
+from ._base import PathArg, accuracy_colours, figure, finish, title, trial_curves
 
 __all__ = ["plot_search_best20", "plot_search_scatter"]
 
@@ -86,8 +86,7 @@ def plot_search_scatter(result: Any, path: PathArg = None, *, fig: Any = None) -
             [t["params"][a] for t in result.trials],
             [t["params"][b] for t in result.trials],
             c=[t["value"] for t in result.trials],
-            vmin=0,
-            vmax=1,
+            **accuracy_colours(t["value"] for t in result.trials),
             cmap="viridis",
             edgecolors="k",
             linewidths=0.3,

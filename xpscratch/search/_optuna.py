@@ -43,8 +43,14 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
         "(random search without a storage needs nothing more)"
     ) from exc
 
-from ._storage import opens_storage
-from ._workers import SPAWN_HINT, OnTrial, SearchError, activate
+from ._storage import (
+    StorageFailure,
+    from_storage,
+    opens_storage,
+    storage_cause,
+    storage_failed,
+)
+from ._workers import OnTrial, SearchError, activate, worker_died
 from .objective import Objective, TrialRecord
 from .space import Choice, LogUniform, Space, sample, space_to_dict
 
@@ -115,12 +121,21 @@ def run_study(cfg: StudyConfig, on_trial: OnTrial | None) -> list[TrialRecord]:
             cfg = replace(cfg, storage=f"journal:{os.path.join(tmp, 'study.log')}")
         study, _ = open_study(cfg)
         progress = _Progress(cfg.trials, on_trial)
-        if workers == 1:
-            work(study, cfg, progress)
-        else:
-            _run_workers(study, cfg, progress)
-        progress.poll(study)
-        return collect(study, cfg.trials)
+        try:
+            if workers == 1:
+                work(study, cfg, progress)
+            else:
+                _run_workers(study, cfg, progress)
+            progress.poll(study)
+            return collect(study, cfg.trials)
+        except Exception as exc:
+            if not from_storage(exc):
+                raise
+            # the database died mid-search: say so, and keep what had finished
+            records = [progress.records[k] for k in sorted(progress.records)]
+            error = SearchError(storage_failed(cfg.storage, exc, len(records), cfg.trials))
+            error.trials = records
+            raise error from None
 
 
 def _run_workers(study: Any, cfg: StudyConfig, progress: _Progress) -> None:
@@ -132,24 +147,29 @@ def _run_workers(study: Any, cfg: StudyConfig, progress: _Progress) -> None:
     try:
         while any(p.is_alive() for p in procs):
             progress.poll(study)
-            try:
-                summary, details = errors.get(timeout=POLL_S)
-                exc = SearchError(f"a search worker failed: {summary}")
-                exc.worker_traceback = details  # for a debugger; not for the message
-                raise exc
-            except queue.Empty:
-                pass
+            _raise_reported(errors)
             died = [p for p in procs if p.exitcode not in (None, 0)]
             if died:
-                raise SearchError(
-                    f"search worker process {died[0].pid} died (exit code {died[0].exitcode}); "
-                    f"with a storage, rerun the same search to resume it. {SPAWN_HINT}"
-                )
+                _raise_reported(errors)  # its last words, if it had time to say them
+                raise SearchError(worker_died(died[0].pid, died[0].exitcode))
     finally:
         for p in procs:
             if p.is_alive():
                 p.terminate()  # its trial stays RUNNING, and is re-queued on resume
             p.join()
+
+
+def _raise_reported(errors: Any) -> None:
+    """Raise the error a worker reported, if one did within ``POLL_S``."""
+    try:
+        summary, details, storage = errors.get(timeout=POLL_S)
+    except queue.Empty:
+        return
+    if storage:  # the parent names the storage, and keeps the finished trials
+        raise StorageFailure(summary)
+    exc = SearchError(f"a search worker failed: {summary}")
+    exc.worker_traceback = details  # for a debugger; not for the message
+    raise exc
 
 
 def _worker_main(cfg: StudyConfig, errors: Any) -> None:
@@ -161,7 +181,10 @@ def _worker_main(cfg: StudyConfig, errors: Any) -> None:
             # a worker whose search was killed stops after its trial instead of going on alone
             work(study, cfg, None, stop=lambda: parent is not None and not parent.is_alive())
     except BaseException as exc:
-        errors.put((f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+        if from_storage(exc):
+            errors.put((storage_cause(exc, cfg.storage), traceback.format_exc(), True))
+        else:
+            errors.put((f"{type(exc).__name__}: {exc}", traceback.format_exc(), False))
         raise SystemExit(1) from None
 
 
@@ -308,7 +331,10 @@ def _heartbeat(storage: Any, trial_id: int) -> Iterator[None]:
 
     def loop() -> None:
         while not stop.wait(HEARTBEAT_S):
-            beat(trial_id)
+            try:
+                beat(trial_id)
+            except Exception:  # the storage failed: the trial's end reports it, once
+                return
 
     thread = threading.Thread(target=loop, daemon=True)
     thread.start()
@@ -421,12 +447,12 @@ class _Progress:
     """Calls ``on_trial`` once for each trial that finished, here or elsewhere."""
 
     def __init__(self, n: int, on_trial: OnTrial | None) -> None:
-        self.n, self.on_trial, self.seen = n, on_trial, set()
+        self.n, self.on_trial = n, on_trial
+        self.records: dict[int, TrialRecord] = {}  # kept if the storage fails later
 
     def poll(self, study: Any) -> None:
-        if self.on_trial is None:
-            return
         slots = _finished_slots(study, self.n)
-        for k in sorted(set(slots) - self.seen):
-            self.seen.add(k)
-            self.on_trial(_record(k, slots[k]), len(self.seen), self.n)
+        for k in sorted(set(slots) - set(self.records)):
+            self.records[k] = _record(k, slots[k])
+            if self.on_trial is not None:
+                self.on_trial(self.records[k], len(self.records), self.n)

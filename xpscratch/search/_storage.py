@@ -18,7 +18,17 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import unquote
 
-__all__ = ["StorageError", "check_storage", "mask_password", "storage_errors"]
+__all__ = [
+    "StorageError",
+    "StorageFailure",
+    "check_storage",
+    "check_study_name",
+    "from_storage",
+    "mask_password",
+    "storage_cause",
+    "storage_errors",
+    "storage_failed",
+]
 
 # SQLAlchemy's own dialects (a "+driver" may follow); "postgres" is our alias
 DATABASES = ("sqlite", "postgresql", "postgres", "mysql", "mariadb", "oracle", "mssql")
@@ -107,6 +117,22 @@ def check_storage(url: str | None) -> None:
         _check_sqlite(url, masked)
 
 
+STUDY_NAME_MAX = 512  # Optuna's database tables keep names of at most 512 characters
+
+
+def check_study_name(name: Any, url: str | None) -> None:
+    """Refuse a study name a storage cannot keep, before any work (a name too long for a
+    database's column failed when the study was created, blamed on the server)."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"study_name must be a non-empty string, got {name!r}")
+    if url is not None and "://" in url and len(name) > STUDY_NAME_MAX:
+        raise StorageError(
+            f"study name {name[:20] + '...'!r} is {len(name)} characters long; a database "
+            f"storage ({mask_password(url)!r}) keeps names of at most {STUDY_NAME_MAX}: "
+            "choose a shorter study name"
+        )
+
+
 def _check_url_syntax(url: str) -> None:
     try:
         from sqlalchemy.engine import make_url
@@ -161,7 +187,13 @@ def _check_journal(path: str) -> None:
         )
 
 
-def _hint(url: str) -> str:
+def _hint(url: str, cause: str = "") -> str:
+    if cause.startswith(("DataError", "StringDataRightTruncation")) or "too long" in cause:
+        # the server answered: it is running; a value (the study name) does not fit
+        return (
+            "the database refused a value as too long for its column: is the study name "
+            f"longer than {STUDY_NAME_MAX} characters?"
+        )
     scheme = url.partition("://")[0].lower()
     if url.startswith("journal:"):
         return "is it the journal of an earlier search, and readable?"
@@ -188,10 +220,9 @@ def storage_errors(url: str | None) -> Iterator[None]:
             isinstance(exc, OSError) or type(exc).__module__.split(".")[0] in _FOREIGN
         ):
             raise
-        detail = scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else "", url)
+        cause = storage_cause(exc, url)
         raise StorageError(
-            f"cannot open the storage {mask_password(url)!r}: {type(exc).__name__}: {detail}. "
-            f"{_hint(url)}"
+            f"cannot open the storage {mask_password(url)!r}: {cause}. {_hint(url, cause)}"
         ) from None
 
 
@@ -204,3 +235,66 @@ def opens_storage(open_study: Callable[..., Any]) -> Callable[..., Any]:
             return open_study(cfg, *args, **kwargs)
 
     return wrapper
+
+
+# ---------------------------------------------------------------------------
+# a storage that fails mid-search (issue 22 item 18)
+
+
+class StorageFailure(Exception):
+    """A worker process's storage error, as its message (the parent names the storage)."""
+
+
+def from_storage(exc: BaseException) -> bool:
+    """Whether ``exc`` (an Exception) came from the storage: raised by the database driver,
+    SQLAlchemy or Optuna, or an OSError raised inside them (a journal file)."""
+    if isinstance(exc, StorageFailure):
+        return True
+    if not isinstance(exc, Exception):
+        return False
+    if type(exc).__module__.split(".")[0] in _FOREIGN:
+        return True
+    tb = exc.__traceback__
+    while tb is not None:
+        if isinstance(exc, OSError) and _module(tb).split(".")[0] in _FOREIGN:
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def _module(tb: Any) -> str:
+    return str(tb.tb_frame.f_globals.get("__name__", ""))
+
+
+def _failure_hint(url: str) -> str:
+    scheme = url.partition("://")[0].lower()
+    if url.startswith("journal:"):
+        return "is the journal file still there, readable and writable, and the disk not full?"
+    if scheme.startswith("sqlite"):
+        return (
+            "is the database file still there and writable (not removed, replaced or "
+            "locked by another program), and the disk not full?"
+        )
+    return "is the database server still running and reachable from here?"
+
+
+def storage_cause(exc: BaseException, url: str | None) -> str:
+    """``Type: message`` of the error at the bottom of ``exc``'s chain (the driver's),
+    without credentials."""
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        # Optuna wraps the driver's error in a guess ("e.g. exceeding max length"): the
+        # driver's own message says what happened
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    text = str(exc).strip()
+    detail = scrub(text.splitlines()[0] if text else "", url).rstrip(".")
+    return detail if isinstance(exc, StorageFailure) else f"{type(exc).__name__}: {detail}"
+
+
+def storage_failed(url: str | None, exc: BaseException, finished: int, total: int) -> str:
+    """The message for a storage that failed after ``finished`` of ``total`` trials."""
+    return (
+        f"the storage {mask_password(url)!r} failed during the search, after {finished} of "
+        f"{total} trials had finished: {storage_cause(exc, url)}. {_failure_hint(url or '')} "
+        "The finished trials are kept (SearchError.trials); once the storage works again, "
+        "rerun the same search to resume it"
+    )

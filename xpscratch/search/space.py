@@ -266,13 +266,17 @@ def format_space(space: Mapping[str, Param]) -> str:
 # ---------------------------------------------------------------------------
 
 
-def narrow_log(values: Sequence[float], min_decades: float = 0.1) -> tuple[float, float]:
-    """The log10 span of ``values``, widened around its centre to at least ``min_decades``."""
+def narrow_log(
+    values: Sequence[float], min_decades: float = 0.1, centre: float | None = None
+) -> tuple[float, float]:
+    """The log10 span of ``values``, widened around its centre to at least ``min_decades``;
+    with ``centre``, a window as wide, centred on ``log10(centre)`` instead."""
     logs = [math.log10(v) for v in values]
     lo, hi = min(logs), max(logs)
-    if hi - lo < min_decades:
-        mid = (lo + hi) / 2
-        lo, hi = mid - min_decades / 2, mid + min_decades / 2
+    mid = (lo + hi) / 2 if centre is None else math.log10(centre)
+    half = max(hi - lo, min_decades) / 2
+    if centre is not None or hi - lo < min_decades:
+        lo, hi = mid - half, mid + half
     return lo, hi
 
 
@@ -290,17 +294,27 @@ def _inside(lo: float, hi: float, low: float, high: float, *, log: bool) -> tupl
 
 
 def narrow(
-    space: Mapping[str, Param], trials: Sequence[Mapping[str, Any]], top_k: int = 5
+    space: Mapping[str, Param],
+    trials: Sequence[Mapping[str, Any]],
+    top_k: int = 5,
+    *,
+    chance_level: float | None = None,
 ) -> Space:
-    """The space spanned by the ``top_k`` best trials (by ``value``), for the next round.
+    """The next round's space: for each range, a window as wide as the span of the
+    ``top_k`` best trials (by ``value``), centred on the best trial.
 
-    Log ranges keep at least 0.1 decades, uniform ranges 5% of their old width, and a
-    choice keeps the values the best trials used, so the next round still explores.
-    A range stays inside the old one (the widened window slides back in), so the next
-    round never draws a value the objective refuses (momentum 1.0007, a negative weight
-    decay).
+    Centred, not the span itself: the best trial often sits at the edge of the best
+    ones' span (accuracy still rising with the learning rate), and a span would search
+    only its losing side.  Trials at or below ``chance_level`` are left out when any
+    trial is above it: their hyperparameters are noise.  Log ranges keep at least 0.1
+    decades, uniform ranges 5% of their old width, and a choice keeps the values the
+    best trials used, so the next round still explores.  A range stays inside the old
+    one (the window slides back in), so the next round never draws a value the
+    objective refuses (momentum 1.0007, a negative weight decay).
     """
     ranked = sorted(trials, key=lambda t: t["value"], reverse=True)
+    if chance_level is not None:
+        ranked = [t for t in ranked if t["value"] > chance_level] or ranked
     best = [t["params"] for t in ranked[: max(int(top_k), 1)]]
     if not best:
         raise ValueError("narrow: no trials to narrow around")
@@ -308,14 +322,12 @@ def narrow(
     for name, p in space.items():
         used = [b[name] for b in best]
         if isinstance(p, LogUniform):
-            lo, hi = narrow_log(used)
+            lo, hi = narrow_log(used, centre=used[0])
             lo, hi = _inside(10.0**lo, 10.0**hi, p.low, p.high, log=True)
             out[name] = LogUniform(lo, hi)
         elif isinstance(p, Uniform):
-            lo, hi, width = min(used), max(used), 0.05 * (p.high - p.low)
-            if hi - lo < width:
-                lo, hi = (lo + hi - width) / 2, (lo + hi + width) / 2
-            out[name] = Uniform(*_inside(lo, hi, p.low, p.high, log=False))
+            half = max(max(used) - min(used), 0.05 * (p.high - p.low)) / 2
+            out[name] = Uniform(*_inside(used[0] - half, used[0] + half, p.low, p.high, log=False))
         else:
             out[name] = Choice(tuple(v for v in p.values if v in used))
     return out

@@ -29,8 +29,8 @@ from typing import Any
 
 from .. import backend as _backend
 from .._plain import plain
-from ._storage import check_storage, mask_password
-from ._workers import SPAWN_HINT, OnTrial, SearchError, activate, device_spec
+from ._storage import check_storage, check_study_name, mask_password
+from ._workers import OnTrial, SearchError, activate, device_spec, worker_died
 from .objective import Objective, TrialRecord
 from .space import Param, Space, format_space, narrow, parse_space, sample, space_to_dict
 
@@ -111,8 +111,10 @@ class SearchResult:
         return self.best()[0]["value"] < CHANCE + self.chance_margin()
 
     def narrowed(self, top_k: int = 5) -> Space:
-        """The space spanned by the ``top_k`` best trials (the book's next round)."""
-        return narrow(self.param_space, self.trials, top_k)
+        """The next round's space around the ``top_k`` best trials above chance (the
+        book's next round; :func:`~xpscratch.search.space.narrow`)."""
+        chance_level = CHANCE + self.chance_margin()
+        return narrow(self.param_space, self.trials, top_k, chance_level=chance_level)
 
     def pruning(self) -> dict[str, Any]:
         """Pruned trials and the epochs (and an estimate of the seconds) they saved."""
@@ -204,9 +206,8 @@ def search(
             raise ValueError(f"{name} must be a positive int, got {value!r}")
     if not (isinstance(seed, int) and 0 <= seed < 2**64):
         raise ValueError(f"seed must be an int in [0, 2**64), got {seed!r}")
-    if not isinstance(study_name, str) or not study_name:
-        raise ValueError(f"study_name must be a non-empty string, got {study_name!r}")
     check_storage(storage)
+    check_study_name(study_name, storage)
     check_importable(objective, workers)
 
     b = _backend.get_backend()
@@ -267,7 +268,7 @@ def _run_random(
         for f in as_completed(futures):
             done(futures[f], f.result())
     except BrokenProcessPool as exc:
-        raise SearchError(f"a search worker process died. {SPAWN_HINT}") from exc
+        raise SearchError(worker_died(None, None)) from exc
     finally:
         pool.shutdown(wait=True, cancel_futures=True)  # after an error: no more trials
     return records  # type: ignore[return-value]

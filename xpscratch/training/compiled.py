@@ -1,4 +1,5 @@
-"""Compiled training steps: the book's objects traced into one program (``jax.jit``).
+"""Compiled training steps: the book's objects traced into one program (``jax.jit``,
+``torch.compile``).
 
 ``step = compile_step(network, optimizer)`` gives ``step(x, t) -> loss``, which has
 the effect of ``grads = network.gradient(x, t); optimizer.update(network.params,
@@ -20,33 +21,44 @@ step carries from call to call: a step reads no value and copies nothing from th
 host.  Their host values (``optimizer.step``, ``stream.counter``) advance in step; if
 anything else changes them (a checkpoint loaded), the device copies are made again.
 
-Where it compiles: JAX (``jax.jit``).  Elsewhere ``compile_step`` runs the same step
-eagerly (``compiled`` is False).  torch is left eager on purpose: see the README's
-"Compiled steps".  A learning-rate schedule (a number that changes per step) is not
-compiled yet: ``compile=True`` refuses it, "auto" runs such a step eagerly.
+Where it compiles: JAX (``jax.jit``), and torch (``torch.compile(fullgraph=True)``,
+Inductor): with ``compile=True``, or "auto" where :data:`TORCH_MEASURED` shows that
+compiling pays (on the CPU it does not for the book's run lengths: a compiled step is
+faster, its compile takes 10-60 s; see the README's "Compiled steps").  Elsewhere
+``compile_step`` runs the same step eagerly (``compiled`` is False).  A learning-rate
+schedule (a number that changes per step) is not compiled yet: ``compile=True`` refuses
+it, "auto" runs such a step eagerly.
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
+import array_api_compat
+
 from .._interrupts import deferred_interrupts
-from ..backend import backend_name, device_of, index_dtype, namespace
+from ..backend import backend_name, compile_function, device_of, index_dtype, namespace
+from ..functions import check_labels
 from ..layers import BatchNormalization, Dropout
 from ..optim import Optimizer, _changed
 
 __all__ = ["CompiledStep", "compile_step", "compile_reason"]
 
 
-def compile_reason(network: Any, optimizer: Optimizer) -> str | None:
-    """Why this network and optimizer cannot be compiled here (None: they can)."""
-    xp = namespace(network.params[next(iter(network.params))])
+def compile_reason(network: Any, optimizer: Optimizer, *, forced: bool = False) -> str | None:
+    """Why this network and optimizer are not compiled here (None: they are).
+
+    ``forced`` (``compile=True``) compiles on torch even where "auto" leaves it eager
+    because ``torch.compile`` measured slower than torch's eager step
+    (:data:`TORCH_MEASURED`).
+    """
+    first = network.params[next(iter(network.params))]
+    xp = namespace(first)
     name = backend_name(xp)
-    if name != "jax":
+    if name not in ("jax", "torch"):
         return (
-            f"compiled steps run on JAX only; the {name} backend runs the step eagerly "
-            "(torch.compile is not used: see the README's 'Compiled steps')"
+            f"compiled steps run on JAX only (and on torch: see the README's 'Compiled "
+            f"steps'); the {name} backend runs the step eagerly"
         )
     if callable(optimizer.lr):
         return (
@@ -55,6 +67,8 @@ def compile_reason(network: Any, optimizer: Optimizer) -> str | None:
         )
     if not hasattr(network, "layers") or not hasattr(network, "last_layer"):
         return "compile_step needs one of xpscratch's networks (layers and last_layer)"
+    if name == "torch" and not forced:
+        return _torch_auto_reason(device_of(first))
     return None
 
 
@@ -83,7 +97,8 @@ class CompiledStep:
         if compile not in (True, False, "auto"):
             raise ValueError(f"compile must be True, False or 'auto', got {compile!r}")
         self.network, self.optimizer = network, optimizer
-        reason = compile_reason(network, optimizer) if compile else "compile=False"
+        forced = compile is True
+        reason = compile_reason(network, optimizer, forced=forced) if compile else "compile=False"
         if compile is True and reason is not None:
             raise ValueError(f"cannot compile this training step: {reason}")
         self.compiled = reason is None
@@ -117,8 +132,11 @@ class CompiledStep:
         return {n: la for n, la in layers if isinstance(la, BatchNormalization)}
 
     def _pure(self, params, buffers, opt_state, count, counters, x, t):  # noqa: ANN001, ANN202
-        network, optimizer = self.network, self.optimizer
         self.compiles += 1  # runs only while tracing
+        return self._step_arrays(params, buffers, opt_state, count, counters, x, t)
+
+    def _step_arrays(self, params, buffers, opt_state, count, counters, x, t):  # noqa: ANN001, ANN202
+        network, optimizer = self.network, self.optimizer
         saved = [(obj, dict(vars(obj))) for obj in _objects(network, optimizer)]
         try:
             network.params = dict(params)
@@ -176,8 +194,12 @@ class CompiledStep:
             repr(getattr(network, "config", None)),
         )
         if self._jitted is None or fingerprint != self._fingerprint:
-            jax = importlib.import_module("jax")
-            self._jitted, self._fingerprint = jax.jit(self._pure), fingerprint
+            xp = namespace(x)
+            if backend_name(xp) == "torch":
+                self._jitted = _torch_compiled(self)
+            else:
+                self._jitted = compile_function(self._pure, xp)
+            self._fingerprint = fingerprint
         if optimizer.state is None:
             optimizer.init(network.params)
         like = x
@@ -216,13 +238,142 @@ class CompiledStep:
         return loss
 
 
+# ---------------------------------------------------------------------------
+# torch.compile: the same pure step, called so that it compiles once
+# ---------------------------------------------------------------------------
+
+
+# torch.compile'd steps on one CPU thread (benchmarks/, workload g: 784-100x5-10, batch 128,
+# float32; README "Compiled steps"): compiled / eager time per step (paired rounds), the
+# first call's compile time in seconds (Inductor's disk cache empty), the eager step in ms;
+# a heavily loaded 2-core machine, so the times are long, the ratios hold.
+TORCH_MEASURED = {
+    "plain, SGD": (0.86, 44.0, 5.4),
+    "BN + dropout 0.2, Adam": (0.67, 81.0, 15.3),
+}
+# "auto" compiles torch only where a compiled step is faster and earns its compile back
+# within this many steps: a book experiment's run (optimizer_compare_mnist: 2,000 steps)
+TORCH_AUTO_STEPS = 2_000
+
+
+def _torch_break_even(ratio: float, compile_s: float, eager_ms: float) -> float:
+    """Steps after which a compiled run has caught up with an eager one (inf: never)."""
+    saved_s = eager_ms * (1.0 - ratio) / 1e3
+    return compile_s / saved_s if saved_s > 0 else float("inf")
+
+
+def _torch_auto_reason(device: Any) -> str | None:
+    """Why "auto" leaves a torch step eager (None: compiling measured worth it)."""
+    if getattr(device, "type", "cpu") != "cpu":
+        return (
+            f"torch.compile'd steps are not measured on {device} yet, so 'auto' runs "
+            "them eagerly; compile=True compiles"
+        )
+    steps = {what: _torch_break_even(*m) for what, m in TORCH_MEASURED.items()}
+    if all(n <= TORCH_AUTO_STEPS for n in steps.values()):
+        return None
+    measured = "; ".join(
+        f"{what}: {ratio:.2f}x eager's time a step, {compile_s:.0f} s to compile, "
+        f"{steps[what]:,.0f} steps to earn it back"
+        for what, (ratio, compile_s, _) in TORCH_MEASURED.items()
+    )
+    if all(ratio < 1.0 for ratio, _, _ in TORCH_MEASURED.values()):
+        why = (
+            "on the CPU a torch.compile'd step is faster than an eager one, but its "
+            f"compile costs more than a {TORCH_AUTO_STEPS:,}-step run gains"
+        )
+    else:
+        why = "on the CPU a torch.compile'd step measured no faster than an eager one"
+    return (
+        f"{why} ({measured}; one thread, see the README's 'Compiled steps'), so 'auto' "
+        "runs torch eagerly; compile=True compiles"
+    )
+
+
+def _torch_compiled(step: CompiledStep) -> Any:
+    """``step._step_arrays`` under ``torch.compile(fullgraph=True)``, as ``(arrays) -> out``.
+
+    Unlike ``jax.jit``, dynamo traces with real tensors and guards on every Python value
+    the step reads; ``_step_arrays`` reads every attribute of the objects (to put them
+    back), and some change from call to call: the optimizer's ``step`` and each stream's
+    ``counter`` (host numbers), the arrays the objects hold (parameters bound to the
+    layers, the last forward's caches: dynamo compares their identities with the step's
+    inputs) and the shapes a layer keeps from its last forward (an evaluation's batch
+    size).  Read as they are, a call would fail a guard and compile again.  So for the
+    compiled call the host counts become the device counts the step carries, every array
+    an object holds (or a dict of them) and every cache of a layer become None (the step
+    sets what it reads from its arguments, and a layer is made with None caches), and
+    afterwards everything is put back as it was.
+
+    The first call runs the step once eagerly before compiling it (pure: it changes
+    nothing), to fill the host caches it consults (array namespaces, writable types,
+    Philox constants): dynamo would see them change after its first trace.  Labels in
+    host memory are checked here, before the call (eagerly ``cross_entropy_error`` does;
+    inside the graph a read would break it).
+    """
+    network, optimizer = step.network, step.optimizer
+    xp = namespace(network.params[next(iter(network.params))])
+
+    def counted() -> None:
+        step.compiles += 1
+
+    compiled = compile_function(step._step_arrays, xp, on_compile=counted)
+    objects = _objects(network, optimizer)
+    layers = {id(layer) for layer in (network.last_layer, *network.layers.values())}
+    streams = {name: layer.stream for name, layer in step._dropouts().items()}
+    classes = int(getattr(network, "output_size", 0))
+    warm: list[bool] = []
+
+    def call(*args: Any) -> Any:
+        # (params, buffers, optimizer state, count, counters, ..., x, t): the step's own
+        count, counters, t = args[3], args[4], args[-1]
+        if classes and t.ndim == 1 and device_of(t).type == "cpu":
+            check_labels(t, classes)
+        if not warm:
+            step._step_arrays(*args)  # eagerly, once: fills the host caches
+            warm.append(True)
+        saved = [(obj, dict(vars(obj))) for obj in objects]
+        try:
+            with deferred_interrupts():
+                for obj, attributes in saved:
+                    hide = _is_cache if id(obj) in layers else _holds_arrays
+                    for key, value in attributes.items():
+                        if hide(value):
+                            setattr(obj, key, None)
+                optimizer.step = count
+                for name, stream in streams.items():
+                    stream.counter, stream._ahead = counters[name], None
+            return compiled(*args)
+        finally:
+            with deferred_interrupts():
+                for obj, attributes in saved:
+                    vars(obj).clear()
+                    vars(obj).update(attributes)
+
+    return call
+
+
+def _is_cache(value: Any) -> bool:
+    """What a layer keeps from its last forward: arrays, shapes, sizes (None when made);
+    its settings are floats, bools and streams."""
+    return _holds_arrays(value) or isinstance(value, tuple) or type(value) is int
+
+
+def _holds_arrays(value: Any) -> bool:
+    """An array, or a non-empty dict of arrays (or of such dicts): what the step passes in."""
+    if isinstance(value, dict):
+        return bool(value) and all(_holds_arrays(v) for v in value.values())
+    return array_api_compat.is_array_api_obj(value)
+
+
 def compile_step(
     network: Any, optimizer: Optimizer, *, compile: bool | str = "auto"
 ) -> CompiledStep:
     """A training step ``step(x, t) -> loss`` for ``network`` and ``optimizer``.
 
     Same effect as ``grads = network.gradient(x, t); optimizer.update(network.params,
-    grads)``; compiled with ``jax.jit`` on JAX ("auto" and True), eager elsewhere
+    grads)``; compiled with ``jax.jit`` on JAX ("auto" and True) and with
+    ``torch.compile`` on torch (True; "auto" where measured worth it), eager elsewhere
     (True refuses, naming why).  The first call on each shape compiles.
     """
     return CompiledStep(network, optimizer, compile=compile)

@@ -425,6 +425,61 @@ def resume_arguments(
 class Checkpointing:
     """The Trainer's state and checkpoint methods (its base class; the work is above)."""
 
+    # The run's length may change between train() calls and is honoured (issue 22 item 19:
+    # ``tr.epochs = 5`` after train() was ignored); the batch size may not: the run's
+    # epochs and its saved position are counted in its batches.
+
+    @property
+    def epochs(self) -> int | None:
+        """Train this many epochs in all (None: ``max_iterations`` alone decides); setting
+        it after :meth:`train` makes the next ``train()`` go on to the new end."""
+        return self._epochs
+
+    @epochs.setter
+    def epochs(self, value: int | None) -> None:
+        self._set_length("epochs", value)
+
+    @property
+    def max_iterations(self) -> int | None:
+        """Stop after this many updates in all, even mid-epoch (None: no such limit)."""
+        return self._max_iterations
+
+    @max_iterations.setter
+    def max_iterations(self, value: int | None) -> None:
+        self._set_length("max_iterations", value)
+
+    def _set_length(self, name: str, value: Any) -> None:
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 0
+        ):
+            raise ValueError(f"{name} must be a non-negative int or None, got {value!r}")
+        if "iter_per_epoch" not in vars(self):  # being built: __init__ sets max_iter
+            setattr(self, f"_{name}", value)
+            return
+        epochs = value if name == "epochs" else self._epochs
+        max_iterations = value if name == "max_iterations" else self._max_iterations
+        limits = [] if max_iterations is None else [max_iterations]
+        if epochs is not None:
+            limits.append(epochs * self.iter_per_epoch)
+        if not limits:
+            raise ValueError(f"{name}=None: give epochs or max_iterations, or the run never ends")
+        setattr(self, f"_{name}", value)
+        self.max_iter = min(limits)
+
+    @property
+    def batch_size(self) -> int:
+        return self._batch_size
+
+    @batch_size.setter
+    def batch_size(self, value: int) -> None:
+        if "_batch_size" in vars(self) and value != self._batch_size:
+            raise AttributeError(
+                f"the mini-batch size ({self._batch_size}) is fixed when a Trainer is built: "
+                "its epochs and saved position are counted in its batches; build a new Trainer "
+                "(or Trainer.resume(path, ..., mini_batch_size=...) from an epoch's end)"
+            )
+        self._batch_size = value
+
     @property
     def early_stopping_patience(self) -> int | None:
         return run_settings(self)["early_stopping_patience"]
