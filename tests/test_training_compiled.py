@@ -562,3 +562,20 @@ def test_torch_compiled_functions_each_have_their_own_recompile_limit(torch_cpu)
     for n in range(1, 10):
         fn = compile_function(double, xpscratch.get_backend().xp)
         assert torch.equal(fn(torch.ones(n)), torch.full((n,), 2.0)), n
+
+
+def test_one_structure_on_jax_then_on_torch_gets_torchs_own_evaluation():
+    """CI ran a JAX test, then torch's compiled Trainer on a network of the same structure
+    in one process: the shared program cache, keyed by structure alone, handed torch's
+    accuracy JAX's jitted program ("cannot interpret torch.Tensor as an abstract array")."""
+    pytest.importorskip("jax")
+    pytest.importorskip("torch")
+    x, t = _data()
+    accuracies = []
+    for name, device in (("jax", None), ("torch", "cpu")):
+        with xpscratch.use_backend(name, device):
+            net = _net("float32", hidden=(7, 3))
+            step = compile_step(net, SGD(lr=0.1), compile=True)
+            accuracies.append(step.accuracy(xpscratch.asarray(x), xpscratch.asarray(t)))
+            assert accuracies[-1] == net.accuracy(xpscratch.asarray(x), xpscratch.asarray(t))
+    assert accuracies[0] == accuracies[1]  # the same seeded weights on both libraries

@@ -255,6 +255,8 @@ def trace_count() -> int:
 
 
 def _program(key: tuple, method: str, xp: Any) -> _Program:
+    # keyed by library too: one structure on JAX and on torch is two programs
+    key = (backend_name(xp), *key)
     program = _PROGRAMS.get(key)
     if program is None:
         program = _PROGRAMS[key] = _Program(key, method, xp)
@@ -495,7 +497,8 @@ class CompiledStep:
         """``network.accuracy(x, t, batch_size)``, as one program per chunk shape where the
         step compiles (shared by structure, like the step); eagerly elsewhere."""
         network = self.network
-        if not self.compiled:
+        # torch compiles the step only: an accuracy program would cost another compile
+        if not self.compiled or backend_name(namespace(x)) != "jax":
             return network.accuracy(x, t, batch_size)
         program = _program(("accuracy", network_structure(network)), "_pure_accuracy", namespace(x))
         function = program.use(self)
