@@ -579,3 +579,30 @@ def test_one_structure_on_jax_then_on_torch_gets_torchs_own_evaluation():
             accuracies.append(step.accuracy(xpscratch.asarray(x), xpscratch.asarray(t)))
             assert accuracies[-1] == net.accuracy(xpscratch.asarray(x), xpscratch.asarray(t))
     assert accuracies[0] == accuracies[1]  # the same seeded weights on both libraries
+
+
+def test_a_count_for_a_device_that_is_not_the_default_is_made_there_directly():
+    """A step's counts and hyperparameters are made on the default device without
+    ``device=`` (JAX's costs 10x); on another device that first array was made on the
+    wrong device and again on the right one, at every change (a schedule: every step)."""
+    import array_api_strict as xp
+
+    device = xp.Device("device1")
+    made = []
+
+    class Counting:
+        def __getattr__(self, name):
+            return getattr(xp, name)
+
+        def asarray(self, *args, **kwargs):
+            made.append(kwargs.get("device"))
+            return xp.asarray(*args, **kwargs)
+
+    values = [compiled._host_value(v, xp.float64, Counting(), device) for v in (0.1, 0.2, 0.3)]
+    assert all(v.device == device for v in values)
+    assert [float(v) for v in values] == [0.1, 0.2, 0.3]
+    assert made == [None, device, device, device]  # one probe of the default, then direct
+    default = xp.asarray(0.0).device
+    made.clear()
+    assert compiled._host_value(2, xp.int64, Counting(), default).device == default
+    assert made == [None]

@@ -263,6 +263,25 @@ def _program(key: tuple, method: str, xp: Any) -> _Program:
     return program
 
 
+_NOT_DEFAULT: set[tuple[str, str]] = set()  # (library, device): not the default device
+
+
+def _host_value(host: Any, dtype: Any, xp: Any, device: Any) -> Any:
+    """A host number as a 0-d array on ``device``, made once, where it belongs.
+
+    On the default device ``device=`` is left out: JAX's costs 10x (a schedule's lr is
+    made anew each step).  A device found not to be the default gets ``device=`` from
+    then on, rather than an array made on the wrong device first, every time.
+    """
+    key = (backend_name(xp), str(device))
+    if key not in _NOT_DEFAULT:
+        value = xp.asarray(host, dtype=dtype)
+        if device_of(value) == device:  # checked each time: the default can change
+            return value
+        _NOT_DEFAULT.add(key)
+    return xp.asarray(host, dtype=dtype, device=device)
+
+
 class _Shuffle:
     """The traced body of :func:`compiled_permutation` for one stream and size."""
 
@@ -286,9 +305,7 @@ def compiled_permutation(stream: RandomStream, n: int, xp: Any, device: Any) -> 
     shuffle = _SHUFFLES.get(key)
     if shuffle is None:
         shuffle = _SHUFFLES[key] = _Shuffle(stream.seed, stream.purpose, int(n), xp, device)
-    counter = xp.asarray(stream.counter, dtype=index_dtype(xp, device))
-    if device_of(counter) != device:
-        counter = xp.asarray(stream.counter, dtype=index_dtype(xp, device), device=device)
+    counter = _host_value(stream.counter, index_dtype(xp, device), xp, device)
     order = shuffle.program.use(shuffle)(counter)
     stream.counter += 1
     return order
@@ -415,11 +432,7 @@ class CompiledStep:
             return held[1]
         xp, device = namespace(like), device_of(like)
         dtype = index_dtype(xp, device) if dtype is None else dtype
-        # on the default device without naming it: JAX's device= costs 10x (a schedule's
-        # lr is made anew each step)
-        value = xp.asarray(host, dtype=dtype)
-        if device_of(value) != device:
-            value = xp.asarray(host, dtype=dtype, device=device)
+        value = _host_value(host, dtype, xp, device)
         self._device_counts[key] = (host, value)
         return value
 
