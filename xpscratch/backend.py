@@ -61,9 +61,11 @@ __all__ = [
     "set_default_dtype",
     "set_torch_threads",
     "to_numpy",
+    "unfused",
     "move",
     "persist",
     "persists",
+    "put_scalar",
     "register_backend",
     "registered_backends",
     "check_namespace",
@@ -717,6 +719,42 @@ def _own_code(fn: Any) -> Any:
     copy.__kwdefaults__, copy.__qualname__ = func.__kwdefaults__, func.__qualname__
     self = getattr(fn, "__self__", None)
     return copy if self is None else MethodType(copy, self)
+
+
+# ---------------------------------------------------------------------------
+# Bit-exact compiled programs: rounding kept, counters put on the device
+# ---------------------------------------------------------------------------
+
+
+def unfused(x: Any, zero: Any) -> Any:
+    """``x`` unchanged, rounded on its own even inside a compiled program.
+
+    XLA's CPU backend contracts ``a * b + c`` into a fused multiply-add inside a
+    program (one rounding instead of two), and no flag turns that off;
+    ``lax.optimization_barrier`` and ``lax.reduce_precision`` between the two do not
+    stop it.  Under ``jax.jit`` this xors the bits of ``x`` (a product) with ``zero``,
+    a 0-d integer array passed into the program: 0 when it runs, unknown when it is
+    compiled, so the add meets an integer operation, never the multiply, and neither
+    XLA nor LLVM may fuse them.  Outside a JAX trace it returns ``x`` itself.
+    """
+    if not (array_api_compat.is_jax_array(x) and is_traced(x)):
+        return x
+    lax = importlib.import_module("jax").lax
+    ints = {4: np.int32, 8: np.int64}[np.dtype(x.dtype).itemsize]
+    bits = lax.bitcast_convert_type(x, ints)
+    bits = lax.bitwise_xor(bits, lax.broadcast(lax.convert_element_type(zero, ints), x.shape))
+    return lax.bitcast_convert_type(bits, x.dtype)
+
+
+def put_scalar(value: int, dtype: str, like: Any) -> Any:
+    """``value`` as a 0-d ``dtype`` array on ``like``'s device: an explicit host-to-device
+    copy (JAX's ``device_put``, which ``jax.transfer_guard("disallow")`` allows; a
+    plain ``asarray`` is an implicit transfer there)."""
+    xp, device = namespace(like), device_of(like)
+    host = np.asarray(value, dtype=dtype)
+    if backend_name(xp) == "jax":
+        return importlib.import_module("jax").device_put(host, device)
+    return xp.asarray(host, device=device)
 
 
 # ---------------------------------------------------------------------------
