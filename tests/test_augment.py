@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import xpscratch
+import xpscratch.augment as augment_module
 from xpscratch.augment import (
     RandomShiftRotate,
     random_shift_rotate,
@@ -197,3 +198,91 @@ def test_bad_arguments_are_clear_errors(backend, float_dtype):
         shift_rotate(xpscratch.asarray(np.zeros((2, 16), dtype=np.int64)), *p)
     with pytest.raises(ValueError, match="max_degrees"):
         random_shift_rotate(x, 0, "p", 0, max_degrees=200.0)
+
+
+def test_a_rewound_stream_gives_the_same_batches_again(backend, float_dtype):
+    """The counter a stream keeps on the device (JAX) follows the host's: a loaded
+    state is obeyed, and a counter past 2**32 - 1 is refused as op by op."""
+    x = dev(np.random.default_rng(6).uniform(size=(4, 36)), float_dtype)
+    augment = RandomShiftRotate(seed=9, purpose="p")
+    augment(x)
+    state = augment.state_dict()
+    third = [host(augment(x)), host(augment(x))]
+    augment.load_state_dict(state)
+    np.testing.assert_array_equal(host(augment(x)), third[0])
+    np.testing.assert_array_equal(host(augment(x)), third[1])
+    np.testing.assert_array_equal(third[0], host(random_shift_rotate(x, 9, "p", 1)))
+    augment.stream.counter = 2**32 - 1
+    augment(x)
+    with pytest.raises(ValueError, match="counter"):
+        augment(x)
+
+
+def _jax_only(backend) -> None:
+    if backend.name != "jax":
+        pytest.skip("the compiled augmentation is JAX's")
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "nearest"])
+def test_jax_runs_one_program_with_numpy_bits(backend, float_dtype, mode):
+    """On JAX the augmentation is one compiled program, with NumPy's images bit for bit
+    over many counters: XLA's FMAs (a*b+c rounded once) would change a third of the
+    pixels, and a last-bit change of a parameter can move a coordinate across a pixel."""
+    _jax_only(backend)
+    imgs = np.random.default_rng(7).uniform(size=(100, 784))  # a batch of MNIST's shape
+    with xpscratch.use_backend("numpy"):
+        x_host = dev(imgs, float_dtype)
+        want = [
+            host(random_shift_rotate(x_host, 5, "augment", c, mode=mode, max_degrees=20.0))
+            for c in range(24)
+        ]
+    x = dev(imgs, float_dtype)
+    augment = RandomShiftRotate(2.0, 20.0, seed=5, purpose="augment", mode=mode)
+    before = augment_module.trace_count()
+    for c in range(24):
+        np.testing.assert_array_equal(host(augment(x)), want[c], err_msg=f"counter {c}")
+    assert augment_module.trace_count() == before + 1  # compiled, once for all counters
+    # the function too, and a parameter draw on its own: the same bits
+    np.testing.assert_array_equal(
+        host(random_shift_rotate(x, 5, "augment", 23, mode=mode, max_degrees=20.0)), want[23]
+    )
+    with xpscratch.use_backend("numpy"):
+        p_host = shift_rotate_params(5, "augment", 3, 100, max_degrees=20.0, dtype=float_dtype)
+    p = shift_rotate_params(5, "augment", 3, 100, max_degrees=20.0, dtype=float_dtype)
+    for a, b in zip(p, p_host, strict=True):
+        np.testing.assert_array_equal(host(a), host(b))
+
+
+def test_jax_traces_once_per_shape_not_per_counter(backend, float_dtype):
+    _jax_only(backend)
+    rng = np.random.default_rng(8)
+    batch, small = (dev(rng.uniform(size=(n, 1, 8, 8)), float_dtype) for n in (10, 3))
+    augment = RandomShiftRotate(1.0, 5.0, seed=11, purpose="traces")
+    start = augment_module.trace_count()
+    for _ in range(4):
+        augment(batch)
+    assert augment_module.trace_count() == start + 1
+    augment(small)  # a new shape: traced once more
+    augment(small)
+    augment(batch)
+    assert augment_module.trace_count() == start + 2
+    # another stream object with the same seed, purpose and settings shares the program
+    again = RandomShiftRotate(1.0, 5.0, seed=11, purpose="traces")
+    np.testing.assert_array_equal(host(again(batch)), host(random_shift_rotate(
+        batch, 11, "traces", 0, max_shift=1.0, max_degrees=5.0)))  # fmt: skip
+    assert augment_module.trace_count() == start + 2
+
+
+def test_jax_augmentation_copies_nothing_between_host_and_device(backend, float_dtype):
+    """Device data in, device data out: no implicit transfer, also on the first call
+    (the counter is put on the device explicitly, then carried there)."""
+    _jax_only(backend)
+    import jax
+
+    x = dev(np.random.default_rng(9).uniform(size=(6, 1, 28, 28)), float_dtype)
+    augment = RandomShiftRotate(seed=3, purpose="guarded", mode="nearest")
+    with jax.transfer_guard("disallow"):
+        outs = [augment(x) for _ in range(3)]
+        one = random_shift_rotate(x, 3, "guarded", 1, mode="nearest")
+    np.testing.assert_array_equal(host(outs[1]), host(one))
+    assert augment.stream.counter == 3
