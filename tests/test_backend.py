@@ -362,6 +362,26 @@ def test_to_numpy_returns_a_copy_the_caller_owns(backend):
     np.testing.assert_array_equal(saved, np.zeros(3, dtype=np.float32))
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_unfused_keeps_a_product_rounded_inside_jax_jit(dtype):
+    """``a * b + c`` compiled with ``unfused`` on the product rounds twice, as NumPy
+    does (XLA's CPU backend otherwise fuses it into an FMA, rounded once); outside a
+    trace ``unfused`` is the identity, and ``put_scalar`` passes the transfer guard."""
+    jax = pytest.importorskip("jax")
+    rng = np.random.default_rng(0)
+    a, b, c = (rng.standard_normal(100_000).astype(dtype) for _ in range(3))
+    want = a * b + c  # two roundings
+    assert B.unfused(a, None) is a
+    with jax.enable_x64(dtype == "float64"):
+        args = [jax.device_put(v) for v in (a, b, c)]
+        with jax.transfer_guard("disallow"):
+            zero = B.put_scalar(0, "int32", args[0])
+        kept = jax.jit(lambda a, b, c, zero: B.unfused(a * b, zero) + c)
+        got = np.asarray(kept(*args, zero))
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)
+
+
 def test_nudging_inputs_moves_host_floats_by_one_ulp_and_nothing_else():
     """xpscratch check's noise band: inside the block host float arrays move one ulp
     (float32 and float64 alike), scalars, integers and random words do not; outside, nothing."""

@@ -750,11 +750,10 @@ def put_scalar(value: int, dtype: str, like: Any) -> Any:
     """``value`` as a 0-d ``dtype`` array on ``like``'s device: an explicit host-to-device
     copy (JAX's ``device_put``, which ``jax.transfer_guard("disallow")`` allows; a
     plain ``asarray`` is an implicit transfer there)."""
-    xp, device = namespace(like), device_of(like)
-    host = np.asarray(value, dtype=dtype)
-    if backend_name(xp) == "jax":
+    host, device = np.asarray(value, dtype=dtype), device_of(like)
+    if array_api_compat.is_jax_array(like):
         return importlib.import_module("jax").device_put(host, device)
-    return xp.asarray(host, device=device)
+    return namespace(like).asarray(host, device=device)
 
 
 # ---------------------------------------------------------------------------
