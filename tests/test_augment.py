@@ -271,6 +271,8 @@ def test_jax_traces_once_per_shape_not_per_counter(backend, float_dtype):
     np.testing.assert_array_equal(host(again(batch)), host(random_shift_rotate(
         batch, 11, "traces", 0, max_shift=1.0, max_degrees=5.0)))  # fmt: skip
     assert augment_module.trace_count() == start + 2
+    rows = RandomShiftRotate(seed=11, purpose="traces", image_shape=[5, 2])  # a list
+    assert tuple(rows(dev(rng.uniform(size=(4, 10)), float_dtype)).shape) == (4, 10)
 
 
 def test_jax_augmentation_copies_nothing_between_host_and_device(backend, float_dtype):
