@@ -772,7 +772,7 @@ def _points():
         "BatchNormalization.backward": (layers.BatchNormalization, "backward"),
         "Dropout.forward": (layers.Dropout, "forward"),
         "loss layer": (layers.SoftmaxWithLoss, "forward"),
-        "augment": (augment, "random_shift_rotate"),
+        "augment": (augment, "_augment"),  # under RandomShiftRotate and random_shift_rotate
         "epoch-end accuracy": (MultiLayerNetExtend, "accuracy"),
         "loss transfer": (history, "to_numpy"),
         "autosave": (checkpoint, "save_checkpoint"),
