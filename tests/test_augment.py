@@ -251,6 +251,14 @@ def test_jax_runs_one_program_with_numpy_bits(backend, float_dtype, mode):
     p = shift_rotate_params(5, "augment", 3, 100, max_degrees=20.0, dtype=float_dtype)
     for a, b in zip(p, p_host, strict=True):
         np.testing.assert_array_equal(host(a), host(b))
+    # channels, a non-square image, large turns and shifts
+    odd = np.random.default_rng(8).uniform(size=(7, 3, 5, 9))
+    kw = dict(max_shift=4.0, max_degrees=170.0, mode=mode)
+    for c in range(8):
+        with xpscratch.use_backend("numpy"):
+            want = host(random_shift_rotate(dev(odd, float_dtype), 2, "odd", c, **kw))
+        got = host(random_shift_rotate(dev(odd, float_dtype), 2, "odd", c, **kw))
+        np.testing.assert_array_equal(got, want, err_msg=f"counter {c}")
 
 
 def test_jax_traces_once_per_shape_not_per_counter(backend, float_dtype):
