@@ -676,6 +676,35 @@ def repeat_rounds(first: int, last: int, body: Any, carry: Any) -> Any:
     return carry
 
 
+def scan_steps(length: int, body: Any, carry: Any) -> tuple[Any, Any]:
+    """``for _ in range(length): carry, y = body(carry)``: the last carry and the ``y``
+    stacked along a new first axis (``length`` >= 1; ``carry`` a nest of dicts, tuples,
+    lists and arrays).
+
+    Under ``jax.jit`` one ``lax.scan``: ``body`` is traced once, so a program's size and
+    compile time do not grow with ``length``.  Everywhere else the plain Python loop
+    and ``xp.stack``.
+    """
+    if length < 1:
+        raise ValueError(f"scan_steps needs at least one step, got length={length}")
+    if any(array_api_compat.is_jax_array(a) and is_traced(a) for a in _leaves(carry)):
+        jax = importlib.import_module("jax")
+        return jax.lax.scan(lambda c, _: body(c), carry, None, length=length)
+    ys = []
+    for _ in range(length):
+        carry, y = body(carry)
+        ys.append(y)
+    return carry, namespace(ys[0]).stack(ys)
+
+
+def _leaves(nest: Any) -> list[Any]:
+    if isinstance(nest, dict):
+        return [a for v in nest.values() for a in _leaves(v)]
+    if isinstance(nest, tuple | list):
+        return [a for v in nest for a in _leaves(v)]
+    return [nest]
+
+
 def compile_function(fn: Any, xp: ModuleType, *, on_compile: Any = None) -> Any:
     """``fn`` (a pure function of arrays) compiled for ``xp``'s arrays.
 

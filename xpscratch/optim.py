@@ -58,6 +58,7 @@ __all__ = [
     "RMSprop",
     "Schedule",
     "StepDecay",
+    "functional_update",
     "make_optimizer",
     "optimizer_from_config",
     "weight_matrices",
@@ -418,6 +419,33 @@ class AdamW(Adam):
         if decayed and self.weight_decay:  # p * (1 - lr * weight_decay) first
             change = (("mul", 1.0 - lr * self.weight_decay), *change)
         return change, m, v
+
+
+def functional_update(
+    optimizer: Optimizer,
+    params: Mapping[str, Any],
+    grads: Mapping[str, Any],
+    state: dict[str, dict[str, Any]],
+    step: Any,
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]], Any]:
+    """One update as a pure function of arrays: ``(new params, new state, new step)``.
+
+    ``optimizer``'s rule with the ``state`` and ``step`` given (under ``jax.jit`` a 0-d
+    array count, so Adam's bias correction is array math); the optimizer itself is
+    left as it was, and nothing passed in changes (new arrays throughout).  For
+    compiled loops, where the state must live in the arrays the loop carries.
+    """
+    saved = optimizer.state, optimizer.step
+    try:
+        optimizer.state, optimizer.step = state, step
+        update = optimizer.compute_update(params, grads)
+    finally:
+        optimizer.state, optimizer.step = saved
+    new_params = {
+        key: change[0][1] if change[0][0] == "set" else _changed(params[key], change, False)
+        for key, change in update.changes.items()
+    }
+    return new_params, update.state, update.step
 
 
 def weight_matrices(name: str, p: Any) -> bool:
