@@ -247,15 +247,20 @@ def test_jax_runs_each_path_as_one_program_traced_once(backend, monkeypatch):
         rules.append(type(self).__name__)
         return compute_update(self, params, grads)
 
+    def newton(surface, p, step_size=1.0):
+        rules.append("Newton")
+        return newton_update(surface, p, step_size)
+
     monkeypatch.setattr(Optimizer, "compute_update", counted)
+    monkeypatch.setattr(zoo, "newton_update", newton)
     settings = {"surfaces": ["bowl", "saddle"], "steps": {**FULL["steps"], "saddle": 50}}
     first = EXPERIMENTS[NAME].run(**settings)
-    # the rule runs once per (surface, method), traced, whatever the steps; op by op
-    # it ran 6 * (30 + 50) times
-    assert sorted(rules) == sorted(2 * FIRST_ORDER)
+    # each rule runs once per (surface, method), traced, whatever the steps; op by op
+    # they ran 7 * (30 + 50) times
+    assert sorted(rules) == sorted(2 * FULL["methods"])
     traces = zoo.trace_count()
     second = EXPERIMENTS[NAME].run(**settings)  # the same process: no new trace
-    assert len(rules) == 2 * len(FIRST_ORDER) and zoo.trace_count() == traces
+    assert len(rules) == 2 * len(FULL["methods"]) and zoo.trace_count() == traces
     assert len(zoo._PROGRAMS) == 2 * len(FULL["methods"])  # Newton's paths too
     assert second.paths == first.paths
 
