@@ -25,6 +25,9 @@ on the active backend) and Newton's method, x <- x - H^-1 g with the exact Hessi
 Learning rates are per surface (``FULL.learning_rates``); Newton's entry is its
 step size (1: the full Newton step).  Paths stay on the device until a run ends
 (one transfer per method and surface); distances are computed from them on the host.
+On JAX each path is one compiled program (all its steps in one ``lax.scan``): op by
+op, JAX's dispatch of the ~16,000 tiny updates took 25 times NumPy's time.  Every other
+backend runs the loop one update at a time, as the book does.
 """
 
 from __future__ import annotations
@@ -164,13 +167,15 @@ def descend(
     b = _backend.get_backend()
     xp = b.xp
     params = {"xy": _backend.asarray([float(v) for v in start], dtype)}
+    optimizer = None if method == "Newton" else make_optimizer(method, lr=float(lr))
     if _compiles(xp, compile) and steps > 0:
-        optimizer = None if method == "Newton" else make_optimizer(method, lr=float(lr))
-        state = {} if optimizer is None else optimizer._zero_state(params)
+        state = {}
+        if optimizer is not None:
+            optimizer.init(params)
+            state = optimizer.state
         count = xp.asarray(0, dtype=_backend.index_dtype(xp, b.device), device=b.device)
         program = compiled_path(surface, method, float(lr), steps, xp)
-        return _backend.to_numpy(program(params["xy"], state, count)).tolist()
-    optimizer = None if method == "Newton" else make_optimizer(method, lr=float(lr))
+        return _backend.to_numpy(program(params["xy"], state, count)).tolist()  # one transfer
     history = [xp.asarray(params["xy"], copy=True)]
     for _ in range(steps):
         p = params["xy"]
