@@ -18,6 +18,7 @@ from xpscratch.optim import (
     Nesterov,
     Optimizer,
     RMSprop,
+    functional_update,
     make_optimizer,
 )
 
@@ -690,3 +691,30 @@ def test_adam_takes_an_array_step_count(backend, xp, float_dtype, after):
         assert int(update.step) == 7
     tol = 1e-14 if float_dtype == "float64" else 1e-6
     np.testing.assert_allclose(results[1], results[0], rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_functional_update_is_update_without_changing_anything(backend, float_dtype, name):
+    """The pure form compiled loops use: the same arrays as ``update`` (bit for bit), and
+    neither the optimizer nor the arrays passed in change."""
+    host_params, grads_seq = host_problem(float_dtype, steps=3)
+    params = to_device(host_params, float_dtype)
+    stateful, pure = CASES[name][0](), CASES[name][0]()
+    pure.init(params)
+    initial = pure.state
+    state, step, before = initial, pure.step, to_device(host_params, float_dtype)  # its own
+    for grads in (to_device(g, float_dtype) for g in grads_seq):
+        stateful.update(params, grads)
+        snapshot = {k: xpscratch.to_numpy(p) for k, p in before.items()}
+        new, state, step = functional_update(pure, before, grads, state, step)
+        assert pure.step == 0 and pure.state is initial  # the optimizer as it was
+        for k in SHAPES:
+            np.testing.assert_array_equal(xpscratch.to_numpy(before[k]), snapshot[k])
+            np.testing.assert_array_equal(xpscratch.to_numpy(new[k]), xpscratch.to_numpy(params[k]))
+        before = new
+    assert step == stateful.step == 3
+    for slot in stateful.slots:
+        for k in SHAPES:
+            np.testing.assert_array_equal(
+                xpscratch.to_numpy(state[slot][k]), xpscratch.to_numpy(stateful.state[slot][k])
+            )
