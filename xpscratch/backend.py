@@ -57,6 +57,7 @@ __all__ = [
     "is_traced",
     "namespace",
     "repeat_rounds",
+    "scan_steps",
     "set_backend",
     "set_default_dtype",
     "set_torch_threads",
