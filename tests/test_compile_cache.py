@@ -361,3 +361,18 @@ def test_numpy_runs_import_no_jax(tmp_path):
     proc = _python(code, _env(tmp_path / "root"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert not (tmp_path / "root").exists()
+
+
+@pytest.mark.parametrize(("backend", "cached"), [("jax", True), ("numpy", False)])
+def test_check_caches_on_jax_only(tmp_path, backend, cached):
+    pytest.importorskip("jax")
+    argv = ["check", "--backend", backend, "--group", "random", "--dtype", "float32", "--quick"]
+    code = (
+        "import sys\nfrom xpscratch.cli import main\n"
+        f"rc = main({argv!r})\n"
+        "print('jax imported', 'jax' in sys.modules)\nsys.exit(rc)\n"
+    )
+    proc = _python(code, _env(tmp_path / "root"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert bool(_entries(tmp_path / "root" / "jax")) == cached
+    assert proc.stdout.strip().endswith(f"jax imported {cached}")

@@ -1099,7 +1099,7 @@ def enable_compile_cache(
 
     Importing xpscratch never changes JAX's configuration; the ``xpscratch`` command
     calls this on JAX.  The cache is trusted code: keep it where only you can write
-    (the folder is made readable by you only).  A damaged entry or a full disk is a
+    (a folder it makes is writable by you only).  A damaged entry or a full disk is a
     warning from JAX, and the program is compiled as usual.
     """
     if os.environ.get(COMPILE_CACHE_ENV, "").strip().lower() in ("0", "false", "no", "off"):
@@ -1112,17 +1112,19 @@ def enable_compile_cache(
         return str(jax.config.jax_compilation_cache_dir)
     if not jax.config.jax_enable_compilation_cache:
         return None
-    folder = Path(path).expanduser() if path is not None else default_compile_cache_dir()
+    folder = path
     try:  # a probe file: permission bits do not tell everything (root, read-only mounts)
+        folder = Path(path).expanduser() if path is not None else default_compile_cache_dir()
         folder.parent.mkdir(parents=True, exist_ok=True)
         folder.mkdir(mode=0o700, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".xpscratch-probe-", dir=folder)
         os.close(fd)
         os.unlink(probe)
-    except OSError as exc:
+    except (OSError, RuntimeError, ValueError) as exc:  # RuntimeError: no home folder
+        why = getattr(exc, "strerror", None) or exc
         warnings.warn(
-            f"JAX's compilation cache is off: cannot write to {folder} "
-            f"({exc.strerror or exc}); programs are compiled in each new process. Set "
+            f"JAX's compilation cache is off: cannot write to {folder or 'its folder'} "
+            f"({why}); programs are compiled in each new process. Set "
             f"XPSCRATCH_CACHE_DIR to a writable folder, or {COMPILE_CACHE_OFF_HINT}",
             CompileCacheWarning,
             stacklevel=2,
