@@ -1142,14 +1142,23 @@ def enable_compile_cache(
     return str(folder)
 
 
+def _compile_cache_off() -> None:
+    """JAX's persistent cache off from the next program on (JAX's public switches)."""
+    sys.modules["jax"].config.update("jax_enable_compilation_cache", False)
+    # JAX decides once per process whether to use the cache: reset makes it ask again
+    importlib.import_module("jax.experimental.compilation_cache.compilation_cache").reset_cache()
+
+
 @contextlib.contextmanager
 def compile_cache_warnings_once() -> Iterator[None]:
     """Within: at most one warning about JAX's compilation cache, as one line with the fix.
 
     JAX turns a cache entry it cannot read or write (a full disk, a file left
-    half-written) into a warning per program and compiles as usual; a command would
-    print dozens.  The first of them, or a :class:`CompileCacheWarning`, is printed to
-    stderr; the rest are dropped.  Other warnings are shown as before.
+    half-written, a program compiled for another CPU) into a warning per program and
+    compiles as usual; a command would print dozens.  The first of them, or a
+    :class:`CompileCacheWarning`, is printed to stderr; the rest are dropped.  After a
+    read or write error the cache is off for the rest of the process (what failed once
+    fails again, and each try costs a read).  Other warnings are shown as before.
     """
     said = False
     with warnings.catch_warnings():
@@ -1162,15 +1171,16 @@ def compile_cache_warnings_once() -> Iterator[None]:
             if not (ours or _JAX_CACHE_ERROR.match(text)):
                 show(message, category, *where, **kw)
                 return
+            if not ours:
+                _compile_cache_off()
             if not said:
                 said = True
                 if not ours:
                     folder = sys.modules["jax"].config.jax_compilation_cache_dir or "its folder"
                     text = (
-                        f"JAX's compilation cache ({folder}): {text}. The run goes on, "
-                        "compiling what the cache cannot give or keep; if this repeats, free "
-                        f"disk space or delete {folder} (compiled programs only). "
-                        f"{COMPILE_CACHE_OFF_HINT}"
+                        f"JAX's compilation cache ({folder}): {text}. The run goes on without "
+                        "the cache, compiling as usual; if this repeats, free disk space or "
+                        f"delete {folder} (compiled programs only). {COMPILE_CACHE_OFF_HINT}"
                     )
                 print(f"xpscratch: warning: {text}", file=sys.stderr, flush=True)
 
