@@ -376,3 +376,21 @@ def test_check_caches_on_jax_only(tmp_path, name, cached):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert bool(_entries(tmp_path / "root" / "jax")) == cached
     assert proc.stdout.strip().endswith(f"jax imported {cached}")
+
+
+@pytest.mark.parametrize("off", [False, True])
+def test_the_example_scripts_cache_on_jax_as_the_command_does(tmp_path, off):
+    pytest.importorskip("jax")
+    pytest.importorskip("matplotlib")
+    script = ROOT / "examples" / "optimizer_compare_naive.py"
+    argv = ["--backend", "jax", "--quick", "--no-progress", "--out", str(tmp_path / "out")]
+    proc = subprocess.run(
+        [sys.executable, str(script), *argv, *(["--no-compile-cache"] if off else [])],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**_env(tmp_path / "root"), "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"},
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert bool(_entries(tmp_path / "root" / "jax")) is not off

@@ -19,7 +19,9 @@ missing dataset or matplotlib) are found before any work and exit with status 2,
 experiment or search with 1; what finished before a failure is kept (each experiment's
 files are written when it ends, a search's trials as each one ends).  ``--no-plot``
 writes the JSON only (no matplotlib needed); ``--download`` fetches a missing dataset
-first.
+first.  On JAX, ``run``, ``search`` and ``check`` keep compiled programs in JAX's
+persistent compilation cache (:func:`xpscratch.backend.enable_compile_cache`), so the next
+run loads them; ``--no-compile-cache`` or ``XPSCRATCH_COMPILE_CACHE=0`` turns it off.
 """
 
 from __future__ import annotations
