@@ -80,6 +80,11 @@ def _optional_library(name: str, module: str):
     return lambda device: namespace
 
 
+# The command turns on JAX's compilation cache in ~/.cache/xpscratch/jax: a test never
+# writes there, nor leaves JAX's cache on for the tests after it (and its subprocesses,
+# which inherit this).  tests/test_compile_cache.py turns it on in tmp_path.
+os.environ["XPSCRATCH_COMPILE_CACHE"] = "0"
+
 for _name, _module in OPTIONAL_LIBRARIES.items():
     if _name not in _backend.registered_backends():
         _backend.register_backend(_name, _optional_library(_name, _module))

@@ -422,3 +422,34 @@ def test_a_network_called_under_jax_jit_gets_the_way_to_compile_not_a_device_err
         assert "compile_step(network, optimizer)" in message and "devices" not in message
         traced = jax.jit(lambda a, b: B.namespace(a, b).add(a, b))  # both traced: fine
         np.testing.assert_array_equal(xpscratch.to_numpy(traced(x, x)), 2 * np.ones((5, 4)))
+
+
+def test_scan_steps_stacks_each_steps_output_eagerly_and_under_jit(backend, float_dtype):
+    # a running sum and a count: the outputs are the partial sums 1, 3, 6, 10 (exact)
+    def body(carry):
+        calls.append(1)  # under jax.jit: once per trace
+        total, extra = carry
+        n = extra["n"] + 1
+        total = total + B.namespace(total).astype(n, total.dtype)
+        return (total, {"n": n}), B.namespace(total).stack([total, 2 * total])
+
+    xp = backend.xp
+    start = (xpscratch.asarray([0.0], float_dtype), {"n": xp.asarray(0, device=backend.device)})
+    calls = []
+
+    def run(total, extra):
+        return B.scan_steps(4, body, (total, extra))
+
+    expected = [[[1.0], [2.0]], [[3.0], [6.0]], [[6.0], [12.0]], [[10.0], [20.0]]]
+    (total, extra), ys = run(*start)
+    assert B.to_numpy(ys).tolist() == expected and int(extra["n"]) == 4
+    assert len(calls) == 4
+    if backend.name == "jax":  # one lax.scan: the body traced once, not unrolled
+        calls.clear()
+        compiled = B.compile_function(run, xp)
+        (total, extra), ys = compiled(*start)
+        assert B.to_numpy(ys).tolist() == expected and int(extra["n"]) == 4
+        compiled(*start)
+        assert calls == [1]
+    with pytest.raises(ValueError, match="at least one step"):
+        B.scan_steps(0, body, start)

@@ -22,7 +22,9 @@ from test_experiments import close, numpy_run
 
 import xpscratch
 from xpscratch.experiments import EXPERIMENTS
+from xpscratch.experiments import optimizer_zoo as zoo
 from xpscratch.experiments.optimizer_zoo import FULL, SURFACES, newton_update
+from xpscratch.optim import Optimizer
 
 NAME = "optimizer_zoo"
 FIRST_ORDER = ("SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam")
@@ -225,3 +227,75 @@ def test_newton_update_is_the_exact_2x2_solve(backend, float_dtype):
 # ---------------------------------------------------------------------------
 # every backend agrees with NumPy (CROSS: the full bowl, shorter runs elsewhere)
 # ---------------------------------------------------------------------------
+
+
+# ---------------------------------------------------------------------------
+# JAX: each (surface, method) path is one compiled program, equal to the eager loop
+# ---------------------------------------------------------------------------
+
+
+def test_jax_runs_each_path_as_one_program_traced_once(backend, monkeypatch):
+    # op by op, JAX's dispatch made the zoo's ~16,000 tiny updates take 8 s (NumPy: 0.3 s)
+    if backend.name != "jax":
+        pytest.skip("the paths compile on JAX only")
+    # programs made by earlier tests: none
+    monkeypatch.setattr(zoo, "_PROGRAMS", {}, raising=False)
+    rules = []
+    compute_update = Optimizer.compute_update
+
+    def counted(self, params, grads):
+        rules.append(type(self).__name__)
+        return compute_update(self, params, grads)
+
+    def newton(surface, p, step_size=1.0):
+        rules.append("Newton")
+        return newton_update(surface, p, step_size)
+
+    monkeypatch.setattr(Optimizer, "compute_update", counted)
+    monkeypatch.setattr(zoo, "newton_update", newton)
+    settings = {"surfaces": ["bowl", "saddle"], "steps": {**FULL["steps"], "saddle": 50}}
+    first = EXPERIMENTS[NAME].run(**settings)
+    # each rule runs once per (surface, method), traced, whatever the steps; op by op
+    # they ran 7 * (30 + 50) times
+    assert sorted(rules) == sorted(2 * FULL["methods"])
+    traces = zoo.trace_count()
+    second = EXPERIMENTS[NAME].run(**settings)  # the same process: no new trace
+    assert len(rules) == 2 * len(FULL["methods"]) and zoo.trace_count() == traces
+    assert len(zoo._PROGRAMS) == 2 * len(FULL["methods"])  # Newton's paths too
+    assert second.paths == first.paths
+
+
+def test_compiled_jax_paths_equal_the_eager_ones_in_float64(backend, float_dtype):
+    if backend.name != "jax" or float_dtype != "float64":
+        pytest.skip("compiled vs eager to 1e-12 needs JAX's float64 (jax-x64)")
+    # every rule on Rosenbrock (curved, stiff: every update moves both coordinates),
+    # Newton also where its Hessian is constant.  100 steps: later RMSprop bounces
+    # across the valley and amplifies a last-bit difference of XLA's (which may fuse
+    # a*b + c into one rounding) to 0.2 of the path by step 2000
+    runs = [("rosenbrock", m, 100) for m in FULL["methods"]]
+    runs += [("bowl", "Newton", 3), ("saddle", "Newton", 3)]
+    for name, method, steps in runs:
+        args = (SURFACES[name], method, FULL["learning_rates"][name][method])
+        args += (FULL["start"][name], steps, float_dtype)
+        eager = np.asarray(zoo.descend(*args, compile=False))
+        compiled = np.asarray(zoo.descend(*args))
+        assert compiled.shape == eager.shape == (steps + 1, 2)
+        # relative to each point's size, at least 1e-3 of the start's (Newton lands
+        # on 0.0 eagerly and on 1e-16 compiled)
+        floor = 1e-3 * np.abs(eager[0]).max()
+        scale = np.maximum(np.abs(eager).max(axis=1, keepdims=True), floor)
+        error = (np.abs(compiled - eager) / scale).max()
+        assert error < 1e-12, (name, method, error)  # measured: at most 4.9e-13
+
+
+def test_descend_compiles_only_on_jax(backend):
+    args = (SURFACES["bowl"], "Adam", 0.3, [-7.0, 2.0], 3, "float32")
+    eager = zoo.descend(*args, compile=False)
+    if backend.name == "jax":
+        close(zoo.descend(*args, compile=True), eager, rtol=1e-6)
+    else:
+        with pytest.raises(ValueError, match="compiles only on JAX"):
+            zoo.descend(*args, compile=True)
+        assert zoo.descend(*args) == eager  # "auto": the same loop, bit for bit
+    with pytest.raises(ValueError, match="compile must be"):
+        zoo.descend(*args, compile="yes")

@@ -25,10 +25,14 @@ import contextlib
 import contextvars
 import importlib
 import os
+import re
 import sys
+import tempfile
 import threading
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from types import FunctionType, MethodType, ModuleType
 from typing import Any
 
@@ -46,6 +50,10 @@ __all__ = [
     "Backend",
     "BackendError",
     "BackendMismatchError",
+    "CompileCacheWarning",
+    "compile_cache_warnings_once",
+    "default_compile_cache_dir",
+    "enable_compile_cache",
     "asarray",
     "device_of",
     "available_backends",
@@ -57,6 +65,7 @@ __all__ = [
     "is_traced",
     "namespace",
     "repeat_rounds",
+    "scan_steps",
     "set_backend",
     "set_default_dtype",
     "set_torch_threads",
@@ -678,6 +687,35 @@ def repeat_rounds(first: int, last: int, body: Any, carry: Any) -> Any:
     return carry
 
 
+def scan_steps(length: int, body: Any, carry: Any) -> tuple[Any, Any]:
+    """``for _ in range(length): carry, y = body(carry)``: the last carry and the ``y``
+    stacked along a new first axis (``length`` >= 1; ``carry`` a nest of dicts, tuples,
+    lists and arrays).
+
+    Under ``jax.jit`` one ``lax.scan``: ``body`` is traced once, so a program's size and
+    compile time do not grow with ``length``.  Everywhere else the plain Python loop
+    and ``xp.stack``.
+    """
+    if length < 1:
+        raise ValueError(f"scan_steps needs at least one step, got length={length}")
+    if any(array_api_compat.is_jax_array(a) and is_traced(a) for a in _leaves(carry)):
+        jax = importlib.import_module("jax")
+        return jax.lax.scan(lambda c, _: body(c), carry, None, length=length)
+    ys = []
+    for _ in range(length):
+        carry, y = body(carry)
+        ys.append(y)
+    return carry, namespace(ys[0]).stack(ys)
+
+
+def _leaves(nest: Any) -> list[Any]:
+    if isinstance(nest, dict):
+        return [a for v in nest.values() for a in _leaves(v)]
+    if isinstance(nest, tuple | list):
+        return [a for v in nest for a in _leaves(v)]
+    return [nest]
+
+
 def compile_function(fn: Any, xp: ModuleType, *, on_compile: Any = None) -> Any:
     """``fn`` (a pure function of arrays) compiled for ``xp``'s arrays.
 
@@ -1080,3 +1118,141 @@ def persist(arrays: dict[Any, Any]) -> dict[Any, Any]:
     else:
         values = [a.persist() for a in arrays.values()]
     return dict(zip(arrays, values, strict=True))
+
+
+# ---------------------------------------------------------------------------
+# JAX's persistent compilation cache: compiled programs kept on disk for the next process
+# ---------------------------------------------------------------------------
+
+# Programs that took less to compile are not written.  0: all of them, the small programs
+# of operations run eagerly too (`run all --quick`: 353 programs, 2.9 MB; loading one took
+# ~7 ms, compiling 25-150 ms).  JAX's default, 1 s, kept 11 and left 38 s of compiling of
+# 55; 0.1 s kept 57 and left 8 s, and which ones depended on the machine's load.
+COMPILE_CACHE_MIN_SECONDS = 0.0
+_JAX_CACHE_ERROR = re.compile(r"Error (reading|writing) persistent compilation cache entry")
+COMPILE_CACHE_ENV = "XPSCRATCH_COMPILE_CACHE"  # 0 (or false, no, off): no cache
+COMPILE_CACHE_OFF_HINT = f"{COMPILE_CACHE_ENV}=0 or --no-compile-cache turns it off"
+
+
+class CompileCacheWarning(UserWarning):
+    """JAX's compilation cache could not be used; JAX compiles as it would without it."""
+
+
+def default_compile_cache_dir() -> Path:
+    """``$XPSCRATCH_CACHE_DIR/jax``, else ``$XDG_CACHE_HOME/xpscratch/jax`` or
+    ``~/.cache/xpscratch/jax`` (beside the downloaded datasets)."""
+    root = os.environ.get("XPSCRATCH_CACHE_DIR", "")
+    if root:
+        return Path(root).expanduser() / "jax"
+    xdg = os.environ.get("XDG_CACHE_HOME", "")  # the XDG spec ignores a relative one
+    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
+    return base / "xpscratch" / "jax"
+
+
+def enable_compile_cache(
+    path: str | os.PathLike[str] | None = None, *, min_compile_time_s: float | None = None
+) -> str | None:
+    """Turn on JAX's persistent compilation cache: compiled programs are written to disk,
+    and a later process loads them instead of compiling again.  The folder JAX uses, or
+    None where the cache stays off.
+
+    ``path`` defaults to :func:`default_compile_cache_dir`; programs are kept whatever
+    their compile time (``min_compile_time_s``, default ``COMPILE_CACHE_MIN_SECONDS``,
+    unless ``JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS`` is set).  JAX's own settings
+    win: where ``jax_compilation_cache_dir`` is already set (``JAX_COMPILATION_CACHE_DIR``
+    or ``jax.config.update``), that folder is used and nothing is changed; where
+    ``jax_enable_compilation_cache`` is off, ``XPSCRATCH_COMPILE_CACHE=0``, or JAX is not
+    installed, it stays off.  A
+    folder that cannot be made or written gives one :class:`CompileCacheWarning` and
+    leaves the cache off.  ``JAX_COMPILATION_CACHE_DIR`` is set too, so that the processes
+    this one starts (a search's workers) share the cache.
+
+    Importing xpscratch never changes JAX's configuration; the ``xpscratch`` command
+    calls this on JAX.  The cache is trusted code: keep it where only you can write
+    (a folder it makes is writable by you only).  A damaged entry or a full disk is a
+    warning from JAX, and the program is compiled as usual.
+    """
+    if os.environ.get(COMPILE_CACHE_ENV, "").strip().lower() in ("0", "false", "no", "off"):
+        return None
+    try:
+        jax = importlib.import_module("jax")
+    except ImportError:
+        return None
+    if jax.config.jax_compilation_cache_dir:  # the user's own cache: theirs, untouched
+        return str(jax.config.jax_compilation_cache_dir)
+    if not jax.config.jax_enable_compilation_cache:
+        return None
+    folder = path
+    try:  # a probe file: permission bits do not tell everything (root, read-only mounts)
+        folder = Path(path).expanduser() if path is not None else default_compile_cache_dir()
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".xpscratch-probe-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except (OSError, RuntimeError, ValueError) as exc:  # RuntimeError: no home folder
+        why = getattr(exc, "strerror", None) or exc
+        warnings.warn(
+            f"JAX's compilation cache is off: cannot write to {folder or 'its folder'} "
+            f"({why}); programs are compiled in each new process. Set "
+            f"XPSCRATCH_CACHE_DIR to a writable folder, or {COMPILE_CACHE_OFF_HINT}",
+            CompileCacheWarning,
+            stacklevel=2,
+        )
+        return None
+    threshold = os.environ.get("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS")
+    if min_compile_time_s is None and threshold is None:
+        min_compile_time_s = COMPILE_CACHE_MIN_SECONDS
+    if min_compile_time_s is not None:
+        threshold = str(float(min_compile_time_s))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", float(threshold))
+        os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = threshold
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = str(folder)
+    return str(folder)
+
+
+def _compile_cache_off() -> None:
+    """JAX's persistent cache off from the next program on (JAX's public switches)."""
+    sys.modules["jax"].config.update("jax_enable_compilation_cache", False)
+    # JAX decides once per process whether to use the cache: reset makes it ask again
+    importlib.import_module("jax.experimental.compilation_cache.compilation_cache").reset_cache()
+
+
+@contextlib.contextmanager
+def compile_cache_warnings_once() -> Iterator[None]:
+    """Within: at most one warning about JAX's compilation cache, as one line with the fix.
+
+    JAX turns a cache entry it cannot read or write (a full disk, a file left
+    half-written, a program compiled for another CPU) into a warning per program and
+    compiles as usual; a command would print dozens.  The first of them, or a
+    :class:`CompileCacheWarning`, is printed to stderr; the rest are dropped.  After a
+    read or write error the cache is off for the rest of the process (what failed once
+    fails again, and each try costs a read).  Other warnings are shown as before.
+    """
+    said = False
+    with warnings.catch_warnings():
+        show = warnings.showwarning
+
+        def show_once(message: Any, category: Any, *where: Any, **kw: Any) -> None:
+            nonlocal said
+            text = str(message)
+            ours = issubclass(category, CompileCacheWarning)
+            if not (ours or _JAX_CACHE_ERROR.match(text)):
+                show(message, category, *where, **kw)
+                return
+            if not ours:
+                _compile_cache_off()
+            if not said:
+                said = True
+                if not ours:
+                    folder = sys.modules["jax"].config.jax_compilation_cache_dir or "its folder"
+                    text = (
+                        f"JAX's compilation cache ({folder}): {text}. The run goes on without "
+                        "the cache, compiling as usual; if this repeats, free disk space or "
+                        f"delete {folder} (compiled programs only). {COMPILE_CACHE_OFF_HINT}"
+                    )
+                print(f"xpscratch: warning: {text}", file=sys.stderr, flush=True)
+
+        warnings.showwarning = show_once
+        yield

@@ -19,7 +19,9 @@ missing dataset or matplotlib) are found before any work and exit with status 2,
 experiment or search with 1; what finished before a failure is kept (each experiment's
 files are written when it ends, a search's trials as each one ends).  ``--no-plot``
 writes the JSON only (no matplotlib needed); ``--download`` fetches a missing dataset
-first.
+first.  On JAX, ``run``, ``search`` and ``check`` keep compiled programs in JAX's
+persistent compilation cache (:func:`xpscratch.backend.enable_compile_cache`), so the next
+run loads them; ``--no-compile-cache`` or ``XPSCRATCH_COMPILE_CACHE=0`` turns it off.
 """
 
 from __future__ import annotations
@@ -39,7 +41,15 @@ from . import __version__
 from ._atomic import atomic_write_bytes
 from ._interrupts import interrupt_of
 from ._threads import limit_threads
-from .backend import BACKENDS, BackendError, float_dtype, get_backend, use_backend
+from .backend import (
+    BACKENDS,
+    BackendError,
+    compile_cache_warnings_once,
+    enable_compile_cache,
+    float_dtype,
+    get_backend,
+    use_backend,
+)
 from .datasets import DATASETS, load_mnist
 from .experiments import EXPERIMENTS
 from .experiments._common import result_record
@@ -62,6 +72,10 @@ from .search.space import SPACE_HELP
 EXIT_USAGE = 2
 DOWNLOAD_HELP = "download the dataset first if its files are missing (MD5-verified)"
 NO_PLOT_HELP = "write the JSON only, no figures (matplotlib not needed)"
+NO_COMPILE_CACHE_HELP = (
+    "JAX: compile every program again instead of loading it from the compilation cache "
+    "($XPSCRATCH_CACHE_DIR/jax or ~/.cache/xpscratch/jax; XPSCRATCH_COMPILE_CACHE=0 too)"
+)
 
 # library advice, and what a user of the command does instead
 _CLI_ADVICE = (
@@ -133,6 +147,7 @@ def _parser() -> argparse.ArgumentParser:
         "--no-progress", action="store_true", help="no progress bars (for logs and CI)"
     )
     run.add_argument("--no-plot", action="store_true", help=NO_PLOT_HELP)
+    run.add_argument("--no-compile-cache", action="store_true", help=NO_COMPILE_CACHE_HELP)
     _search_parser(sub)
     from .check._cli import add_parser as add_check_parser  # loaded when parsing, like DATASETS
 
@@ -193,6 +208,7 @@ def _search_parser(sub: Any) -> None:
     s.add_argument("--dtype", choices=("float32", "float64"), default=None)
     s.add_argument("--out", default="out", type=Path, help="output folder (default: ./out)")
     s.add_argument("--no-plot", action="store_true", help=NO_PLOT_HELP)
+    s.add_argument("--no-compile-cache", action="store_true", help=NO_COMPILE_CACHE_HELP)
 
 
 def _list() -> int:
@@ -544,6 +560,8 @@ def _activate_backend(args: argparse.Namespace) -> tuple[Any, Any] | int:
     except BackendError as exc:
         context.__exit__(None, None, None)
         return _usage_error(f"--dtype {args.dtype}: {exc}")
+    if b.name == "jax" and not args.no_compile_cache:
+        enable_compile_cache()  # a new process loads what an earlier one compiled
     return context, b
 
 
@@ -572,7 +590,8 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
         return int(exc.code or 0)
     try:
-        with limit_threads():  # one BLAS thread: see xpscratch._threads
+        # one BLAS thread (see xpscratch._threads); one line for JAX's cache errors
+        with limit_threads(), compile_cache_warnings_once():
             if args.command == "search":
                 return _search(args)
             if args.command == "check":

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .._atomic import atomic_open
-from ..backend import BACKENDS
+from ..backend import BACKENDS, enable_compile_cache
 from . import EXIT_FAILED, EXIT_PASSED, EXIT_USAGE, GROUPS, _baseline, run
 
 
@@ -52,6 +52,13 @@ def add_parser(sub: Any) -> None:
         help="the test suite's short experiment runs instead of each experiment's --quick size",
     )
     p.add_argument("--json", metavar="FILE", help="also write the whole report as JSON")
+    p.add_argument(
+        "--no-compile-cache",
+        action="store_true",
+        help="JAX: compile every program again instead of loading it from the compilation "
+        "cache ($XPSCRATCH_CACHE_DIR/jax or ~/.cache/xpscratch/jax; XPSCRATCH_COMPILE_CACHE=0 "
+        "too)",
+    )
     p.add_argument(
         "--allow-tf32",
         action="store_true",
@@ -96,6 +103,8 @@ def main(args: argparse.Namespace) -> int:
         if why:
             return _usage(f"--baseline {args.baseline}: {why}")
     specs = args.backend or ["all"]
+    if not args.no_compile_cache and any(s == "all" or s.startswith("jax") for s in specs):
+        enable_compile_cache()  # a cached program gives the same bits as a fresh compile
     recorder = _baseline.Recorder() if baseline or args.save_baseline else None
     start = time.perf_counter()
     try:

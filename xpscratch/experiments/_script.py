@@ -25,7 +25,7 @@ from typing import Any
 
 from .. import __version__
 from .._atomic import atomic_write_bytes
-from ..backend import BackendError, use_backend
+from ..backend import BackendError, compile_cache_warnings_once, enable_compile_cache, use_backend
 from ..datasets import load_mnist
 from . import EXPERIMENTS, ExperimentResult, ExperimentSettings
 from ._common import result_record
@@ -130,6 +130,12 @@ def example_parser(
     p.add_argument("--quick", action="store_true", help="start from the library's short settings")
     p.add_argument("--out", default=defaults["out"], help="folder for the figure and the JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--no-compile-cache",
+        action="store_true",
+        help="JAX: compile again instead of loading from the compilation cache, as "
+        "XPSCRATCH_COMPILE_CACHE=0 does",
+    )
     group = p.add_argument_group("settings (default: the script's)")
     helps = _field_help(type(settings))
     hints = typing.get_type_hints(type(settings))
@@ -181,7 +187,9 @@ def run_example(
         except (ValueError, OSError) as exc:
             parser.error(f"--dataset: {exc}")
     start = time.perf_counter()
-    with use_backend(name, device or None):
+    with use_backend(name, device or None), compile_cache_warnings_once():
+        if name == "jax" and not args["no_compile_cache"]:
+            enable_compile_cache()  # as `xpscratch run` does: the next run loads, not compiles
         result = exp.run(
             seed=args.get("seed", seed),
             dataset=args.get("dataset", dataset),
