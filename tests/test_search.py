@@ -475,6 +475,50 @@ def load_trials(storage: str, name: str):
     return optuna().load_study(study_name=name, storage=_storages[storage]).get_trials()
 
 
+@pytest.mark.parametrize(
+    "race",
+    [
+        "(sqlite3.OperationalError) table alembic_version already exists",  # SQLite
+        "(psycopg.errors.UniqueViolation) duplicate key value",  # PostgreSQL
+    ],
+)
+def test_processes_starting_at_once_on_a_new_database_wait_for_its_set_up(
+    race, tmp_path, monkeypatch
+):
+    """Two processes creating one new database race to create its tables: the loser's
+    "CREATE TABLE" (SQLite) or row (PostgreSQL) fails, and it must open the database
+    the winner made instead of stopping the search (seen in CI: a search and a
+    process reading its study started at once)."""
+    o = optuna()
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    from xpscratch.search import _optuna
+
+    real, calls = o.storages.RDBStorage, []
+
+    def racing(*args, **kwargs):
+        calls.append(args[0])
+        if len(calls) == 1:
+            kind = IntegrityError if "duplicate" in race else OperationalError
+            raise kind("CREATE TABLE alembic_version", {}, Exception(race))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(o.storages, "RDBStorage", racing)
+    monkeypatch.setattr(_optuna.time, "sleep", lambda s: None)
+    storage = _optuna._make_storage(f"sqlite:///{tmp_path / 'study.db'}")
+    assert isinstance(storage, real) and len(calls) == 2
+
+    def locked(*args, **kwargs):  # any other error is the user's to see, at once
+        calls.append(args[0])
+        raise OperationalError("SELECT 1", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(o.storages, "RDBStorage", locked)
+    calls.clear()
+    with pytest.raises(OperationalError, match="locked"):
+        _optuna._make_storage(f"sqlite:///{tmp_path / 'other.db'}")
+    assert len(calls) == 1
+
+
 @pytest.mark.parametrize("kind", ["journal", "sqlite"])
 def test_resume_after_a_killed_worker_loses_nothing(kind, tmp_path):
     o = optuna()

@@ -203,7 +203,7 @@ def _make_storage(url: str | None) -> Any:
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}  # workers take turns
-    from sqlalchemy.exc import IntegrityError
+    from sqlalchemy.exc import IntegrityError, OperationalError
 
     for attempt in range(5):
         try:
@@ -215,8 +215,11 @@ def _make_storage(url: str | None) -> Any:
                     heartbeat_stale_trial_callback=_requeue,
                     **kwargs,
                 )
-        except IntegrityError:  # machines starting at once on a new database race to set it up
-            if attempt == 4:
+        except (IntegrityError, OperationalError) as exc:
+            # processes starting at once on a new database race to set it up: PostgreSQL
+            # refuses the second row, SQLite the second "CREATE TABLE"
+            racing = isinstance(exc, IntegrityError) or "already exists" in str(exc)
+            if not racing or attempt == 4:
                 raise
             time.sleep(0.2 * (attempt + 1))
 
