@@ -213,9 +213,10 @@ print(json.dumps({**out, "params": digest.hexdigest()}))
 """
 
 
-def _step_run(env: dict[str, str], *argv: str) -> dict:
+def _step_run(env: dict[str, str], *argv: str, before: str = "") -> dict:
+    """STEP_SNIPPET in a new process (``before``: code run first); its JSON and stderr."""
     proc = subprocess.run(
-        [sys.executable, "-c", STEP_SNIPPET, *argv],
+        [sys.executable, "-c", before + STEP_SNIPPET, *argv],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -249,23 +250,14 @@ def test_a_full_disk_and_half_written_entries_are_one_warning(tmp_path):
     pytest.importorskip("jax")
     env = _env(None)
     folder = tmp_path / "c"
-    code = (
+    limit = (
         "import resource, signal\n"
         "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # past the limit: EFBIG, not a kill\n"
-        "resource.setrlimit(resource.RLIMIT_FSIZE, (2000, resource.RLIM_INFINITY))\n" + STEP_SNIPPET
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (2000, resource.RLIM_INFINITY))\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code, str(folder)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    full = json.loads(proc.stdout.splitlines()[-1])
-    said = _warnings(proc.stderr)
-    assert len(said) == 1 and said[0].startswith("xpscratch: warning:"), proc.stderr
+    full = _step_run(env, str(folder), before=limit)
+    said = _warnings(full["stderr"])
+    assert len(said) == 1 and said[0].startswith("xpscratch: warning:"), full["stderr"]
     assert str(folder) in said[0]
     damaged = [p for p in _entries(folder) if p.stat().st_size == 2000]
     assert len(damaged) == 1  # cut off at the limit; then the cache was off: no more tries
