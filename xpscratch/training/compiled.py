@@ -51,7 +51,7 @@ from .._interrupts import deferred_interrupts
 from ..backend import backend_name, compile_function, device_of, index_dtype, namespace
 from ..functions import argmax_rows, check_labels
 from ..layers import BatchNormalization, Dropout
-from ..optim import Optimizer, _changed
+from ..optim import Optimizer, functional_update
 from ..random import RandomStream
 
 __all__ = [
@@ -402,12 +402,9 @@ class CompiledStep:
             loss = network.last_layer.loss
             if network.weight_decay_lambda:
                 loss = loss + network._weight_decay()
-            update = optimizer.compute_update(network.params, grads)
-            new_params = {}
-            for key, change in update.changes.items():
-                p = network.params[key]
-                immutable = change[0][0] == "set"
-                new_params[key] = change[0][1] if immutable else _changed(p, change, False)
+            new_params, new_state, new_count = functional_update(
+                optimizer, network.params, grads, opt_state, count
+            )
             new_buffers = {
                 name: (network.layers[name].running_mean, network.layers[name].running_var)
                 for name in buffers
@@ -417,7 +414,7 @@ class CompiledStep:
             if self.loss_after_update:
                 network.params = dict(new_params)
                 after = network.loss(x, t)  # train_flg=False: the new running statistics
-            out = new_params, new_buffers, update.state, update.step, new_counters
+            out = new_params, new_buffers, new_state, new_count, new_counters
             return out, loss, after
         finally:
             for obj, attributes in saved:
