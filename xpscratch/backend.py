@@ -39,6 +39,8 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
+from ._cache import cache_root
+
 BACKENDS = ("numpy", "cupy", "torch", "jax", "array_api_strict")
 FLOAT_DTYPES = ("float32", "float64")
 # The oldest array API standard version supported: __array_namespace_info__ (device
@@ -1144,9 +1146,7 @@ def default_compile_cache_dir() -> Path:
     root = os.environ.get("XPSCRATCH_CACHE_DIR", "")
     if root:
         return Path(root).expanduser() / "jax"
-    xdg = os.environ.get("XDG_CACHE_HOME", "")  # the XDG spec ignores a relative one
-    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
-    return base / "xpscratch" / "jax"
+    return cache_root() / "jax"
 
 
 def enable_compile_cache(

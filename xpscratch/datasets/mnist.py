@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._cache import cache_root
 from ..functions import LabelError, check_labels
 from . import _download
 from ._errors import DatasetError, DatasetNotFoundError
@@ -112,10 +113,7 @@ def default_data_dir() -> Path:
 
     Each dataset lives in a sub-directory named after it, e.g. ``~/.cache/xpscratch/mnist``.
     """
-    xdg = os.environ.get("XDG_CACHE_HOME", "")
-    # The XDG spec says relative values are invalid and must be ignored.
-    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
-    return base / "xpscratch"
+    return cache_root()
 
 
 def _name_variants(base: str) -> tuple[str, ...]:
